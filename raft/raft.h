@@ -1,0 +1,450 @@
+#ifndef RAFT_RAFT_H
+#define RAFT_RAFT_H
+
+/*
+ * The Raft consensus core: a pure, deterministic state machine.
+ *
+ * No sockets, threads, clocks, disk, printing or exit. Time arrives as ticks;
+ * randomness comes from a generator seeded by the caller; memory comes
+ * through an allocation hook. The caller feeds events in and takes plain
+ * data out:
+ *
+ *   events in:  raft_tick, raft_step (a received message), raft_propose,
+ *               raft_read_index, raft_persisted (a local sync finished)
+ *   data out:   raft_update_get -> struct raft_update: hard state and log
+ *               changes to persist, messages to send now, messages to send
+ *               only once that persistence finished, the index up to which
+ *               entries may be applied, finished read requests
+ *
+ * A struct raft is not thread-safe: one thread (the driver) owns it.
+ *
+ * Entry payloads are opaque to the core. It keeps each entry's term, type
+ * and size (configuration entries whole, because it interprets them), and an
+ * outgoing AppendEntries names its entries by index with their term, type
+ * and size but data == NULL for normal entries: the caller attaches the
+ * payload from its own log (or cache) when it encodes the message. Incoming
+ * entries and proposals are referenced, never copied: the pointers in an
+ * update point into memory the caller passed since the last update and must
+ * stay valid until the caller is done with that update.
+ *
+ * Configurations take effect when they are APPENDED to the log, not when
+ * committed (thesis §4.1); a configuration removed by log truncation is
+ * rolled back to the previous one in the log.
+ *
+ * Errors: functions return 0 or a negative errno (RAFT_E* below are errno
+ * values, listed for what they mean here).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------- */
+/* Sizes. Consistent with each other: a batch holds at least one maximum   */
+/* entry, and a message holds at least one maximum batch.                  */
+
+/* Largest entry payload: a 1 MiB FUSE write plus its command header. */
+#define RAFT_MAX_ENTRY_BYTES (1024u * 1024u + 4096u)
+/* Largest sum of payload bytes in one AppendEntries message. */
+#define RAFT_MAX_BATCH_BYTES (4u * 1024u * 1024u)
+/* Largest number of entries in one message. */
+#define RAFT_MAX_BATCH_ENTRIES 8192u
+/* Bytes an encoded entry costs besides its payload (term, index, type,
+ * length). */
+#define RAFT_ENTRY_OVERHEAD_BYTES 32u
+/* Bytes an encoded message costs besides its entries. */
+#define RAFT_MESSAGE_OVERHEAD_BYTES 1024u
+/* Largest encoded message: a full batch, its entry headers and the header. */
+#define RAFT_MAX_MESSAGE_BYTES                                                 \
+	(RAFT_MAX_BATCH_BYTES +                                                \
+	 RAFT_MAX_BATCH_ENTRIES * RAFT_ENTRY_OVERHEAD_BYTES +                  \
+	 RAFT_MESSAGE_OVERHEAD_BYTES)
+/* Most members (voters and learners) of one configuration. */
+#define RAFT_MAX_MEMBERS 16u
+/* Longest member address ("host:port"), including the terminating NUL. */
+#define RAFT_MAX_ADDRESS 64u
+
+_Static_assert(RAFT_MAX_BATCH_BYTES >= RAFT_MAX_ENTRY_BYTES,
+	       "a batch must hold a maximum entry");
+
+/* ---------------------------------------------------------------------- */
+/* Errors (negative values returned).                                      */
+
+/* EINVAL: a bad argument or a malformed message (nothing changed).
+ * ENOMEM: the allocation hook failed (the node stays consistent; retry).
+ * EPERM:  this node cannot do that now (not leader and no leader known,
+ *         leadership transfer in progress).
+ * EBUSY:  the leader's uncommitted bytes are at their cap; retry later.
+ * EEXIST: bootstrap of a node that already has state. */
+
+/* ---------------------------------------------------------------------- */
+/* Allocation hook: tests fail the Nth allocation through it.              */
+
+struct raft_alloc {
+	void *(*malloc)(void *ctx, size_t size);
+	void *(*realloc)(void *ctx, void *ptr, size_t size);
+	void (*free)(void *ctx, void *ptr);
+	void *ctx;
+};
+
+/* ---------------------------------------------------------------------- */
+/* Entries and configurations.                                             */
+
+enum raft_entry_type {
+	RAFT_ENTRY_NORMAL = 1, /* an application command */
+	RAFT_ENTRY_NOOP = 2,   /* appended by each new leader (§5.4.2) */
+	RAFT_ENTRY_CONFIG = 3, /* a struct raft_configuration, encoded */
+};
+
+struct raft_entry {
+	uint64_t term;
+	uint64_t index;
+	uint8_t type; /* enum raft_entry_type */
+	uint32_t size; /* payload bytes */
+	/* Payload, or NULL in outgoing AppendEntries for normal entries (the
+	 * caller attaches it). Never owned by the receiver of the struct. */
+	const void *data;
+};
+
+enum raft_role {
+	RAFT_VOTER = 1,
+	RAFT_LEARNER = 2, /* receives the log, never counts for quorum */
+};
+
+struct raft_member {
+	uint64_t id; /* never 0 */
+	uint8_t role; /* enum raft_role */
+	char address[RAFT_MAX_ADDRESS]; /* opaque to the core, NUL-terminated */
+};
+
+struct raft_configuration {
+	uint32_t n;
+	struct raft_member members[RAFT_MAX_MEMBERS];
+};
+
+/* Size of an encoded configuration with n members. */
+size_t raft_configuration_encoded_size(uint32_t n);
+/* Encode conf into buf (at least raft_configuration_encoded_size bytes). */
+void raft_configuration_encode(const struct raft_configuration *conf,
+			       uint8_t *buf);
+/* Decode and validate (ids non-zero and distinct, roles known, addresses
+ * terminated, at most RAFT_MAX_MEMBERS). Returns 0 or -EINVAL. */
+int raft_configuration_decode(const uint8_t *buf, size_t size,
+			      struct raft_configuration *conf);
+/* The member with this id, or NULL. */
+const struct raft_member *
+raft_configuration_get(const struct raft_configuration *conf, uint64_t id);
+
+/* ---------------------------------------------------------------------- */
+/* Messages.                                                               */
+
+enum raft_message_type {
+	RAFT_MSG_APPEND = 1,      /* AppendEntries */
+	RAFT_MSG_APPEND_RESP = 2,
+	RAFT_MSG_VOTE = 3,        /* RequestVote */
+	RAFT_MSG_VOTE_RESP = 4,
+	RAFT_MSG_PREVOTE = 5,     /* thesis §9.6 */
+	RAFT_MSG_PREVOTE_RESP = 6,
+	RAFT_MSG_HEARTBEAT = 7,   /* commit propagation and read rounds */
+	RAFT_MSG_HEARTBEAT_RESP = 8,
+	RAFT_MSG_TIMEOUT_NOW = 9, /* leadership transfer (thesis §3.10) */
+	RAFT_MSG_PROPOSE = 10,    /* proposals forwarded to the leader */
+	RAFT_MSG_READ_INDEX = 11, /* a follower's read request to the leader */
+	RAFT_MSG_READ_INDEX_RESP = 12,
+	RAFT_MSG_SNAPSHOT = 13,   /* a snapshot was transferred (see Raft III) */
+	RAFT_MSG_TYPE_MAX = 13,
+};
+
+/*
+ * One flat message; which fields mean what depends on the type:
+ *
+ *   APPEND          index/log_term: the entry before entries[];
+ *                   commit: the leader's commit index
+ *   APPEND_RESP     reject=0: index is the follower's match index;
+ *                   reject=1: index is the rejected prev index, hint_index
+ *                   and hint_term the follower's hint (§5.3 optimisation)
+ *   VOTE, PREVOTE   index/log_term: the candidate's last entry;
+ *                   transfer=1 when campaigning on TimeoutNow
+ *   *_RESP (votes)  reject=1 when not granted
+ *   HEARTBEAT       commit: min(leader commit, follower match); context:
+ *                   the read round it starts
+ *   HEARTBEAT_RESP  context: echoed
+ *   PROPOSE         entries[]: the proposals (index/term 0)
+ *   READ_INDEX      context: the follower's request id
+ *   READ_INDEX_RESP context: echoed; index: the read index; reject=1 when
+ *                   the leader could not serve it
+ *   SNAPSHOT        snapshot: the metadata of a snapshot fully received
+ */
+struct raft_snapshot_meta {
+	uint64_t index; /* last index the snapshot covers */
+	uint64_t term;  /* term of that entry */
+	uint64_t conf_index; /* index of the configuration it holds */
+	struct raft_configuration conf;
+};
+
+struct raft_message {
+	uint8_t type; /* enum raft_message_type */
+	uint64_t from;
+	uint64_t to;
+	uint64_t term;
+	uint64_t index;
+	uint64_t log_term;
+	uint64_t commit;
+	uint64_t context;
+	uint64_t hint_index;
+	uint64_t hint_term;
+	bool reject;
+	bool transfer;
+	uint32_t n_entries;
+	const struct raft_entry *entries; /* not owned by the struct */
+	struct raft_snapshot_meta *snapshot; /* SNAPSHOT only; not owned */
+};
+
+/* ---------------------------------------------------------------------- */
+/* Persistence contract.                                                   */
+
+/*
+ * Before sending, a message may depend on local persistence:
+ *
+ *   sent at once (update.messages):
+ *     APPEND from the leader — its own disk write runs in parallel with
+ *       the followers' (thesis §10.2.1); the leader counts itself toward
+ *       commit only for entries it has persisted (raft_persisted)
+ *     HEARTBEAT, TIMEOUT_NOW, PROPOSE, READ_INDEX, READ_INDEX_RESP,
+ *     PREVOTE (it changes no state) and PREVOTE_RESP
+ *
+ *   sent only after the update's hard state and entries are durable
+ *   (update.messages_after_persist):
+ *     VOTE — the candidate's new term and self-vote are on disk first
+ *     VOTE_RESP — the granted vote is on disk first (one vote per term)
+ *     APPEND_RESP — the acknowledged entries are on disk first
+ *     HEARTBEAT_RESP — it may carry a term adopted in this update
+ *
+ * Term and vote (struct raft_hard_state) are persisted in the same synced
+ * batch as the entries of the update; messages_after_persist go out only
+ * once that batch is durable. If the update persists nothing, they may be
+ * sent at once.
+ */
+struct raft_hard_state {
+	uint64_t term;
+	uint64_t vote; /* 0: no vote in this term */
+};
+
+/* ---------------------------------------------------------------------- */
+/* Configuration of the core.                                              */
+
+struct raft_options {
+	uint64_t id;              /* this node's id, non-zero */
+	uint32_t election_ticks;  /* election timeout base; randomized in
+				     [election_ticks, 2 * election_ticks) */
+	uint32_t heartbeat_ticks; /* about election_ticks / 10 */
+	uint32_t max_inflight_msgs;  /* AppendEntries in flight per follower */
+	uint64_t max_inflight_bytes; /* payload bytes in flight per follower */
+	uint64_t max_batch_bytes;    /* payload bytes per AppendEntries,
+					<= RAFT_MAX_BATCH_BYTES */
+	uint64_t max_uncommitted_bytes; /* leader cap; a single entry is
+					   always admitted when nothing is
+					   uncommitted */
+	bool pre_vote;      /* thesis §9.6 (default on) */
+	bool check_quorum;  /* leader steps down without a majority (on) */
+	uint64_t seed;      /* for election timeout randomization */
+	struct raft_alloc alloc; /* zeroed: libc malloc/realloc/free */
+	/* Test-only deliberate bugs (RAFT_BUG_*), honoured only in builds
+	 * with RAFT_TEST_BUGS defined; ignored otherwise. */
+	uint32_t test_bugs;
+};
+
+/* Sensible defaults for id, to be adjusted by the caller. */
+void raft_options_default(struct raft_options *opts, uint64_t id);
+
+/* Deliberate bugs that show the simulator's checks can fail. */
+enum raft_test_bug {
+	RAFT_BUG_FIGURE8 = 1u << 0,    /* commit entries of older terms by
+					  counting replicas */
+	RAFT_BUG_VOTE_ANY_LOG = 1u << 1, /* grant votes without the
+					    up-to-date log check */
+	RAFT_BUG_VOTE_BEFORE_PERSIST = 1u << 2, /* send vote replies before
+						   the vote is durable */
+};
+
+/* ---------------------------------------------------------------------- */
+/* Lifecycle.                                                              */
+
+struct raft;
+
+/* Create a node with no state (term 0, empty log). Returns 0 or -ENOMEM,
+ * -EINVAL. *out is owned by the caller; free it with raft_destroy. */
+int raft_create(const struct raft_options *opts, struct raft **out);
+void raft_destroy(struct raft *r);
+
+/*
+ * Bootstrap a brand-new cluster: the log gets entry 1 (term 1) holding conf.
+ * Every initial member bootstraps with the same conf, so their logs agree.
+ * Only on a node with no state (-EEXIST otherwise). The entry is in the next
+ * update, to be persisted.
+ */
+int raft_bootstrap(struct raft *r, const struct raft_configuration *conf);
+
+/*
+ * Restore persisted state after a restart, before any other event:
+ * raft_restore_begin with the hard state and the snapshot the log starts
+ * after (NULL when none), then raft_restore_entry for every persisted entry
+ * in index order (data needed for CONFIG entries only), then
+ * raft_restore_end. Entries must be contiguous, start right after the
+ * snapshot, and have non-decreasing terms not above hs->term; otherwise
+ * -EINVAL and the node must not be used.
+ */
+int raft_restore_begin(struct raft *r, const struct raft_hard_state *hs,
+		       const struct raft_snapshot_meta *snap);
+int raft_restore_entry(struct raft *r, const struct raft_entry *entry);
+int raft_restore_end(struct raft *r);
+
+/* ---------------------------------------------------------------------- */
+/* Events.                                                                 */
+
+/* One unit of logical time. */
+int raft_tick(struct raft *r);
+
+/*
+ * A message received from a peer. Validated first: a message not for this
+ * node, from id 0 or this node, of an unknown type, with non-contiguous
+ * entries, terms out of order or sizes beyond the limits gets -EINVAL and
+ * changes nothing. Messages from stale terms are answered or ignored as the
+ * algorithm says. Entries' data is referenced until the next update is done.
+ */
+int raft_step(struct raft *r, const struct raft_message *m);
+
+/*
+ * Propose application commands (n >= 1 of them, each at most
+ * RAFT_MAX_ENTRY_BYTES; data referenced until the update is done). On the
+ * leader they are appended; *index (may be NULL) gets the first one's index
+ * and *term the term. On a follower that knows a leader they are forwarded
+ * (*index = 0). Errors: -EPERM no leader known or transfer in progress;
+ * -EBUSY uncommitted cap reached; -EINVAL bad sizes. An accepted proposal's
+ * outcome is learned from the applied log: it may still commit after a
+ * leader change, so the caller retries only with the same proposal id.
+ */
+int raft_propose(struct raft *r, const void *const *data,
+		 const uint32_t *sizes, uint32_t n, uint64_t *index,
+		 uint64_t *term);
+
+/*
+ * The caller's log now durably holds every entry up to index, the last of
+ * which has the given term (and the hard state handed out with it). Stale
+ * reports (the entry was since replaced) are ignored.
+ */
+int raft_persisted(struct raft *r, uint64_t index, uint64_t term);
+
+/* ---------------------------------------------------------------------- */
+/* Output.                                                                 */
+
+struct raft_read_state {
+	uint64_t context; /* the caller's request id */
+	uint64_t index;   /* read index; 0 when the read failed (unknown) */
+};
+
+struct raft_update {
+	/* Persist first, in ONE synced batch: */
+	bool hard_state_changed;
+	struct raft_hard_state hard_state;
+	uint64_t truncate_from; /* 0, or delete entries >= this, then append */
+	uint32_t n_entries;
+	const struct raft_entry *entries; /* to append; data referenced */
+
+	/* Send now (may precede the persistence above). */
+	uint32_t n_messages;
+	const struct raft_message *messages;
+	/* Send only after the persistence above is durable. */
+	uint32_t n_messages_after_persist;
+	const struct raft_message *messages_after_persist;
+
+	/* Entries up to here are committed and locally durable: apply them.
+	 * 0 when unchanged. */
+	uint64_t apply_index;
+
+	/* Read requests answered since the last update. */
+	uint32_t n_read_states;
+	const struct raft_read_state *read_states;
+};
+
+/* Whether raft_update_get would hand out anything. */
+bool raft_has_update(const struct raft *r);
+
+/*
+ * Hand out what accumulated since the last update. The update's memory is
+ * the core's until raft_update_done; no event may be fed in between (take
+ * copies or encode messages first if persistence is asynchronous).
+ * Returns 0 or -ENOMEM.
+ */
+int raft_update_get(struct raft *r, struct raft_update *u);
+void raft_update_done(struct raft *r, struct raft_update *u);
+
+/* ---------------------------------------------------------------------- */
+/* Queries.                                                                */
+
+enum raft_state {
+	RAFT_FOLLOWER = 1,
+	RAFT_CANDIDATE = 2,
+	RAFT_LEADER = 3,
+	RAFT_PRECANDIDATE = 4,
+};
+
+struct raft_status {
+	uint64_t id;
+	uint8_t state; /* enum raft_state */
+	uint64_t term;
+	uint64_t vote;
+	uint64_t leader; /* 0 when unknown */
+	uint64_t first_index;
+	uint64_t last_index;
+	uint64_t last_term;
+	uint64_t commit;
+	uint64_t persisted; /* highest index locally durable */
+	uint64_t applied_hint; /* highest apply_index handed out */
+};
+
+void raft_status_get(const struct raft *r, struct raft_status *st);
+bool raft_is_leader(const struct raft *r);
+uint64_t raft_leader(const struct raft *r);
+uint64_t raft_term(const struct raft *r);
+uint64_t raft_commit_index(const struct raft *r);
+uint64_t raft_last_index(const struct raft *r);
+/* Term of the entry at index, 0 when compacted or beyond the log. */
+uint64_t raft_term_at(const struct raft *r, uint64_t index);
+/* The configuration in force (the latest in the log). */
+const struct raft_configuration *raft_configuration(const struct raft *r);
+
+/* Per-follower replication progress, as the leader sees it. */
+enum raft_progress_state {
+	RAFT_PROGRESS_PROBE = 1,
+	RAFT_PROGRESS_REPLICATE = 2,
+	RAFT_PROGRESS_SNAPSHOT = 3,
+};
+
+struct raft_progress_info {
+	uint64_t id;
+	uint8_t state; /* enum raft_progress_state */
+	uint64_t match;
+	uint64_t next;
+	uint32_t inflight_msgs;
+	bool recent_active;
+};
+
+/* Fill up to max entries for the members of the configuration (leader
+ * only; returns the count, 0 on a follower). */
+uint32_t raft_progress_get(const struct raft *r, struct raft_progress_info *out,
+			   uint32_t max);
+
+/*
+ * Check every invariant of the node's state (LogCabin style): the static
+ * ones now, and those relating this state to the one seen at the previous
+ * call ("before vs after"). Returns 0, or -EFAULT with a description of the
+ * first violation in buf. For tests and the simulator; cost O(log length).
+ */
+int raft_check_invariants(struct raft *r, char *buf, size_t size);
+
+/* Human-readable names, for logs and traces. */
+const char *raft_message_type_name(uint8_t type);
+const char *raft_state_name(uint8_t state);
+
+#endif
