@@ -1,0 +1,179 @@
+#ifndef NET_NET_H
+#define NET_NET_H
+
+/*
+ * net/: the transport between raftfs nodes — wire encoding, certificates and
+ * mutually authenticated TLS 1.3 connections. It knows the shape of Raft
+ * messages (raft/raft.h) but none of Raft's rules.
+ *
+ * Errors: functions return 0 or a negative errno. Nothing here prints or
+ * exits; the transport reports through the log hook of struct net_options.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+/* ====================================================================== */
+/* Wire format                                                            */
+/* ====================================================================== */
+
+/*
+ * A connection carries frames. Every integer is big-endian.
+ *
+ *   frame header (NET_FRAME_HEADER_BYTES):
+ *     u32 magic     NET_FRAME_MAGIC
+ *     u8  version   NET_PROTOCOL_VERSION
+ *     u8  type      enum net_frame_type
+ *     u16 flags     0 (reserved)
+ *     u32 length    body bytes that follow, at most the type's limit
+ *
+ *   RAFT body: one struct raft_message
+ *     u8  type      enum raft_message_type
+ *     u8  flags     bit 0 reject, bit 1 transfer, other bits 0
+ *     u16 reserved  0
+ *     u32 n_entries at most RAFT_MAX_BATCH_ENTRIES; APPEND and PROPOSE only
+ *     u64 from, to, term, index, log_term, commit, context, hint_index,
+ *         hint_term
+ *     n_entries times:
+ *       u64 term, u64 index, u8 type (enum raft_entry_type), u8[3] zero,
+ *       u32 size (at most RAFT_MAX_ENTRY_BYTES), then size payload bytes
+ *     SNAPSHOT only, then:
+ *       u64 index, u64 term, u64 conf_index, u32 n (at most
+ *       RAFT_MAX_MEMBERS), n times: u64 id (non-zero, distinct),
+ *       u8 role (enum raft_role), u8 address length (< RAFT_MAX_ADDRESS),
+ *       address bytes (printable ASCII, no NUL)
+ *     nothing after that
+ *
+ *   ADMIN_REQUEST and ADMIN_RESPONSE bodies:
+ *     u16 kind (non-zero; meaning agreed by the callers), u16 flags 0,
+ *     u64 request id (echoed in the response), then the payload (the rest
+ *     of the body, at most NET_MAX_ADMIN_PAYLOAD_BYTES)
+ *
+ *   PING body: empty (keeps an idle connection's liveness checks fed)
+ */
+
+#define NET_FRAME_MAGIC 0x5246534eu /* "RFSN" */
+#define NET_PROTOCOL_VERSION 1u
+#define NET_FRAME_HEADER_BYTES 12u
+
+enum net_frame_type {
+	NET_FRAME_RAFT = 1,
+	NET_FRAME_ADMIN_REQUEST = 2,
+	NET_FRAME_ADMIN_RESPONSE = 3,
+	NET_FRAME_PING = 4,
+	NET_FRAME_TYPE_MAX = 4,
+};
+
+/* Bytes of a RAFT body before its entries. */
+#define NET_RAFT_FIXED_BYTES 80u
+/* Bytes of an entry's header before its payload. */
+#define NET_ENTRY_HEADER_BYTES 24u
+/* Bytes of the snapshot section before its members, and per member besides
+ * its address. */
+#define NET_SNAPSHOT_FIXED_BYTES 28u
+#define NET_MEMBER_FIXED_BYTES 10u
+#define NET_SNAPSHOT_MAX_BYTES                                                 \
+	(NET_SNAPSHOT_FIXED_BYTES +                                            \
+	 RAFT_MAX_MEMBERS * (NET_MEMBER_FIXED_BYTES + RAFT_MAX_ADDRESS - 1))
+
+/* Largest frame of any type, header included: exactly Raft's largest
+ * encoded message (raft/raft.h). */
+#define NET_MAX_FRAME_BYTES RAFT_MAX_MESSAGE_BYTES
+/* Admin frames: kind, flags and request id, then the payload. */
+#define NET_ADMIN_FIXED_BYTES 12u
+#define NET_MAX_ADMIN_PAYLOAD_BYTES (64u * 1024u)
+
+_Static_assert(NET_ENTRY_HEADER_BYTES <= RAFT_ENTRY_OVERHEAD_BYTES,
+	       "an entry header must fit Raft's per-entry overhead");
+_Static_assert(NET_FRAME_HEADER_BYTES + NET_RAFT_FIXED_BYTES <=
+		       RAFT_MESSAGE_OVERHEAD_BYTES,
+	       "the frame and message headers must fit Raft's overhead");
+_Static_assert(NET_FRAME_HEADER_BYTES + NET_RAFT_FIXED_BYTES +
+			       NET_SNAPSHOT_MAX_BYTES <=
+		       NET_MAX_FRAME_BYTES,
+	       "a snapshot message must fit a frame");
+_Static_assert(NET_FRAME_HEADER_BYTES + NET_ADMIN_FIXED_BYTES +
+			       NET_MAX_ADMIN_PAYLOAD_BYTES <=
+		       NET_MAX_FRAME_BYTES,
+	       "an admin message must fit a frame");
+
+/*
+ * Decoding errors (negative): -EAGAIN the bytes so far are a valid prefix,
+ * more are needed; -EPROTO bad magic, version, flags or frame type;
+ * -EMSGSIZE a length beyond its limit; -EBADMSG a malformed body. Every
+ * decoder may also give a static, human-readable reason in *why (may be
+ * NULL) for the log. Decoders never allocate and never read past len.
+ */
+
+/* One frame found at the start of a byte stream. */
+struct net_frame {
+	uint8_t type;        /* enum net_frame_type */
+	const uint8_t *body; /* points into the caller's buffer */
+	uint32_t body_bytes;
+};
+
+/*
+ * Look at the first len bytes of a stream. Returns 0 when a whole valid
+ * frame is there (*frame filled, *frame_bytes its size header included);
+ * -EAGAIN when more bytes are needed (*frame_bytes: the size of the whole
+ * frame once the header is known, else NET_FRAME_HEADER_BYTES); or an error
+ * as soon as the header is invalid, before its body arrived.
+ */
+int net_frame_parse(const uint8_t *buf, size_t len, struct net_frame *frame,
+		    size_t *frame_bytes, const char **why);
+
+/*
+ * Decode a RAFT body into *m. Entries go to entries[0..max_entries) with
+ * their data pointing into body; a SNAPSHOT message's metadata goes to
+ * *snap (may be NULL only if the caller refuses snapshots: -EBADMSG then).
+ * Everything decoded stays valid as long as body does.
+ */
+int net_raft_decode(const uint8_t *body, size_t len, struct raft_message *m,
+		    struct raft_entry *entries, uint32_t max_entries,
+		    struct raft_snapshot_meta *snap, const char **why);
+
+/*
+ * Supplies the payload of an outgoing entry whose data is NULL (the Raft
+ * core leaves normal entries' payloads to the caller): write exactly
+ * e->size bytes to dst. Returns 0 or a negative errno, which the encoder
+ * returns.
+ */
+typedef int (*net_payload_fn)(void *ctx, const struct raft_entry *e,
+			      void *dst);
+
+/*
+ * The frame size of m, header included. Validates m as the decoder would
+ * (-EINVAL a bad field, -EMSGSIZE beyond a limit).
+ */
+int net_raft_frame_size(const struct raft_message *m, size_t *size);
+
+/*
+ * Encode m as a whole frame into buf (size from net_raft_frame_size).
+ * Entries with data == NULL and size > 0 get their payload from
+ * payload(ctx, ...); payload may be NULL when every entry has data.
+ */
+int net_raft_frame_encode(const struct raft_message *m, net_payload_fn payload,
+			  void *payload_ctx, uint8_t *buf, size_t size);
+
+struct net_admin_msg {
+	uint16_t kind;       /* non-zero */
+	uint64_t request_id; /* echoed by the response */
+	const uint8_t *payload;
+	uint32_t payload_bytes; /* at most NET_MAX_ADMIN_PAYLOAD_BYTES */
+};
+
+/* Frame size of an admin message with this payload. */
+size_t net_admin_frame_size(uint32_t payload_bytes);
+/* Encode an ADMIN_REQUEST or ADMIN_RESPONSE frame (frame_type). */
+int net_admin_frame_encode(uint8_t frame_type, const struct net_admin_msg *a,
+			   uint8_t *buf, size_t size);
+/* Decode an admin body; payload points into body. */
+int net_admin_decode(const uint8_t *body, size_t len, struct net_admin_msg *a,
+		     const char **why);
+/* Encode a PING frame (NET_FRAME_HEADER_BYTES bytes). */
+void net_ping_frame_encode(uint8_t *buf);
+
+#endif
