@@ -176,4 +176,91 @@ int net_admin_decode(const uint8_t *body, size_t len, struct net_admin_msg *a,
 /* Encode a PING frame (NET_FRAME_HEADER_BYTES bytes). */
 void net_ping_frame_encode(uint8_t *buf);
 
+/* ====================================================================== */
+/* Certificates                                                           */
+/* ====================================================================== */
+
+/*
+ * A cluster's certificates live in one directory:
+ *
+ *   ca.crt, ca.key          the cluster CA (P-256); its subjectAltName is
+ *                           the URI raftfs://cluster/<cluster id>
+ *   node<ID>.crt/.key       node ID: URI raftfs://cluster/<cid>/node/<ID>,
+ *                           extended key usage serverAuth and clientAuth
+ *   admin.crt, admin.key    the administrator: raftfs://cluster/<cid>/admin,
+ *                           clientAuth only (admin requests, never Raft)
+ *
+ * The cluster id is 32 lowercase hex digits (16 random bytes). Private keys
+ * are created with mode 0600 and never overwritten (renew replaces a node's
+ * pair atomically, which is what it is asked to do). Functions that can fail
+ * for a reason worth telling write one line into err (may be NULL).
+ */
+
+#define NET_CLUSTER_ID_CHARS 32u
+#define NET_CERT_CA_DAYS 3650
+#define NET_CERT_DAYS 365
+/* `status` warns when a certificate expires within this many days. */
+#define NET_CERT_WARN_DAYS 30
+/* Largest node id a certificate may name (`certs create --nodes`). */
+#define NET_MAX_NODE_ID 1000000u
+
+enum net_role {
+	NET_ROLE_CA = 1,
+	NET_ROLE_NODE = 2,
+	NET_ROLE_ADMIN = 3,
+};
+
+/* Who a certificate names. */
+struct net_identity {
+	char cluster_id[NET_CLUSTER_ID_CHARS + 1];
+	uint8_t role;     /* enum net_role */
+	uint64_t node_id; /* NET_ROLE_NODE only, else 0 */
+	int64_t not_after; /* expiry, seconds since the epoch */
+};
+
+/*
+ * `raftfs certs create`: a new cluster id and CA, node1..nodeN and admin in
+ * dir (created 0700 if missing). -EEXIST when any of those keys exists
+ * already (nothing written then); -EINVAL nodes out of 1..NET_MAX_NODE_ID.
+ */
+int net_certs_create(const char *dir, uint32_t nodes, char *err,
+		     size_t err_size);
+/* `raftfs certs add`: node<ID>.crt/.key for a new node (-EEXIST if its key
+ * exists). */
+int net_certs_add(const char *dir, uint64_t node_id, char *err,
+		  size_t err_size);
+/* `raftfs certs renew`: a fresh key and certificate for an existing node
+ * (-ENOENT if node<ID>.crt does not exist), replacing the old pair. */
+int net_certs_renew(const char *dir, uint64_t node_id, char *err,
+		    size_t err_size);
+
+/* What one certificate should say; for net_cert_issue. */
+struct net_cert_request {
+	uint8_t role;            /* NET_ROLE_NODE or NET_ROLE_ADMIN */
+	uint64_t node_id;        /* NET_ROLE_NODE */
+	const char *cluster_id;  /* NULL: the CA's */
+	int64_t not_before_s;    /* validity, seconds relative to now */
+	int64_t not_after_s;
+};
+
+/*
+ * Issue one key pair signed by the CA in ca_dir, written to crt_path and
+ * key_path (the key file must not exist: -EEXIST). The building block of
+ * the commands above; tests use it to make wrong certificates (another
+ * cluster id, expired).
+ */
+int net_cert_issue(const char *ca_dir, const struct net_cert_request *req,
+		   const char *crt_path, const char *key_path, char *err,
+		   size_t err_size);
+
+/* A CA (ca.crt, ca.key) for cluster_id in dir, without node certificates
+ * (-EEXIST if dir/ca.key exists). */
+int net_ca_create(const char *dir, const char *cluster_id, char *err,
+		  size_t err_size);
+
+/* Read the certificate at path and say who it names. -EINVAL when it names
+ * no raftfs identity or more than one. */
+int net_cert_identity(const char *path, struct net_identity *id, char *err,
+		      size_t err_size);
+
 #endif

@@ -3,6 +3,9 @@
 
 #include "tools/commands.h"
 
+int cmd_certs(int argc, char **argv); /* tools/cmd_certs.c */
+
 const struct command raftfs_commands[] = {
+	{"certs", "create|add|renew the cluster's certificates", cmd_certs},
 	{NULL, NULL, NULL},
 };
