@@ -263,4 +263,122 @@ int net_ca_create(const char *dir, const char *cluster_id, char *err,
 int net_cert_identity(const char *path, struct net_identity *id, char *err,
 		      size_t err_size);
 
+/* ====================================================================== */
+/* Transport                                                              */
+/* ====================================================================== */
+
+/*
+ * struct net: one node's endpoint. It listens on options.listen, keeps one
+ * outbound TLS 1.3 connection to every peer (dialled from the listen
+ * address as source address, so a firewall rule between two addresses cuts
+ * exactly that link) and accepts the peers' connections. Each node sends
+ * everything — requests and responses — on its own outbound connection;
+ * inbound connections only receive (and carry the answers to admin
+ * requests back to an administrator).
+ *
+ * Both sides authenticate: the peer's certificate must chain to the cluster
+ * CA and name the same cluster id; the dialer checks it reached the node id
+ * it dialled, the acceptor that the certificate names a known peer and that
+ * every Raft message's `from` is that node. An admin certificate may make
+ * admin requests but never send Raft traffic.
+ *
+ * Threads: one I/O thread per struct net owns the sockets (epoll). The
+ * callbacks below run on that thread and must not block for long; net_send
+ * and net_admin_reply may be called from any thread (also from a callback)
+ * and never wait for the network: they encode on the caller's thread and
+ * queue, dropping (with an error) when the peer's queue is full or the peer
+ * is not connected — Raft tolerates lost messages.
+ */
+
+enum net_log_level {
+	NET_LOG_ERROR = 0,
+	NET_LOG_WARN = 1,
+	NET_LOG_INFO = 2,
+	NET_LOG_DEBUG = 3,
+};
+
+struct net_peer_address {
+	uint64_t id;
+	char address[RAFT_MAX_ADDRESS]; /* "host:port" */
+};
+
+struct net_options {
+	uint64_t id;        /* this node */
+	const char *listen; /* "host:port", also the source address */
+	const char *ca_file;
+	const char *cert_file; /* this node's certificate (names id) */
+	const char *key_file;
+	uint32_t n_peers;
+	struct net_peer_address peers[RAFT_MAX_MEMBERS];
+
+	uint32_t idle_timeout_ms;    /* about two election timeouts: an
+					inbound connection silent this long
+					is closed; TCP_USER_TIMEOUT too */
+	uint32_t connect_timeout_ms; /* TCP connect plus TLS handshake */
+	uint32_t backoff_min_ms;     /* reconnect delay, doubled per failure */
+	uint32_t backoff_max_ms;     /* up to this, with jitter */
+	uint64_t max_queue_bytes;    /* per peer; beyond it sends drop */
+	uint32_t max_queue_frames;
+	uint32_t max_inbound;        /* accepted connections at once */
+
+	/* A Raft message from a peer; m and its entries are valid during the
+	 * call only. */
+	void (*on_raft)(void *ctx, const struct raft_message *m);
+	/* An admin request on inbound connection conn_id from `who`; answer
+	 * with net_admin_reply (now or later). NULL: requests are ignored. */
+	void (*on_admin)(void *ctx, uint64_t conn_id,
+			 const struct net_identity *who,
+			 const struct net_admin_msg *req);
+	/* The outbound connection to peer came up or went down. */
+	void (*on_peer)(void *ctx, uint64_t peer, bool up);
+	/* One log line (no newline); NULL: no logging. */
+	void (*log)(void *ctx, int level, const char *line);
+	void *ctx;
+};
+
+/* Defaults for everything but the addresses, files and callbacks. */
+void net_options_default(struct net_options *opts, uint64_t id);
+
+struct net;
+
+/*
+ * Load the certificates (checking that cert_file names this node of the
+ * CA's cluster), resolve addresses, listen and start the I/O thread.
+ * Errors: -EINVAL bad options or certificates, -EADDRINUSE, -ENOMEM...,
+ * with one line in err.
+ */
+int net_create(const struct net_options *opts, struct net **out, char *err,
+	       size_t err_size);
+/* Stop the I/O thread, close every connection, free everything. */
+void net_destroy(struct net *n);
+
+/*
+ * Queue m for peer m->to (m->from must be this node). Encoded here, on the
+ * caller's thread; entries with data NULL get their payload from payload
+ * (see net_raft_frame_encode). Returns 0, or: -ENOENT unknown peer,
+ * -ENOTCONN not connected, -ENOBUFS queue full (the message is dropped in
+ * both cases), -EINVAL/-EMSGSIZE a bad message, -ENOMEM.
+ */
+int net_send(struct net *n, const struct raft_message *m,
+	     net_payload_fn payload, void *payload_ctx);
+
+/* Answer an admin request on inbound connection conn_id. -ENOENT when the
+ * connection is gone, -ENOBUFS when its queue is full. */
+int net_admin_reply(struct net *n, uint64_t conn_id,
+		    const struct net_admin_msg *resp);
+
+struct net_peer_stats {
+	bool up;               /* outbound connection established */
+	uint64_t queued_bytes; /* encoded, not yet written to the socket */
+	uint64_t sent_frames;
+	uint64_t dropped_frames; /* refused by net_send */
+	uint64_t connects;       /* outbound connections established */
+};
+
+/* -ENOENT for an unknown peer. */
+int net_peer_stats(struct net *n, uint64_t peer, struct net_peer_stats *st);
+
+/* The port the listener is bound to (useful with port 0). */
+uint16_t net_listen_port(const struct net *n);
+
 #endif

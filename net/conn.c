@@ -1,0 +1,532 @@
+/*
+ * One connection, driven by the I/O thread: TCP connect, TLS handshake,
+ * the identity checks of both sides, reading and dispatching frames, and
+ * writing queued frames. Every refusal closes the connection with one log
+ * line saying why; nothing here affects other connections.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "net/identity.h"
+#include "net/transport.h"
+
+/* Initial receive buffer; it doubles while a frame does not fit. */
+#define RBUF_INITIAL (64u * 1024u)
+/* Bytes one connection may read or write per turn of the event loop
+ * before the others get theirs. */
+#define TURN_BUDGET (8u * 1024u * 1024u)
+
+struct conn *net_conn_new(struct net *n, int fd, bool outbound,
+			  struct peer *peer, const char *remote)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->ssl = SSL_new(outbound ? n->client_ctx : n->server_ctx);
+	if (c->ssl == NULL || !SSL_set_fd(c->ssl, fd)) {
+		SSL_free(c->ssl);
+		free(c);
+		ERR_clear_error();
+		return NULL;
+	}
+	if (outbound)
+		SSL_set_connect_state(c->ssl);
+	else
+		SSL_set_accept_state(c->ssl);
+	c->fd = fd;
+	c->outbound = outbound;
+	c->peer = peer;
+	c->id = ++n->next_conn_id;
+	snprintf(c->remote, sizeof(c->remote), "%s", remote);
+	c->own_q.limit_bytes = 4u * NET_MAX_ADMIN_PAYLOAD_BYTES;
+	c->own_q.limit_frames = 64;
+	c->q = outbound ? &peer->q : &c->own_q;
+	return c;
+}
+
+void net_conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	SSL_free(c->ssl);
+	free(c->rbuf);
+	free(c);
+}
+
+void net_conn_set_events(struct net *n, struct conn *c)
+{
+	uint32_t ev = EPOLLIN;
+	if (c->state == CONN_CONNECTING || c->want_write)
+		ev = EPOLLOUT;
+	if (c->state == CONN_ESTABLISHED && c->want_write)
+		ev = EPOLLIN | EPOLLOUT;
+	if (ev == c->events)
+		return;
+	struct epoll_event e = {.events = ev, .data.ptr = c};
+	int op = c->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(n->epoll_fd, op, c->fd, &e) == 0)
+		c->events = ev;
+	else
+		net_log(n, NET_LOG_ERROR, "epoll_ctl on %s: %s", c->remote,
+			strerror(errno));
+}
+
+static void describe(const struct conn *c, char *buf, size_t size)
+{
+	if (c->outbound)
+		snprintf(buf, size, "peer %" PRIu64 " (%s)", c->peer->id,
+			 c->remote);
+	else if (c->who.role == NET_ROLE_NODE)
+		snprintf(buf, size, "inbound from node %" PRIu64 " (%s)",
+			 c->who.node_id, c->remote);
+	else if (c->who.role == NET_ROLE_ADMIN)
+		snprintf(buf, size, "inbound from admin (%s)", c->remote);
+	else
+		snprintf(buf, size, "inbound from %s", c->remote);
+}
+
+void net_conn_close(struct net *n, struct conn *c, int level,
+		    const char *fmt, ...)
+{
+	char reason[600], who[128];
+	va_list ap;
+	if (c->closed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	describe(c, who, sizeof(who));
+	bool quiet = c->outbound && c->state != CONN_ESTABLISHED &&
+		     c->peer->failure_logged && level > NET_LOG_ERROR;
+	net_log(n, quiet ? NET_LOG_DEBUG : level, "%s: closing: %s", who,
+		reason);
+	if (c->outbound && c->state != CONN_ESTABLISHED)
+		c->peer->failure_logged = true;
+	c->closed = true;
+	if (c->events)
+		epoll_ctl(n->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->state == CONN_ESTABLISHED && level >= NET_LOG_INFO) {
+		/* A polite close: one attempt at close_notify. */
+		ERR_clear_error();
+		SSL_shutdown(c->ssl);
+		ERR_clear_error();
+	}
+	close(c->fd);
+	c->fd = -1;
+	/* Frames taken for writing die with the connection. */
+	struct sendq *q = c->q;
+	if (c->cur)
+		net_sendq_done(n, q, c->cur);
+	c->cur = NULL;
+	while (c->wq) {
+		struct out_frame *f = c->wq;
+		c->wq = f->next;
+		net_sendq_done(n, q, f);
+	}
+	if (c->outbound) {
+		net_conn_closed_outbound(n, c->peer,
+					 c->state == CONN_ESTABLISHED);
+	} else {
+		pthread_mutex_lock(&n->lock);
+		struct conn **pp = &n->inbound;
+		while (*pp && *pp != c)
+			pp = &(*pp)->next;
+		if (*pp)
+			*pp = c->next;
+		n->n_inbound--;
+		pthread_mutex_unlock(&n->lock);
+		net_sendq_drop_all(n, &c->own_q);
+	}
+	c->next = n->graveyard;
+	n->graveyard = c;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Handshake and identity.                                                */
+
+/* Who the peer's certificate names, checked against what this side
+ * expects. Returns 0 or closes the connection. */
+static int check_identity(struct net *n, struct conn *c)
+{
+	const char *why;
+	X509 *crt = SSL_get0_peer_certificate(c->ssl);
+	if (crt == NULL) {
+		net_conn_close(n, c, NET_LOG_WARN, "no peer certificate");
+		return -EPERM;
+	}
+	if (SSL_get_verify_result(c->ssl) != X509_V_OK) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "certificate verification failed: %s",
+			       X509_verify_cert_error_string(
+				       SSL_get_verify_result(c->ssl)));
+		return -EPERM;
+	}
+	if (net_identity_from_x509(crt, &c->who, &why) < 0) {
+		net_conn_close(n, c, NET_LOG_WARN, "%s", why);
+		return -EPERM;
+	}
+	if (strcmp(c->who.cluster_id, n->cluster_id) != 0) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "certificate is for cluster %s, this is %s",
+			       c->who.cluster_id, n->cluster_id);
+		return -EPERM;
+	}
+	if (c->outbound) {
+		if (c->who.role != NET_ROLE_NODE ||
+		    c->who.node_id != c->peer->id) {
+			net_conn_close(n, c, NET_LOG_WARN,
+				       "dialled node %" PRIu64
+				       " but its certificate names %s %" PRIu64,
+				       c->peer->id,
+				       c->who.role == NET_ROLE_NODE ? "node"
+								    : "role",
+				       c->who.role == NET_ROLE_NODE
+					       ? c->who.node_id
+					       : c->who.role);
+			return -EPERM;
+		}
+		return 0;
+	}
+	if (c->who.role == NET_ROLE_ADMIN)
+		return 0;
+	if (c->who.role != NET_ROLE_NODE) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "certificate is neither a node's nor admin's");
+		return -EPERM;
+	}
+	if (c->who.node_id == n->id || !net_peer_find(n, c->who.node_id)) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "certificate names node %" PRIu64
+			       ", not a peer of node %" PRIu64,
+			       c->who.node_id, n->id);
+		return -EPERM;
+	}
+	/* A peer has one connection to us: a new one replaces the old,
+	 * which a cut or a restart may have left behind. */
+	for (struct conn *o = n->inbound; o; o = o->next) {
+		if (o != c && !o->closed && o->state == CONN_ESTABLISHED &&
+		    o->who.role == NET_ROLE_NODE &&
+		    o->who.node_id == c->who.node_id) {
+			net_conn_close(n, o, NET_LOG_INFO,
+				       "replaced by a new connection");
+			break;
+		}
+	}
+	return 0;
+}
+
+static void handshake(struct net *n, struct conn *c)
+{
+	char why[600];
+	enum tls_result r = net_tls_handshake(c, why, sizeof(why));
+	if (r == TLS_AGAIN)
+		return;
+	if (r != TLS_OK) {
+		net_conn_close(n, c, NET_LOG_WARN, "%s", why);
+		return;
+	}
+	if (check_identity(n, c) < 0)
+		return;
+	c->state = CONN_ESTABLISHED;
+	c->want_write = false;
+	c->established_ms = c->last_rx_ms = c->last_tx_ms = net_now_ms();
+	char who[128];
+	describe(c, who, sizeof(who));
+	net_log(n, NET_LOG_INFO, "%s: established (%s)", who,
+		SSL_get_cipher_name(c->ssl));
+	if (c->outbound)
+		net_peer_connected(n, c->peer);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Frames received.                                                       */
+
+static void on_raft_frame(struct net *n, struct conn *c,
+			  const struct net_frame *f)
+{
+	const char *why = NULL;
+	struct raft_message m;
+	if (c->who.role != NET_ROLE_NODE) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "an admin certificate may not send raft "
+			       "traffic");
+		return;
+	}
+	int rc = net_raft_decode(f->body, f->body_bytes, &m, n->entries,
+				 RAFT_MAX_BATCH_ENTRIES, &n->snap, &why);
+	if (rc < 0) {
+		net_conn_close(n, c, NET_LOG_WARN, "bad raft message: %s",
+			       why);
+		return;
+	}
+	if (m.from != c->who.node_id) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "raft message claims to be from node %" PRIu64
+			       " but the certificate names node %" PRIu64,
+			       m.from, c->who.node_id);
+		return;
+	}
+	if (m.to != n->id) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "raft message addressed to node %" PRIu64,
+			       m.to);
+		return;
+	}
+	if (n->opts.on_raft)
+		n->opts.on_raft(n->opts.ctx, &m);
+}
+
+static void on_frame(struct net *n, struct conn *c, const struct net_frame *f)
+{
+	const char *why = NULL;
+	if (c->outbound) {
+		/* The peer answers on its own connection; nothing may come
+		 * back on ours. */
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "unexpected frame type %u on an outbound "
+			       "connection",
+			       f->type);
+		return;
+	}
+	switch (f->type) {
+	case NET_FRAME_PING:
+		return;
+	case NET_FRAME_RAFT:
+		on_raft_frame(n, c, f);
+		return;
+	case NET_FRAME_ADMIN_REQUEST: {
+		struct net_admin_msg a;
+		if (net_admin_decode(f->body, f->body_bytes, &a, &why) < 0) {
+			net_conn_close(n, c, NET_LOG_WARN,
+				       "bad admin request: %s", why);
+			return;
+		}
+		if (n->opts.on_admin)
+			n->opts.on_admin(n->opts.ctx, c->id, &c->who, &a);
+		return;
+	}
+	default:
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "unexpected frame type %u from a client",
+			       f->type);
+		return;
+	}
+}
+
+/* Make room for more bytes: compact, or double while full. The buffer
+ * never grows past the frame it is waiting for. */
+static int rbuf_room(struct conn *c, size_t need)
+{
+	if (c->roff > 0 && (c->rlen == c->rcap || c->roff == c->rlen)) {
+		memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+		c->rlen -= c->roff;
+		c->roff = 0;
+	}
+	if (c->rlen < c->rcap)
+		return 0;
+	size_t cap = c->rcap ? c->rcap * 2 : RBUF_INITIAL;
+	if (c->rcap && cap > need)
+		cap = need > c->rcap ? need : c->rcap * 2;
+	uint8_t *b = realloc(c->rbuf, cap);
+	if (b == NULL)
+		return -ENOMEM;
+	c->rbuf = b;
+	c->rcap = cap;
+	return 0;
+}
+
+static void pump_read(struct net *n, struct conn *c)
+{
+	size_t budget = TURN_BUDGET;
+	size_t need = NET_FRAME_HEADER_BYTES;
+	char why[600];
+	while (!c->closed && budget > 0) {
+		if (rbuf_room(c, need) < 0) {
+			net_conn_close(n, c, NET_LOG_ERROR,
+				       "out of memory for a receive buffer");
+			return;
+		}
+		size_t got;
+		enum tls_result r = net_tls_read(c, c->rbuf + c->rlen,
+						 c->rcap - c->rlen, &got, why,
+						 sizeof(why));
+		if (r == TLS_AGAIN)
+			return;
+		if (r == TLS_CLOSED && c->rlen > c->roff) {
+			net_conn_close(n, c, NET_LOG_WARN,
+				       "truncated frame: %s after %zu bytes of "
+				       "an incomplete frame",
+				       why, c->rlen - c->roff);
+			return;
+		}
+		if (r == TLS_CLOSED) {
+			net_conn_close(n, c, NET_LOG_INFO, "%s", why);
+			return;
+		}
+		if (r == TLS_ERROR) {
+			net_conn_close(n, c, NET_LOG_WARN, "%s", why);
+			return;
+		}
+		c->rlen += got;
+		c->last_rx_ms = net_now_ms();
+		budget = got < budget ? budget - got : 0;
+		while (!c->closed) {
+			struct net_frame f;
+			const char *fwhy = NULL;
+			int rc = net_frame_parse(c->rbuf + c->roff,
+						 c->rlen - c->roff, &f, &need,
+						 &fwhy);
+			if (rc == -EAGAIN)
+				break;
+			if (rc < 0) {
+				net_conn_close(n, c, NET_LOG_WARN,
+					       "bad frame: %s", fwhy);
+				return;
+			}
+			on_frame(n, c, &f);
+			c->roff += need;
+			need = NET_FRAME_HEADER_BYTES;
+		}
+		if (!c->closed && c->roff == c->rlen)
+			c->roff = c->rlen = 0;
+	}
+	if (!c->closed && budget == 0)
+		c->again = true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Frames sent.                                                           */
+
+static void pump_write(struct net *n, struct conn *c)
+{
+	size_t budget = TURN_BUDGET;
+	char why[600];
+	while (!c->closed) {
+		if (c->cur == NULL) {
+			if (c->wq == NULL)
+				c->wq = net_sendq_take(n, c->q);
+			if (c->wq == NULL)
+				break;
+			c->cur = c->wq;
+			c->wq = c->cur->next;
+			c->cur_off = 0;
+		}
+		if (budget == 0) {
+			c->again = true;
+			return;
+		}
+		size_t put;
+		size_t len = c->cur->size - c->cur_off;
+		enum tls_result r = net_tls_write(c, c->cur->data + c->cur_off,
+						  len, &put, why, sizeof(why));
+		if (r == TLS_AGAIN) {
+			if (c->stalled_since_ms == 0)
+				c->stalled_since_ms = net_now_ms();
+			return;
+		}
+		if (r != TLS_OK) {
+			net_conn_close(n, c,
+				       r == TLS_CLOSED ? NET_LOG_INFO
+						       : NET_LOG_WARN,
+				       "%s", why);
+			return;
+		}
+		c->last_tx_ms = net_now_ms();
+		c->stalled_since_ms = 0;
+		c->cur_off += put;
+		budget = put < budget ? budget - put : 0;
+		if (c->cur_off == c->cur->size) {
+			if (c->outbound) {
+				pthread_mutex_lock(&n->lock);
+				c->peer->sent_frames++;
+				pthread_mutex_unlock(&n->lock);
+			}
+			net_sendq_done(n, c->q, c->cur);
+			c->cur = NULL;
+		}
+	}
+	c->want_write = false;
+	c->stalled_since_ms = 0;
+}
+
+static void finish_connect(struct net *n, struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return;
+	if (err != 0) {
+		net_conn_close(n, c, NET_LOG_WARN, "connect: %s",
+			       strerror(err));
+		return;
+	}
+	c->state = CONN_HANDSHAKE;
+}
+
+void net_conn_pump(struct net *n, struct conn *c)
+{
+	c->again = false;
+	if (c->state == CONN_CONNECTING)
+		finish_connect(n, c);
+	if (!c->closed && c->state == CONN_HANDSHAKE)
+		handshake(n, c);
+	if (!c->closed && c->state == CONN_ESTABLISHED) {
+		pump_read(n, c);
+		if (!c->closed)
+			pump_write(n, c);
+	}
+	if (!c->closed)
+		net_conn_set_events(n, c);
+}
+
+void net_conn_timers(struct net *n, struct conn *c, int64_t now)
+{
+	uint32_t idle = n->opts.idle_timeout_ms;
+	if (c->state != CONN_ESTABLISHED) {
+		if (now >= c->deadline_ms)
+			net_conn_close(n, c, NET_LOG_WARN, "%s timed out",
+				       c->state == CONN_CONNECTING
+					       ? "connect"
+					       : "tls handshake");
+		return;
+	}
+	if (!c->outbound && now - c->last_rx_ms > idle) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "nothing received for %" PRId64 " ms",
+			       now - c->last_rx_ms);
+		return;
+	}
+	if (c->stalled_since_ms && now - c->stalled_since_ms > idle) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "peer stopped reading: no write progress for "
+			       "%" PRId64 " ms",
+			       now - c->stalled_since_ms);
+		return;
+	}
+	/* Keep the peer's idle timer and TCP_USER_TIMEOUT fed on a quiet
+	 * link: a ping when nothing was written for a quarter of it. */
+	if (c->outbound && c->cur == NULL && c->wq == NULL &&
+	    now - c->last_tx_ms >= idle / 4) {
+		struct out_frame *f =
+			malloc(sizeof(*f) + NET_FRAME_HEADER_BYTES);
+		if (f == NULL)
+			return;
+		f->next = NULL;
+		f->size = NET_FRAME_HEADER_BYTES;
+		f->counted = false;
+		net_ping_frame_encode(f->data);
+		c->wq = f;
+		pump_write(n, c);
+		if (!c->closed)
+			net_conn_set_events(n, c);
+	}
+}

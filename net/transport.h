@@ -1,0 +1,171 @@
+#ifndef NET_TRANSPORT_H
+#define NET_TRANSPORT_H
+
+/*
+ * Private to net/: the state of a struct net shared by transport.c (the
+ * I/O thread, timers, the public API) and conn.c (one connection's
+ * handshake, reads, frames and writes), and the TLS helpers of tls.c.
+ *
+ * Ownership: the I/O thread owns every connection, socket and SSL object.
+ * n->lock protects only what other threads touch: the send queues
+ * (struct sendq), the peers' `up` flags and counters, and the inbound list
+ * (net_admin_reply looks connections up by id). Nothing holds n->lock
+ * across network I/O, a callback or an allocation of a frame.
+ */
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+#include "net/net.h"
+
+/* One encoded frame waiting to be written. */
+struct out_frame {
+	struct out_frame *next;
+	size_t size;
+	bool counted; /* in its sendq's bytes/frames (pings are not) */
+	uint8_t data[];
+};
+
+/* Frames handed over by other threads (n->lock). */
+struct sendq {
+	struct out_frame *head;
+	struct out_frame *tail;
+	uint64_t bytes;  /* queued here or being written, not yet done */
+	uint32_t frames;
+	uint64_t limit_bytes;
+	uint32_t limit_frames;
+};
+
+enum conn_state {
+	CONN_CONNECTING = 1, /* TCP connect in progress (outbound) */
+	CONN_HANDSHAKE = 2,
+	CONN_ESTABLISHED = 3,
+};
+
+struct peer;
+
+struct conn {
+	struct conn *next; /* inbound list, or graveyard once closed */
+	uint64_t id;       /* for net_admin_reply */
+	int fd;
+	SSL *ssl;
+	bool outbound;
+	bool closed;
+	enum conn_state state;
+	struct peer *peer; /* outbound: the peer dialled */
+	struct net_identity who; /* the authenticated remote side */
+	char remote[64];         /* "host:port" for logs */
+	uint32_t events;         /* epoll interest registered */
+	bool want_write;         /* an SSL call asked for POLLOUT */
+	bool again;              /* budget exhausted with work left */
+	int64_t deadline_ms;     /* connect/handshake deadline */
+	int64_t established_ms;
+	int64_t last_rx_ms;
+	int64_t last_tx_ms;       /* last byte accepted by SSL_write */
+	int64_t stalled_since_ms; /* write pending without progress; 0 none */
+	/* Receive buffer: bytes [off, len) not yet consumed. Grows only by
+	 * doubling when full, so its size stays within twice the bytes
+	 * actually received (never a claimed length). */
+	uint8_t *rbuf;
+	size_t rcap;
+	size_t rlen;
+	size_t roff;
+	/* Frames being written (I/O thread): cur from cur_off, then wq. */
+	struct out_frame *cur;
+	size_t cur_off;
+	struct out_frame *wq;
+	struct sendq *q;     /* where other threads queue for this conn */
+	struct sendq own_q;  /* inbound: admin replies */
+};
+
+struct peer {
+	uint64_t id;
+	char address[RAFT_MAX_ADDRESS];
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	struct conn *out; /* I/O thread */
+	uint32_t backoff_ms;
+	int64_t next_attempt_ms;
+	bool failure_logged; /* quiet repeated identical failures */
+	/* n->lock: */
+	bool up;
+	struct sendq q;
+	uint64_t sent_frames;
+	uint64_t dropped_frames;
+	uint64_t connects;
+};
+
+struct net {
+	struct net_options opts;
+	uint64_t id;
+	char cluster_id[NET_CLUSTER_ID_CHARS + 1];
+	SSL_CTX *server_ctx;
+	SSL_CTX *client_ctx;
+	struct sockaddr_storage listen_addr;
+	socklen_t listen_addr_len;
+	uint16_t listen_port;
+	int listen_fd;
+	int epoll_fd;
+	int wake_fd;
+	pthread_t thread;
+	bool thread_started;
+	_Atomic bool stop;
+	uint64_t rng;
+	uint64_t next_conn_id;
+
+	pthread_mutex_t lock;
+	struct peer peers[RAFT_MAX_MEMBERS];
+	uint32_t n_peers;
+	struct conn *inbound; /* n->lock for the list links */
+	uint32_t n_inbound;
+	struct conn *graveyard; /* closed, freed after the event batch */
+
+	/* Decoding scratch of the I/O thread. */
+	struct raft_entry *entries;
+	struct raft_snapshot_meta snap;
+};
+
+/* transport.c */
+int64_t net_now_ms(void);
+void net_log(struct net *n, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void net_peer_connected(struct net *n, struct peer *p);
+void net_conn_closed_outbound(struct net *n, struct peer *p, bool clean);
+struct out_frame *net_sendq_take(struct net *n, struct sendq *q);
+void net_sendq_done(struct net *n, struct sendq *q, struct out_frame *f);
+void net_sendq_drop_all(struct net *n, struct sendq *q);
+struct peer *net_peer_find(struct net *n, uint64_t id);
+
+/* conn.c */
+struct conn *net_conn_new(struct net *n, int fd, bool outbound,
+			  struct peer *peer, const char *remote);
+void net_conn_pump(struct net *n, struct conn *c);
+void net_conn_close(struct net *n, struct conn *c, int level,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void net_conn_free(struct conn *c);
+void net_conn_set_events(struct net *n, struct conn *c);
+void net_conn_timers(struct net *n, struct conn *c, int64_t now);
+
+/* tls.c */
+enum tls_result {
+	TLS_OK = 0,      /* progress (bytes moved or handshake done) */
+	TLS_AGAIN = 1,   /* would block; conn->want_write says which way */
+	TLS_CLOSED = 2,  /* clean close (close_notify) or EOF */
+	TLS_ERROR = 3,   /* failure; reason in why */
+};
+
+int net_tls_ctx_create(const struct net_options *o, bool server,
+		       SSL_CTX **out, char *err, size_t err_size);
+enum tls_result net_tls_handshake(struct conn *c, char *why, size_t size);
+enum tls_result net_tls_read(struct conn *c, void *buf, size_t len,
+			     size_t *got, char *why, size_t size);
+enum tls_result net_tls_write(struct conn *c, const void *buf, size_t len,
+			      size_t *put, char *why, size_t size);
+
+#endif
