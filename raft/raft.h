@@ -221,9 +221,11 @@ struct raft_message {
  *     HEARTBEAT_RESP — it may carry a term adopted in this update
  *
  * Term and vote (struct raft_hard_state) are persisted in the same synced
- * batch as the entries of the update; messages_after_persist go out only
- * once that batch is durable. If the update persists nothing, they may be
- * sent at once.
+ * batch as the entries of the update. Updates are persisted in the order
+ * they were handed out, and an update's messages_after_persist go out only
+ * once its batch AND every earlier update's batch are durable (an update
+ * that persists nothing still waits for the earlier ones: an APPEND_RESP may
+ * acknowledge entries an earlier update wrote).
  */
 struct raft_hard_state {
 	uint64_t term;
@@ -367,8 +369,9 @@ struct raft_update {
 	const struct raft_read_state *read_states;
 };
 
-/* Whether raft_update_get would hand out anything. */
-bool raft_has_update(const struct raft *r);
+/* Whether raft_update_get would hand out anything (queues the leader's
+ * pending AppendEntries first, hence not const). */
+bool raft_has_update(struct raft *r);
 
 /*
  * Hand out what accumulated since the last update. The update's memory is

@@ -11,10 +11,13 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 DEPFILES += $(TEST_LIB_OBJS:.o=.d) $(UNIT_SRCS:%.c=$(BUILD)/%.d)
 TEST_BINS += $(UNIT_BINS)
 
-$(UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(MODULE_LIBS)
-	$(CC) $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(MODULE_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS)
-
+# Fragments may add libraries every unit test links (TEST_EXTRA_LIBS, e.g.
+# the simulator's), so they are read before the unit rule.
+TEST_EXTRA_LIBS :=
 -include $(wildcard tests/*/module.mk)
+
+$(UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB_OBJS) $(TEST_EXTRA_LIBS) $(MODULE_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(TEST_EXTRA_LIBS) $(MODULE_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS)
 
 # Long runs. Each has bounded defaults; a target whose module is not built
 # yet says so in one line.

@@ -1,0 +1,94 @@
+/* Configurations: explicit encoding (big-endian, fixed-size address field) so
+ * every replica stores the same bytes, and validation of decoded ones. */
+#include <errno.h>
+#include <string.h>
+
+#include "raft/core.h"
+
+#define CONF_VERSION 1u
+#define MEMBER_BYTES (8u + 1u + RAFT_MAX_ADDRESS)
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+size_t raft_configuration_encoded_size(uint32_t n)
+{
+	return 2u + (size_t)n * MEMBER_BYTES;
+}
+
+void raft_configuration_encode(const struct raft_configuration *conf,
+			       uint8_t *buf)
+{
+	buf[0] = CONF_VERSION;
+	buf[1] = (uint8_t)conf->n;
+	uint8_t *p = buf + 2;
+	for (uint32_t i = 0; i < conf->n; i++) {
+		const struct raft_member *m = &conf->members[i];
+		put_u64(p, m->id);
+		p[8] = m->role;
+		memset(p + 9, 0, RAFT_MAX_ADDRESS);
+		size_t len = strnlen(m->address, RAFT_MAX_ADDRESS - 1);
+		memcpy(p + 9, m->address, len);
+		p += MEMBER_BYTES;
+	}
+}
+
+int raft_configuration_decode(const uint8_t *buf, size_t size,
+			      struct raft_configuration *conf)
+{
+	if (size < 2 || buf[0] != CONF_VERSION)
+		return -EINVAL;
+	uint32_t n = buf[1];
+	if (n > RAFT_MAX_MEMBERS || size != raft_configuration_encoded_size(n))
+		return -EINVAL;
+	struct raft_configuration c;
+	memset(&c, 0, sizeof(c));
+	c.n = n;
+	const uint8_t *p = buf + 2;
+	for (uint32_t i = 0; i < n; i++) {
+		struct raft_member *m = &c.members[i];
+		m->id = get_u64(p);
+		m->role = p[8];
+		if (m->id == 0 ||
+		    (m->role != RAFT_VOTER && m->role != RAFT_LEARNER))
+			return -EINVAL;
+		/* The address must end in NUL within its field, with nothing
+		 * but NULs after it, so equal configurations encode equally. */
+		const uint8_t *a = p + 9;
+		size_t len = strnlen((const char *)a, RAFT_MAX_ADDRESS);
+		if (len >= RAFT_MAX_ADDRESS)
+			return -EINVAL;
+		for (size_t k = len; k < RAFT_MAX_ADDRESS; k++)
+			if (a[k] != 0)
+				return -EINVAL;
+		memcpy(m->address, a, len + 1);
+		for (uint32_t j = 0; j < i; j++)
+			if (c.members[j].id == m->id)
+				return -EINVAL;
+		p += MEMBER_BYTES;
+	}
+	*conf = c;
+	return 0;
+}
+
+const struct raft_member *
+raft_configuration_get(const struct raft_configuration *conf, uint64_t id)
+{
+	for (uint32_t i = 0; i < conf->n; i++)
+		if (conf->members[i].id == id)
+			return &conf->members[i];
+	return NULL;
+}

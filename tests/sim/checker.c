@@ -1,0 +1,224 @@
+/*
+ * The simulator's safety checks over the whole cluster (Raft paper Figure 3
+ * and the persistence rules), run after every event:
+ *
+ *   election safety       at most one leader per term
+ *   one vote per term     no node grants two candidates in one term, even
+ *                         across a crash (its vote must be durable)
+ *   log matching          equal terms at an index mean equal prefixes
+ *   leader completeness   a new leader holds every committed entry
+ *   state machine safety  every node applies the same entry at an index
+ *   durable terms         a restarted node's term is at least every term it
+ *                         showed anyone before the crash
+ *
+ * Prefixes are compared through chained hashes (struct sim_entry.chain), so
+ * one comparison covers a whole prefix.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/sim/internal.h"
+
+static void *grow_zeroed(void *p, uint64_t *n, uint64_t need, size_t elem)
+{
+	if (need <= *n)
+		return p;
+	uint64_t cap = *n ? *n : 64;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(p, cap * elem);
+	if (!p)
+		abort();
+	memset((char *)p + *n * elem, 0, (cap - *n) * elem);
+	*n = cap;
+	return p;
+}
+
+void sim_checker_release(struct sim *s)
+{
+	free(s->leader_of_term);
+	free(s->votes);
+	free(s->committed);
+	free(s->cmd_index);
+}
+
+static int record_committed(struct sim *s, struct sim_node *n, uint64_t upto)
+{
+	const struct sim_log *log = &n->mem_log;
+	if (upto > log->n)
+		return sim_fail(s, "node %llu commits %llu beyond its log %llu",
+				(unsigned long long)n->id,
+				(unsigned long long)upto,
+				(unsigned long long)log->n);
+	if (upto == 0)
+		return 0;
+	uint64_t known = s->n_committed;
+	uint64_t check = upto < known ? upto : known;
+	if (check > 0 && log->e[check - 1].chain != s->committed[check - 1].chain)
+		return sim_fail(s, "node %llu: committed prefix up to %llu "
+				   "differs from the cluster's",
+				(unsigned long long)n->id,
+				(unsigned long long)check);
+	if (upto > known) {
+		s->committed = grow_zeroed(s->committed, &s->cap_committed,
+					   upto, sizeof(*s->committed));
+		for (uint64_t i = known; i < upto; i++) {
+			s->committed[i].term = log->e[i].term;
+			s->committed[i].chain = log->e[i].chain;
+		}
+		s->n_committed = upto;
+	}
+	return 0;
+}
+
+static int check_leader(struct sim *s, struct sim_node *n)
+{
+	uint64_t term = raft_term(n->raft);
+	uint64_t have = s->n_terms;
+	s->leader_of_term = grow_zeroed(s->leader_of_term, &have, term + 1,
+					sizeof(*s->leader_of_term));
+	s->n_terms = have;
+	if (s->leader_of_term[term] == 0) {
+		s->leader_of_term[term] = n->id;
+		s->stats.elections++;
+	} else if (s->leader_of_term[term] != n->id) {
+		return sim_fail(s, "two leaders in term %llu: %llu and %llu",
+				(unsigned long long)term,
+				(unsigned long long)s->leader_of_term[term],
+				(unsigned long long)n->id);
+	}
+	if (n->last_state == RAFT_LEADER && n->last_state_term == term)
+		return 0;
+	/* Newly elected: it must hold every committed entry (§5.4.1). */
+	uint64_t c = s->n_committed;
+	if (c > 0 && (n->mem_log.n < c ||
+		      n->mem_log.e[c - 1].chain != s->committed[c - 1].chain))
+		return sim_fail(s, "leader %llu of term %llu lacks committed "
+				   "entries up to %llu",
+				(unsigned long long)n->id,
+				(unsigned long long)term,
+				(unsigned long long)c);
+	return 0;
+}
+
+static int check_log_matching(struct sim *s, struct sim_node *a)
+{
+	for (uint64_t id = 1; id <= s->cfg.nodes; id++) {
+		struct sim_node *b = &s->nodes[id];
+		if (b == a || !b->up)
+			continue;
+		uint64_t i = a->mem_log.n < b->mem_log.n ? a->mem_log.n
+							 : b->mem_log.n;
+		if (i == 0)
+			continue;
+		if (a->mem_log.e[i - 1].term == b->mem_log.e[i - 1].term &&
+		    a->mem_log.e[i - 1].chain != b->mem_log.e[i - 1].chain)
+			return sim_fail(s, "log matching: nodes %llu and %llu "
+					   "agree on the term at %llu but not "
+					   "on the entries before",
+					(unsigned long long)a->id,
+					(unsigned long long)b->id,
+					(unsigned long long)i);
+	}
+	return 0;
+}
+
+int sim_check_node(struct sim *s, struct sim_node *n)
+{
+	char why[256];
+	if (raft_check_invariants(n->raft, why, sizeof(why)) != 0)
+		return sim_fail(s, "node %llu invariant: %s",
+				(unsigned long long)n->id, why);
+	int rc = record_committed(s, n, raft_commit_index(n->raft));
+	if (rc == 0 && raft_is_leader(n->raft))
+		rc = check_leader(s, n);
+	if (rc == 0)
+		rc = check_log_matching(s, n);
+	uint64_t term = raft_term(n->raft);
+	if (term > s->stats.max_term)
+		s->stats.max_term = term;
+	struct raft_status st;
+	raft_status_get(n->raft, &st);
+	n->last_state = st.state;
+	n->last_state_term = term;
+	return rc;
+}
+
+int sim_check_sent(struct sim *s, struct sim_node *n,
+		   const struct raft_message *m)
+{
+	/* Pre-votes and granted pre-vote answers name a term nobody moved
+	 * to; every other message shows the sender's own term. */
+	bool prospective = m->type == RAFT_MSG_PREVOTE ||
+			   (m->type == RAFT_MSG_PREVOTE_RESP && !m->reject);
+	if (!prospective && m->term > n->max_term_sent)
+		n->max_term_sent = m->term;
+	if (m->type == RAFT_MSG_VOTE_RESP && !m->reject) {
+		uint64_t have = s->n_vote_terms;
+		s->votes = grow_zeroed(s->votes, &have, m->term + 1,
+				       sizeof(*s->votes));
+		s->n_vote_terms = have;
+		uint64_t *v = &s->votes[m->term][n->id];
+		if (*v != 0 && *v != m->to)
+			return sim_fail(s, "node %llu voted for %llu and %llu "
+					   "in term %llu",
+					(unsigned long long)n->id,
+					(unsigned long long)*v,
+					(unsigned long long)m->to,
+					(unsigned long long)m->term);
+		*v = m->to;
+	}
+	return 0;
+}
+
+int sim_check_apply(struct sim *s, struct sim_node *n, uint64_t index,
+		    const struct sim_entry *e)
+{
+	if (index <= s->n_committed) {
+		if (s->committed[index - 1].chain != e->chain)
+			return sim_fail(s, "state machine safety: node %llu "
+					   "applies a different entry at %llu",
+					(unsigned long long)n->id,
+					(unsigned long long)index);
+	} else {
+		int rc = record_committed(s, n, index);
+		if (rc != 0)
+			return rc;
+	}
+	n->applied_chain = e->chain;
+	if (e->type == RAFT_ENTRY_NORMAL && e->size >= 8) {
+		uint64_t cmd = 0;
+		for (int i = 0; i < 8; i++)
+			cmd = (cmd << 8) | e->data[i];
+		uint64_t have = s->n_cmds;
+		s->cmd_index = grow_zeroed(s->cmd_index, &have, cmd + 1,
+					   sizeof(*s->cmd_index));
+		s->n_cmds = have;
+		/* Without the duplicate table (Raft II) a duplicated
+		 * forward may apply a command twice; the first index is
+		 * the one acknowledged. */
+		if (s->cmd_index[cmd] == 0)
+			s->cmd_index[cmd] = index;
+	}
+	return 0;
+}
+
+int sim_check_restart(struct sim *s, struct sim_node *n)
+{
+	if (n->disk_hs.term < n->max_term_sent)
+		return sim_fail(s, "node %llu restarts in term %llu after "
+				   "showing term %llu",
+				(unsigned long long)n->id,
+				(unsigned long long)n->disk_hs.term,
+				(unsigned long long)n->max_term_sent);
+	uint64_t t = n->disk_hs.term;
+	if (t < s->n_vote_terms && s->votes[t][n->id] != 0 &&
+	    n->disk_hs.vote != s->votes[t][n->id])
+		return sim_fail(s, "node %llu restarts having forgotten its "
+				   "vote for %llu in term %llu",
+				(unsigned long long)n->id,
+				(unsigned long long)s->votes[t][n->id],
+				(unsigned long long)t);
+	return 0;
+}

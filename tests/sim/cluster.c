@@ -1,0 +1,922 @@
+/*
+ * The simulated cluster: nodes running the real core, their disks, the
+ * network between them and the event loop in virtual time.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/sim/internal.h"
+
+/* ---- randomness, hashing, tracing ---- */
+
+uint64_t sim_rand(struct sim *s)
+{
+	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t sim_rand_range(struct sim *s, uint64_t lo, uint64_t hi)
+{
+	return hi <= lo ? lo : lo + sim_rand(s) % (hi - lo);
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 33);
+}
+
+uint64_t sim_chain(uint64_t prev, uint64_t term, uint8_t type,
+		   const uint8_t *data, uint32_t size)
+{
+	uint64_t h = mix(mix(mix(prev, term), type), size);
+	for (uint32_t i = 0; i < size; i++)
+		h = mix(h, data[i]);
+	return h;
+}
+
+void sim_trace(struct sim *s, const char *fmt, ...)
+{
+	char line[160];
+	va_list ap;
+	va_start(ap, fmt);
+	int len = snprintf(line, sizeof(line), "%10llu ",
+			   (unsigned long long)s->now_us);
+	if (len > 0 && (size_t)len < sizeof(line))
+		vsnprintf(line + len, sizeof(line) - (size_t)len, fmt, ap);
+	va_end(ap);
+	if (s->verbose)
+		fprintf(stderr, "%s\n", line);
+	if (!s->trace)
+		return;
+	memcpy(s->trace[s->trace_pos], line, sizeof(line));
+	s->trace_pos = (s->trace_pos + 1) % s->cfg.trace_lines;
+	if (s->trace_count < s->cfg.trace_lines)
+		s->trace_count++;
+}
+
+int sim_fail(struct sim *s, const char *fmt, ...)
+{
+	if (s->failed)
+		return -EFAULT;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->violation, sizeof(s->violation), fmt, ap);
+	va_end(ap);
+	s->failed = true;
+	sim_trace(s, "VIOLATION: %s", s->violation);
+	return -EFAULT;
+}
+
+static void dump_nodes(const struct sim *s)
+{
+	for (uint64_t id = 1; id <= s->cfg.nodes; id++) {
+		const struct sim_node *n = &s->nodes[id];
+		if (!n->up) {
+			fprintf(stderr, "  node %llu: down\n",
+				(unsigned long long)id);
+			continue;
+		}
+		struct raft_status st;
+		raft_status_get(n->raft, &st);
+		fprintf(stderr,
+			"  node %llu: %s term %llu leader %llu last %llu commit "
+			"%llu persisted %llu applied %llu%s\n",
+			(unsigned long long)id, raft_state_name(st.state),
+			(unsigned long long)st.term,
+			(unsigned long long)st.leader,
+			(unsigned long long)st.last_index,
+			(unsigned long long)st.commit,
+			(unsigned long long)st.persisted,
+			(unsigned long long)n->applied,
+			n->paused ? " paused" : "");
+		struct raft_progress_info pi[RAFT_MAX_MEMBERS];
+		uint32_t np = raft_progress_get(n->raft, pi, RAFT_MAX_MEMBERS);
+		for (uint32_t i = 0; i < np; i++)
+			fprintf(stderr,
+				"    peer %llu: state %u match %llu next %llu "
+				"inflight %u%s\n",
+				(unsigned long long)pi[i].id, pi[i].state,
+				(unsigned long long)pi[i].match,
+				(unsigned long long)pi[i].next,
+				pi[i].inflight_msgs,
+				pi[i].recent_active ? " active" : "");
+	}
+}
+
+void sim_dump_trace(const struct sim *s)
+{
+	dump_nodes(s);
+	uint32_t n = s->trace_count;
+	uint32_t start = (s->trace_pos + s->cfg.trace_lines - n) %
+			 (s->cfg.trace_lines ? s->cfg.trace_lines : 1);
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(stderr, "  %s\n",
+			s->trace[(start + i) % s->cfg.trace_lines]);
+}
+
+void sim_set_verbose(struct sim *s, bool verbose)
+{
+	s->verbose = verbose;
+}
+
+/* ---- logs ---- */
+
+static void log_free(struct sim_log *log)
+{
+	for (uint64_t i = 0; i < log->n; i++)
+		free(log->e[i].data);
+	free(log->e);
+	memset(log, 0, sizeof(*log));
+}
+
+static void log_truncate(struct sim_log *log, uint64_t from)
+{
+	while (log->n >= from && log->n > 0) {
+		free(log->e[log->n - 1].data);
+		log->n--;
+	}
+}
+
+static void log_append(struct sim_log *log, uint64_t term, uint8_t type,
+		       const void *data, uint32_t size)
+{
+	if (log->n == log->cap) {
+		log->cap = log->cap ? log->cap * 2 : 64;
+		log->e = realloc(log->e, log->cap * sizeof(*log->e));
+		if (!log->e)
+			abort();
+	}
+	struct sim_entry *e = &log->e[log->n];
+	e->term = term;
+	e->type = type;
+	e->size = size;
+	e->data = NULL;
+	if (size) {
+		e->data = malloc(size);
+		if (!e->data)
+			abort();
+		memcpy(e->data, data, size);
+	}
+	uint64_t prev = log->n ? log->e[log->n - 1].chain : 0;
+	e->chain = sim_chain(prev, term, type, e->data, size);
+	log->n++;
+}
+
+static void log_copy(struct sim_log *dst, const struct sim_log *src)
+{
+	log_free(dst);
+	for (uint64_t i = 0; i < src->n; i++)
+		log_append(dst, src->e[i].term, src->e[i].type, src->e[i].data,
+			   src->e[i].size);
+}
+
+/* ---- events ---- */
+
+static void heap_push(struct sim *s, struct sim_event ev)
+{
+	if (s->n_heap == s->cap_heap) {
+		s->cap_heap = s->cap_heap ? s->cap_heap * 2 : 256;
+		s->heap = realloc(s->heap, s->cap_heap * sizeof(*s->heap));
+		if (!s->heap)
+			abort();
+	}
+	ev.seq = s->event_seq++;
+	size_t i = s->n_heap++;
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		struct sim_event *pe = &s->heap[p];
+		if (pe->at_us < ev.at_us ||
+		    (pe->at_us == ev.at_us && pe->seq < ev.seq))
+			break;
+		s->heap[i] = *pe;
+		i = p;
+	}
+	s->heap[i] = ev;
+}
+
+static bool heap_less(const struct sim_event *a, const struct sim_event *b)
+{
+	return a->at_us < b->at_us || (a->at_us == b->at_us && a->seq < b->seq);
+}
+
+static struct sim_event heap_pop(struct sim *s)
+{
+	struct sim_event top = s->heap[0];
+	struct sim_event last = s->heap[--s->n_heap];
+	size_t i = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		const struct sim_event *best = &last;
+		if (l < s->n_heap && heap_less(&s->heap[l], best)) {
+			m = l;
+			best = &s->heap[l];
+		}
+		if (r < s->n_heap && heap_less(&s->heap[r], best))
+			m = r;
+		if (m == i)
+			break;
+		s->heap[i] = s->heap[m];
+		i = m;
+	}
+	if (s->n_heap > 0)
+		s->heap[i] = last;
+	return top;
+}
+
+/* ---- messages ---- */
+
+static void msg_free(struct sim_msg *sm)
+{
+	if (!sm)
+		return;
+	for (uint32_t i = 0; i < sm->m.n_entries; i++)
+		free((void *)sm->entries[i].data);
+	free(sm->entries);
+	free(sm);
+}
+
+/* Deep-copy a message, attaching payloads from the sender's log where the
+ * core left them out (normal entries of AppendEntries). */
+static struct sim_msg *msg_copy(struct sim *s, struct sim_node *n,
+				const struct raft_message *m)
+{
+	struct sim_msg *sm = calloc(1, sizeof(*sm));
+	if (!sm)
+		abort();
+	sm->m = *m;
+	if (m->n_entries) {
+		sm->entries = calloc(m->n_entries, sizeof(*sm->entries));
+		if (!sm->entries)
+			abort();
+	}
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		struct raft_entry e = m->entries[i];
+		const void *src = e.data;
+		if (!src && e.size > 0 && m->type == RAFT_MSG_APPEND) {
+			if (e.index == 0 || e.index > n->mem_log.n ||
+			    n->mem_log.e[e.index - 1].term != e.term) {
+				sim_fail(s, "node %llu sends entry %llu term "
+					    "%llu it does not hold",
+					 (unsigned long long)n->id,
+					 (unsigned long long)e.index,
+					 (unsigned long long)e.term);
+				src = NULL;
+				e.size = 0;
+			} else {
+				src = n->mem_log.e[e.index - 1].data;
+			}
+		}
+		void *copy = NULL;
+		if (e.size) {
+			copy = malloc(e.size);
+			if (!copy)
+				abort();
+			memcpy(copy, src, e.size);
+		}
+		e.data = copy;
+		sm->entries[i] = e;
+	}
+	sm->m.entries = sm->entries;
+	if (m->snapshot) {
+		sm->snapshot = *m->snapshot;
+		sm->m.snapshot = &sm->snapshot;
+	}
+	return sm;
+}
+
+static void deliver_later(struct sim *s, struct sim_msg *sm)
+{
+	uint64_t from = sm->m.from, to = sm->m.to;
+	s->stats.messages_sent++;
+	if (to == 0 || to > s->cfg.nodes || s->cut[from][to] ||
+	    sim_rand_range(s, 0, 1000) < s->net.drop_permille) {
+		s->stats.messages_dropped++;
+		msg_free(sm);
+		return;
+	}
+	struct sim_event ev = {
+		.at_us = s->now_us + sim_rand_range(s, s->net.min_delay_us,
+						    s->net.max_delay_us + 1),
+		.type = EV_DELIVER,
+		.node = to,
+		.boot = s->nodes[to].boot,
+		.msg = sm,
+	};
+	if (sim_rand_range(s, 0, 1000) < s->net.dup_permille) {
+		struct sim_event dup = ev;
+		dup.msg = msg_copy(s, &s->nodes[from], &sm->m);
+		dup.at_us = s->now_us + sim_rand_range(s, s->net.min_delay_us,
+						       s->net.max_delay_us + 1);
+		s->stats.messages_duplicated++;
+		heap_push(s, dup);
+	}
+	heap_push(s, ev);
+}
+
+static int send_msg(struct sim *s, struct sim_node *n, struct sim_msg *sm)
+{
+	int rc = sim_check_sent(s, n, &sm->m);
+	sim_trace(s, "n%llu -> n%llu %s t%llu i%llu lt%llu c%llu n%u%s",
+		  (unsigned long long)sm->m.from, (unsigned long long)sm->m.to,
+		  raft_message_type_name(sm->m.type),
+		  (unsigned long long)sm->m.term,
+		  (unsigned long long)sm->m.index,
+		  (unsigned long long)sm->m.log_term,
+		  (unsigned long long)sm->m.commit, sm->m.n_entries,
+		  sm->m.reject ? " reject" : "");
+	deliver_later(s, sm);
+	return rc;
+}
+
+/* ---- updates ---- */
+
+static void apply_write_to_log(struct sim_log *log, const struct sim_write *w)
+{
+	if (w->truncate_from)
+		log_truncate(log, w->truncate_from);
+	for (uint32_t i = 0; i < w->n_entries; i++) {
+		const struct sim_entry *e = &w->entries[i];
+		log_append(log, e->term, e->type, e->data, e->size);
+	}
+}
+
+static void write_free(struct sim_write *w)
+{
+	for (uint32_t i = 0; i < w->n_entries; i++)
+		free(w->entries[i].data);
+	free(w->entries);
+	for (uint32_t i = 0; i < w->n_after; i++)
+		msg_free(w->after[i]);
+	free(w->after);
+	free(w);
+}
+
+static int apply_entries(struct sim *s, struct sim_node *n, uint64_t upto)
+{
+	for (uint64_t i = n->applied + 1; i <= upto; i++) {
+		if (i > n->disk_log.n || i > n->mem_log.n ||
+		    n->disk_log.e[i - 1].chain != n->mem_log.e[i - 1].chain)
+			return sim_fail(s, "node %llu applies entry %llu that "
+					   "is not durable",
+					(unsigned long long)n->id,
+					(unsigned long long)i);
+		int rc = sim_check_apply(s, n, i, &n->mem_log.e[i - 1]);
+		if (rc != 0)
+			return rc;
+		n->applied = i;
+	}
+	return 0;
+}
+
+static int handle_update(struct sim *s, struct sim_node *n,
+			 const struct raft_update *u)
+{
+	int rc = 0;
+	struct sim_write *w = NULL;
+	if (u->hard_state_changed || u->truncate_from || u->n_entries) {
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			abort();
+		w->seq = ++n->write_seq;
+		w->hs_changed = u->hard_state_changed;
+		w->hs = u->hard_state;
+		w->truncate_from = u->truncate_from;
+		w->n_entries = u->n_entries;
+		w->entries = calloc(u->n_entries ? u->n_entries : 1,
+				    sizeof(*w->entries));
+		if (!w->entries)
+			abort();
+		if (u->n_entries)
+			w->first_index = u->entries[0].index;
+		for (uint32_t i = 0; i < u->n_entries; i++) {
+			const struct raft_entry *e = &u->entries[i];
+			w->entries[i].term = e->term;
+			w->entries[i].type = e->type;
+			w->entries[i].size = e->size;
+			if (e->size) {
+				w->entries[i].data = malloc(e->size);
+				if (!w->entries[i].data)
+					abort();
+				memcpy(w->entries[i].data, e->data, e->size);
+			}
+		}
+		/* The node's own view of its log changes at once. */
+		uint64_t before = u->truncate_from ? u->truncate_from - 1
+						   : n->mem_log.n;
+		if (u->n_entries && u->entries[0].index != before + 1)
+			return sim_fail(s, "node %llu: update appends at %llu "
+					   "after %llu",
+					(unsigned long long)n->id,
+					(unsigned long long)u->entries[0].index,
+					(unsigned long long)before);
+		apply_write_to_log(&n->mem_log, w);
+		uint64_t due = s->now_us + sim_rand_range(s, s->disk_min_us,
+							  s->disk_max_us + 1);
+		if (n->writes_tail && n->writes_tail->due_us > due)
+			due = n->writes_tail->due_us;
+		w->due_us = due;
+		if (n->writes_tail)
+			n->writes_tail->next = w;
+		else
+			n->writes = w;
+		n->writes_tail = w;
+		heap_push(s, (struct sim_event){.at_us = due,
+						 .type = EV_SYNC,
+						 .node = n->id,
+						 .boot = n->boot});
+	}
+	for (uint32_t i = 0; i < u->n_messages && rc == 0; i++)
+		rc = send_msg(s, n, msg_copy(s, n, &u->messages[i]));
+	for (uint32_t i = 0; i < u->n_messages_after_persist && rc == 0; i++) {
+		struct sim_msg *sm = msg_copy(s, n, &u->messages_after_persist[i]);
+		if (n->writes_tail) {
+			/* Released when this and every earlier write is
+			 * durable. */
+			struct sim_write *t = n->writes_tail;
+			t->after = realloc(t->after,
+					   (t->n_after + 1) * sizeof(*t->after));
+			if (!t->after)
+				abort();
+			t->after[t->n_after++] = sm;
+		} else {
+			rc = send_msg(s, n, sm);
+		}
+	}
+	if (rc == 0 && u->apply_index)
+		rc = apply_entries(s, n, u->apply_index);
+	return rc;
+}
+
+static int process(struct sim *s, struct sim_node *n)
+{
+	int rc = 0;
+	while (rc == 0 && n->up && raft_has_update(n->raft)) {
+		struct raft_update u;
+		rc = raft_update_get(n->raft, &u);
+		if (rc != 0)
+			return sim_fail(s, "node %llu: update_get: %d",
+					(unsigned long long)n->id, rc);
+		rc = handle_update(s, n, &u);
+		raft_update_done(n->raft, &u);
+	}
+	if (rc == 0 && n->up)
+		rc = sim_check_node(s, n);
+	return rc;
+}
+
+static int on_sync(struct sim *s, struct sim_node *n)
+{
+	struct sim_write *w = n->writes;
+	if (!w)
+		return sim_fail(s, "node %llu: sync without a write",
+				(unsigned long long)n->id);
+	if (w->due_us > s->now_us)
+		return 0; /* a later write's event; the FIFO head is not due */
+	n->writes = w->next;
+	if (!n->writes)
+		n->writes_tail = NULL;
+	if (w->hs_changed)
+		n->disk_hs = w->hs;
+	apply_write_to_log(&n->disk_log, w);
+	int rc = 0;
+	for (uint32_t i = 0; i < w->n_after && rc == 0; i++) {
+		rc = send_msg(s, n, w->after[i]);
+		w->after[i] = NULL;
+	}
+	write_free(w);
+	if (rc != 0)
+		return rc;
+	if (n->disk_log.n > 0) {
+		rc = raft_persisted(n->raft, n->disk_log.n,
+				    n->disk_log.e[n->disk_log.n - 1].term);
+		if (rc != 0)
+			return sim_fail(s, "node %llu: persisted: %d",
+					(unsigned long long)n->id, rc);
+	}
+	return process(s, n);
+}
+
+/* ---- nodes ---- */
+
+static void schedule_tick(struct sim *s, struct sim_node *n, uint64_t at)
+{
+	n->next_tick_us = at;
+	heap_push(s, (struct sim_event){.at_us = at,
+					 .type = EV_TICK,
+					 .node = n->id,
+					 .boot = n->boot});
+}
+
+static int make_raft(struct sim *s, struct sim_node *n)
+{
+	struct raft_options o;
+	raft_options_default(&o, n->id);
+	o.election_ticks = s->cfg.election_ticks;
+	o.heartbeat_ticks = s->cfg.heartbeat_ticks;
+	o.pre_vote = s->cfg.pre_vote;
+	o.check_quorum = s->cfg.check_quorum;
+	o.test_bugs = s->cfg.test_bugs;
+	o.seed = s->cfg.seed * 1000003u + n->id * 7919u + n->boot;
+	if (s->cfg.max_batch_bytes)
+		o.max_batch_bytes = s->cfg.max_batch_bytes;
+	if (s->cfg.max_inflight_msgs)
+		o.max_inflight_msgs = s->cfg.max_inflight_msgs;
+	o.max_inflight_bytes = 64 * 1024;
+	o.max_uncommitted_bytes = 256 * 1024;
+	return raft_create(&o, &n->raft);
+}
+
+void sim_config_default(struct sim_config *c, uint32_t nodes, uint64_t seed)
+{
+	memset(c, 0, sizeof(*c));
+	c->nodes = nodes;
+	c->seed = seed;
+	c->election_ticks = 10;
+	c->heartbeat_ticks = 1;
+	c->pre_vote = true;
+	c->check_quorum = true;
+	/* SIM_TRACE_LINES widens the trace a failure prints. */
+	const char *lines = getenv("SIM_TRACE_LINES");
+	c->trace_lines = lines ? (uint32_t)strtoul(lines, NULL, 10) : 400;
+	if (c->trace_lines == 0)
+		c->trace_lines = 1;
+	c->max_batch_bytes = 4096;
+	c->max_inflight_msgs = 8;
+}
+
+int sim_create(const struct sim_config *c, struct sim **out)
+{
+	*out = NULL;
+	if (c->nodes == 0 || c->nodes > SIM_MAX_NODES)
+		return -EINVAL;
+	struct sim *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *c;
+	s->rng = c->seed * 0x2545f4914f6cdd1dull + 1;
+	s->net = (struct sim_net){.min_delay_us = 200, .max_delay_us = 2000};
+	s->disk_min_us = 100;
+	s->disk_max_us = 1500;
+	if (c->trace_lines) {
+		s->trace = calloc(c->trace_lines, sizeof(*s->trace));
+		if (!s->trace) {
+			free(s);
+			return -ENOMEM;
+		}
+	}
+	struct raft_configuration conf;
+	memset(&conf, 0, sizeof(conf));
+	conf.n = c->nodes;
+	for (uint32_t i = 0; i < c->nodes; i++) {
+		conf.members[i].id = i + 1;
+		conf.members[i].role = RAFT_VOTER;
+		snprintf(conf.members[i].address, RAFT_MAX_ADDRESS,
+			 "127.0.0.%u:7000", i + 1);
+	}
+	int rc = 0;
+	for (uint64_t id = 1; id <= c->nodes && rc == 0; id++) {
+		struct sim_node *n = &s->nodes[id];
+		n->id = id;
+		n->up = true;
+		rc = make_raft(s, n);
+		if (rc == 0)
+			rc = raft_bootstrap(n->raft, &conf);
+		if (rc == 0)
+			rc = process(s, n);
+		if (rc == 0)
+			schedule_tick(s, n, sim_rand_range(s, 1, SIM_TICK_US));
+	}
+	if (rc != 0) {
+		sim_destroy(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+static void node_drop_volatile(struct sim_node *n)
+{
+	while (n->writes) {
+		struct sim_write *w = n->writes;
+		n->writes = w->next;
+		write_free(w);
+	}
+	n->writes_tail = NULL;
+	raft_destroy(n->raft);
+	n->raft = NULL;
+	log_free(&n->mem_log);
+}
+
+void sim_destroy(struct sim *s)
+{
+	if (!s)
+		return;
+	for (uint64_t id = 1; id <= s->cfg.nodes; id++) {
+		struct sim_node *n = &s->nodes[id];
+		node_drop_volatile(n);
+		log_free(&n->disk_log);
+	}
+	for (size_t i = 0; i < s->n_heap; i++)
+		msg_free(s->heap[i].msg);
+	free(s->heap);
+	sim_checker_release(s);
+	free(s->trace);
+	free(s);
+}
+
+int sim_crash(struct sim *s, uint64_t id)
+{
+	if (id == 0 || id > s->cfg.nodes || !s->nodes[id].up)
+		return -EINVAL;
+	struct sim_node *n = &s->nodes[id];
+	sim_trace(s, "n%llu CRASH (%llu unsynced writes lost)",
+		  (unsigned long long)id,
+		  (unsigned long long)(n->writes ? n->write_seq - n->writes->seq + 1
+						 : 0));
+	node_drop_volatile(n);
+	n->up = false;
+	n->boot++;
+	s->stats.crashes++;
+	return 0;
+}
+
+int sim_restart(struct sim *s, uint64_t id)
+{
+	if (id == 0 || id > s->cfg.nodes || s->nodes[id].up)
+		return -EINVAL;
+	struct sim_node *n = &s->nodes[id];
+	int rc = make_raft(s, n);
+	if (rc != 0)
+		return rc;
+	rc = raft_restore_begin(n->raft, &n->disk_hs, NULL);
+	for (uint64_t i = 0; i < n->disk_log.n && rc == 0; i++) {
+		const struct sim_entry *e = &n->disk_log.e[i];
+		struct raft_entry re = {
+			.term = e->term,
+			.index = i + 1,
+			.type = e->type,
+			.size = e->size,
+			.data = e->data,
+		};
+		rc = raft_restore_entry(n->raft, &re);
+	}
+	if (rc == 0)
+		rc = raft_restore_end(n->raft);
+	if (rc != 0)
+		return sim_fail(s, "node %llu: restore failed: %d",
+				(unsigned long long)id, rc);
+	log_copy(&n->mem_log, &n->disk_log);
+	n->up = true;
+	n->applied = 0;
+	n->applied_chain = 0;
+	n->last_state = 0;
+	sim_trace(s, "n%llu RESTART term %llu vote %llu last %llu",
+		  (unsigned long long)id, (unsigned long long)n->disk_hs.term,
+		  (unsigned long long)n->disk_hs.vote,
+		  (unsigned long long)n->disk_log.n);
+	rc = sim_check_restart(s, n);
+	if (rc != 0)
+		return rc;
+	schedule_tick(s, n, s->now_us + sim_rand_range(s, 1, SIM_TICK_US));
+	return process(s, n);
+}
+
+bool sim_is_up(const struct sim *s, uint64_t id)
+{
+	return id >= 1 && id <= s->cfg.nodes && s->nodes[id].up;
+}
+
+struct raft *sim_raft(struct sim *s, uint64_t id)
+{
+	return sim_is_up(s, id) ? s->nodes[id].raft : NULL;
+}
+
+uint64_t sim_applied(const struct sim *s, uint64_t id)
+{
+	return s->nodes[id].applied;
+}
+
+void sim_pause(struct sim *s, uint64_t id, bool paused)
+{
+	if (id >= 1 && id <= s->cfg.nodes)
+		s->nodes[id].paused = paused;
+}
+
+/* ---- network and disk settings ---- */
+
+void sim_set_net(struct sim *s, const struct sim_net *net)
+{
+	s->net = *net;
+	if (s->net.max_delay_us < s->net.min_delay_us)
+		s->net.max_delay_us = s->net.min_delay_us;
+}
+
+void sim_cut(struct sim *s, uint64_t from, uint64_t to, bool cut)
+{
+	if (from >= 1 && from <= s->cfg.nodes && to >= 1 && to <= s->cfg.nodes)
+		s->cut[from][to] = cut;
+}
+
+void sim_partition(struct sim *s, uint32_t group)
+{
+	for (uint64_t a = 1; a <= s->cfg.nodes; a++)
+		for (uint64_t b = 1; b <= s->cfg.nodes; b++) {
+			bool ina = group & (1u << (a - 1));
+			bool inb = group & (1u << (b - 1));
+			s->cut[a][b] = ina != inb;
+		}
+	s->stats.partitions++;
+	sim_trace(s, "PARTITION group 0x%x", group);
+}
+
+void sim_heal(struct sim *s)
+{
+	memset(s->cut, 0, sizeof(s->cut));
+	sim_trace(s, "HEAL");
+}
+
+void sim_set_disk(struct sim *s, uint32_t min_us, uint32_t max_us)
+{
+	s->disk_min_us = min_us;
+	s->disk_max_us = max_us < min_us ? min_us : max_us;
+}
+
+/* ---- clients ---- */
+
+int sim_propose(struct sim *s, uint64_t id, uint64_t *cmd)
+{
+	if (!sim_is_up(s, id))
+		return -EINVAL;
+	struct sim_node *n = &s->nodes[id];
+	uint64_t number = ++s->next_cmd;
+	/* A command: its number and a few bytes that depend on it. */
+	uint8_t buf[24];
+	uint32_t size = 8 + (uint32_t)(number % 16);
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)(number >> (56 - 8 * i));
+	for (uint32_t i = 8; i < size; i++)
+		buf[i] = (uint8_t)(number * 31 + i);
+	const void *data = buf;
+	uint64_t index = 0;
+	int rc = raft_propose(n->raft, &data, &size, 1, &index, NULL);
+	s->stats.proposals++;
+	sim_trace(s, "n%llu propose cmd %llu -> %d (index %llu)",
+		  (unsigned long long)id, (unsigned long long)number, rc,
+		  (unsigned long long)index);
+	if (cmd)
+		*cmd = number;
+	if (rc != 0)
+		return rc;
+	return process(s, n);
+}
+
+uint64_t sim_cmd_applied_index(const struct sim *s, uint64_t cmd)
+{
+	return cmd < s->n_cmds ? s->cmd_index[cmd] : 0;
+}
+
+/* ---- running ---- */
+
+static int on_event(struct sim *s, struct sim_event *ev)
+{
+	struct sim_node *n = &s->nodes[ev->node];
+	if (!n->up || ev->boot != n->boot) {
+		if (ev->type == EV_DELIVER)
+			s->stats.messages_dropped++;
+		return 0;
+	}
+	switch (ev->type) {
+	case EV_TICK: {
+		if (ev->at_us != n->next_tick_us)
+			return 0;
+		int rc = n->paused ? 0 : raft_tick(n->raft);
+		if (rc != 0)
+			return sim_fail(s, "node %llu: tick: %d",
+					(unsigned long long)n->id, rc);
+		schedule_tick(s, n, s->now_us + SIM_TICK_US);
+		return n->paused ? 0 : process(s, n);
+	}
+	case EV_DELIVER: {
+		/* A link cut while the message was in flight loses it too. */
+		if (n->paused || s->cut[ev->msg->m.from][ev->node]) {
+			s->stats.messages_dropped++;
+			return 0;
+		}
+		int rc = raft_step(n->raft, &ev->msg->m);
+		if (rc != 0)
+			return sim_fail(s, "node %llu rejects %s from %llu: %d",
+					(unsigned long long)n->id,
+					raft_message_type_name(ev->msg->m.type),
+					(unsigned long long)ev->msg->m.from,
+					rc);
+		return process(s, n);
+	}
+	case EV_SYNC:
+		return on_sync(s, n);
+	default:
+		return sim_fail(s, "unknown event %u", ev->type);
+	}
+}
+
+int sim_step(struct sim *s)
+{
+	if (s->failed)
+		return -EFAULT;
+	if (s->n_heap == 0)
+		return -ENOENT;
+	struct sim_event ev = heap_pop(s);
+	if (ev.at_us > s->now_us)
+		s->now_us = ev.at_us;
+	s->stats.events++;
+	int rc = on_event(s, &ev);
+	msg_free(ev.msg);
+	return s->failed ? -EFAULT : rc;
+}
+
+int sim_run_for(struct sim *s, uint64_t us)
+{
+	uint64_t end = s->now_us + us;
+	while (s->n_heap > 0 && s->heap[0].at_us <= end) {
+		int rc = sim_step(s);
+		if (rc != 0)
+			return rc;
+	}
+	if (s->now_us < end)
+		s->now_us = end;
+	return 0;
+}
+
+int sim_run_until(struct sim *s, bool (*pred)(struct sim *s, void *arg),
+		  void *arg, uint64_t max_us)
+{
+	uint64_t end = s->now_us + max_us;
+	while (!pred(s, arg)) {
+		if (s->n_heap == 0 || s->heap[0].at_us > end)
+			return -ETIMEDOUT;
+		int rc = sim_step(s);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+uint64_t sim_now(const struct sim *s)
+{
+	return s->now_us;
+}
+
+uint64_t sim_events(const struct sim *s)
+{
+	return s->stats.events;
+}
+
+uint64_t sim_leader(const struct sim *s)
+{
+	uint64_t best = 0, best_term = 0;
+	for (uint64_t id = 1; id <= s->cfg.nodes; id++) {
+		const struct sim_node *n = &s->nodes[id];
+		if (!n->up || !raft_is_leader(n->raft))
+			continue;
+		if (raft_term(n->raft) >= best_term) {
+			best = id;
+			best_term = raft_term(n->raft);
+		}
+	}
+	return best;
+}
+
+bool sim_converged(const struct sim *s, uint64_t min_index)
+{
+	uint64_t applied = 0;
+	bool first = true;
+	for (uint64_t id = 1; id <= s->cfg.nodes; id++) {
+		const struct sim_node *n = &s->nodes[id];
+		if (!n->up)
+			continue;
+		if (first) {
+			applied = n->applied;
+			first = false;
+		} else if (n->applied != applied) {
+			return false;
+		}
+	}
+	return !first && applied >= min_index;
+}
+
+const char *sim_violation(const struct sim *s)
+{
+	return s->failed ? s->violation : NULL;
+}
+
+void sim_stats_get(const struct sim *s, struct sim_stats *st)
+{
+	*st = s->stats;
+	st->commands_applied = s->n_committed;
+}

@@ -1,0 +1,144 @@
+#ifndef TESTS_SIM_INTERNAL_H
+#define TESTS_SIM_INTERNAL_H
+
+/* Private to tests/sim: the simulator's state, shared by its files. */
+
+#include <stdio.h>
+
+#include "tests/sim/sim.h"
+
+/* An entry as a node's disk or memory holds it: payload owned. */
+struct sim_entry {
+	uint64_t term;
+	uint8_t type;
+	uint32_t size;
+	uint8_t *data;
+	uint64_t chain; /* hash of every entry up to and including this one */
+};
+
+struct sim_log {
+	struct sim_entry *e; /* e[i] is index i + 1 */
+	uint64_t n;
+	uint64_t cap;
+};
+
+/* A write handed to the disk and not yet durable. */
+struct sim_write {
+	uint64_t seq;
+	uint64_t due_us;
+	bool hs_changed;
+	struct raft_hard_state hs;
+	uint64_t truncate_from;
+	struct sim_entry *entries; /* owned copies */
+	uint32_t n_entries;
+	uint64_t first_index;
+	struct sim_msg **after; /* messages released when durable */
+	uint32_t n_after;
+	struct sim_write *next;
+};
+
+/* A message on the wire: a deep copy, payloads owned. */
+struct sim_msg {
+	struct raft_message m;
+	struct raft_entry *entries;
+	struct raft_snapshot_meta snapshot;
+};
+
+struct sim_node {
+	uint64_t id;
+	bool up;
+	bool paused;
+	struct raft *raft;
+	/* The disk: what survives a crash. */
+	struct raft_hard_state disk_hs;
+	struct sim_log disk_log;
+	/* What the node has written, durable or not (its view of its log). */
+	struct sim_log mem_log;
+	struct sim_write *writes; /* FIFO, oldest first */
+	struct sim_write *writes_tail;
+	uint64_t write_seq;
+	uint64_t applied;
+	uint64_t applied_chain;
+	uint64_t max_term_sent; /* externally visible terms */
+	uint64_t boot;          /* restarts so far */
+	uint64_t next_tick_us;
+	uint8_t last_state;
+	uint64_t last_state_term;
+};
+
+enum sim_event_type {
+	EV_TICK = 1,
+	EV_DELIVER = 2,
+	EV_SYNC = 3,
+};
+
+struct sim_event {
+	uint64_t at_us;
+	uint64_t seq; /* tie-break: FIFO among equal times */
+	uint8_t type;
+	uint64_t node;
+	uint64_t boot; /* events of a previous life of the node are void */
+	struct sim_msg *msg;
+};
+
+/* Per index: what the cluster committed there (first node to commit it). */
+struct sim_committed {
+	uint64_t term;
+	uint64_t chain;
+};
+
+struct sim {
+	struct sim_config cfg;
+	uint64_t now_us;
+	uint64_t event_seq;
+	uint64_t rng;
+	struct sim_net net;
+	uint32_t disk_min_us;
+	uint32_t disk_max_us;
+	bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
+	struct sim_node nodes[SIM_MAX_NODES + 1]; /* 1-based */
+	/* Event heap. */
+	struct sim_event *heap;
+	size_t n_heap;
+	size_t cap_heap;
+	/* Checker state. */
+	uint64_t *leader_of_term; /* by term */
+	uint64_t n_terms;
+	uint64_t (*votes)[SIM_MAX_NODES + 1]; /* [term][voter] = candidate */
+	uint64_t n_vote_terms;
+	struct sim_committed *committed; /* [index - 1] */
+	uint64_t n_committed;
+	uint64_t cap_committed;
+	uint64_t *cmd_index; /* [cmd] = index first applied at */
+	uint64_t n_cmds;
+	uint64_t next_cmd;
+	char violation[512];
+	bool failed;
+	/* Trace ring. */
+	char (*trace)[160];
+	uint32_t trace_pos;
+	uint32_t trace_count;
+	bool verbose;
+	struct sim_stats stats;
+};
+
+/* cluster.c */
+uint64_t sim_rand(struct sim *s);
+uint64_t sim_rand_range(struct sim *s, uint64_t lo, uint64_t hi);
+void sim_trace(struct sim *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int sim_fail(struct sim *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+uint64_t sim_chain(uint64_t prev, uint64_t term, uint8_t type,
+		   const uint8_t *data, uint32_t size);
+
+/* checker.c */
+int sim_check_node(struct sim *s, struct sim_node *n);
+int sim_check_sent(struct sim *s, struct sim_node *n,
+		   const struct raft_message *m);
+int sim_check_apply(struct sim *s, struct sim_node *n, uint64_t index,
+		    const struct sim_entry *e);
+int sim_check_restart(struct sim *s, struct sim_node *n);
+void sim_checker_release(struct sim *s);
+
+#endif
