@@ -295,6 +295,10 @@ static void deliver_later(struct sim *s, struct sim_msg *sm)
 {
 	uint64_t from = sm->m.from, to = sm->m.to;
 	s->stats.messages_sent++;
+	if (sm->m.type <= RAFT_MSG_TYPE_MAX)
+		s->stats.sent_by_type[sm->m.type]++;
+	if (sm->m.type == RAFT_MSG_APPEND_RESP && sm->m.reject)
+		s->stats.append_rejects++;
 	if (to == 0 || to > s->cfg.nodes || s->cut[from][to] ||
 	    sim_rand_range(s, 0, 1000) < s->net.drop_permille) {
 		s->stats.messages_dropped++;

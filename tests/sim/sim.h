@@ -130,6 +130,8 @@ struct sim_stats {
 	uint64_t commands_applied; /* distinct indexes applied anywhere */
 	uint64_t elections; /* leaders elected */
 	uint64_t max_term;
+	uint64_t sent_by_type[RAFT_MSG_TYPE_MAX + 1];
+	uint64_t append_rejects; /* APPEND_RESP with reject set */
 };
 
 void sim_stats_get(const struct sim *s, struct sim_stats *st);

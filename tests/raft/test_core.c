@@ -1,0 +1,366 @@
+/*
+ * Unit tests of the Raft core on its own: quorum arithmetic, configuration
+ * encoding, the validation of bad input (every malformed or impossible
+ * message gets -EINVAL or is ignored, never a crash, and changes nothing),
+ * and failing the Nth allocation.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft/raft.h"
+#include "tests/lib/test_main.h"
+
+/* quorum.c's functions are private to raft/; exercised through a node. */
+
+static struct raft *node(uint64_t id, uint32_t voters)
+{
+	struct raft_options o;
+	raft_options_default(&o, id);
+	struct raft *r = NULL;
+	assert_int_equal(raft_create(&o, &r), 0);
+	struct raft_configuration c = {.n = voters};
+	for (uint32_t i = 0; i < voters; i++) {
+		c.members[i].id = i + 1;
+		c.members[i].role = RAFT_VOTER;
+	}
+	assert_int_equal(raft_bootstrap(r, &c), 0);
+	return r;
+}
+
+/* Hand out and acknowledge everything, persisting at once. */
+static void drain(struct raft *r)
+{
+	while (raft_has_update(r)) {
+		struct raft_update u;
+		assert_int_equal(raft_update_get(r, &u), 0);
+		uint64_t last = u.n_entries ? u.entries[u.n_entries - 1].index : 0;
+		uint64_t term = u.n_entries ? u.entries[u.n_entries - 1].term : 0;
+		raft_update_done(r, &u);
+		if (last)
+			assert_int_equal(raft_persisted(r, last, term), 0);
+	}
+}
+
+static void expect_unchanged(struct raft *r, const struct raft_status *before)
+{
+	struct raft_status after;
+	raft_status_get(r, &after);
+	assert_memory_equal(before, &after, sizeof(after));
+	char why[200];
+	assert_int_equal(raft_check_invariants(r, why, sizeof(why)), 0);
+}
+
+static void test_options_validated(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	struct raft *r = NULL;
+	raft_options_default(&o, 0);
+	assert_int_equal(raft_create(&o, &r), -EINVAL);
+	raft_options_default(&o, 1);
+	o.heartbeat_ticks = o.election_ticks;
+	assert_int_equal(raft_create(&o, &r), -EINVAL);
+	raft_options_default(&o, 1);
+	o.max_batch_bytes = RAFT_MAX_BATCH_BYTES + 1;
+	assert_int_equal(raft_create(&o, &r), -EINVAL);
+	assert_null(r);
+}
+
+static void test_configuration_round_trip(void **state)
+{
+	(void)state;
+	struct raft_configuration c = {.n = 3}, d;
+	for (uint32_t i = 0; i < 3; i++) {
+		c.members[i].id = 10 + i;
+		c.members[i].role = i == 2 ? RAFT_LEARNER : RAFT_VOTER;
+		strcpy(c.members[i].address, "127.0.0.1:7000");
+	}
+	uint8_t buf[1024];
+	size_t size = raft_configuration_encoded_size(3);
+	raft_configuration_encode(&c, buf);
+	assert_int_equal(raft_configuration_decode(buf, size, &d), 0);
+	assert_int_equal(d.n, 3);
+	assert_int_equal(d.members[2].role, RAFT_LEARNER);
+	assert_string_equal(d.members[1].address, "127.0.0.1:7000");
+	assert_non_null(raft_configuration_get(&d, 11));
+	assert_null(raft_configuration_get(&d, 99));
+
+	/* Every corruption is refused. */
+	assert_int_equal(raft_configuration_decode(buf, size - 1, &d), -EINVAL);
+	uint8_t bad[1024];
+	memcpy(bad, buf, size);
+	bad[0] = 99; /* version */
+	assert_int_equal(raft_configuration_decode(bad, size, &d), -EINVAL);
+	memcpy(bad, buf, size);
+	memcpy(bad + 2 + 73, bad + 2, 8); /* duplicate id */
+	assert_int_equal(raft_configuration_decode(bad, size, &d), -EINVAL);
+	memcpy(bad, buf, size);
+	memset(bad + 2, 0, 8); /* id 0 */
+	assert_int_equal(raft_configuration_decode(bad, size, &d), -EINVAL);
+	memcpy(bad, buf, size);
+	bad[2 + 8] = 7; /* role */
+	assert_int_equal(raft_configuration_decode(bad, size, &d), -EINVAL);
+	memcpy(bad, buf, size);
+	memset(bad + 2 + 9, 'a', RAFT_MAX_ADDRESS); /* unterminated */
+	assert_int_equal(raft_configuration_decode(bad, size, &d), -EINVAL);
+}
+
+static void test_bootstrap_only_once(void **state)
+{
+	(void)state;
+	struct raft *r = node(1, 3);
+	struct raft_configuration c = {.n = 1};
+	c.members[0].id = 1;
+	c.members[0].role = RAFT_VOTER;
+	assert_int_equal(raft_bootstrap(r, &c), -EEXIST);
+	raft_destroy(r);
+}
+
+static void test_bad_messages_rejected(void **state)
+{
+	(void)state;
+	struct raft *r = node(1, 3);
+	drain(r);
+	struct raft_status before;
+	raft_status_get(r, &before);
+	uint8_t payload[8] = {0};
+	struct raft_entry e[2] = {
+		{.term = 1, .index = 2, .type = RAFT_ENTRY_NORMAL, .size = 8,
+		 .data = payload},
+		{.term = 1, .index = 4, .type = RAFT_ENTRY_NORMAL, .size = 8,
+		 .data = payload},
+	};
+	struct raft_message base = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+				    .term = 1, .index = 1, .log_term = 1};
+	struct raft_message m;
+
+	m = base;
+	m.to = 3; /* not for us */
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	m = base;
+	m.from = 0;
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	m = base;
+	m.from = 1; /* ourselves */
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	m = base;
+	m.type = 200;
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	m = base;
+	m.n_entries = 2; /* indexes 2, 4: not contiguous */
+	m.entries = e;
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	m = base;
+	e[1].index = 3;
+	e[1].term = 5; /* from the future */
+	m.n_entries = 2;
+	m.entries = e;
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	m = base;
+	m.n_entries = RAFT_MAX_BATCH_ENTRIES + 1;
+	m.entries = e;
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	m = base;
+	e[0].size = RAFT_MAX_ENTRY_BYTES + 1;
+	m.n_entries = 1;
+	m.entries = e;
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	e[0].size = 8;
+	m = base;
+	m.log_term = 7; /* prev term above the message's term */
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	m = base;
+	m.index = UINT64_MAX - 1; /* would overflow */
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	m = base;
+	m.n_entries = 1;
+	m.entries = NULL;
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	m = base;
+	m.type = RAFT_MSG_VOTE;
+	m.log_term = 9; /* claims a last term above its term */
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	m = base;
+	m.type = RAFT_MSG_SNAPSHOT;
+	m.snapshot = NULL;
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	expect_unchanged(r, &before);
+	raft_destroy(r);
+}
+
+static void test_stale_and_unknown_ignored(void **state)
+{
+	(void)state;
+	/* Make node 1 leader of a 3-node cluster in term 2. */
+	struct raft *r = node(1, 3);
+	drain(r);
+	for (int i = 0; i < 40 && !raft_is_leader(r); i++) {
+		raft_tick(r);
+		drain(r);
+		struct raft_message pre = {.type = RAFT_MSG_PREVOTE_RESP,
+					   .from = 2, .to = 1,
+					   .term = raft_term(r) + 1};
+		raft_step(r, &pre);
+		drain(r);
+		struct raft_message vote = {.type = RAFT_MSG_VOTE_RESP,
+					    .from = 2, .to = 1,
+					    .term = raft_term(r)};
+		raft_step(r, &vote);
+		drain(r);
+	}
+	assert_true(raft_is_leader(r));
+	struct raft_status before;
+	raft_status_get(r, &before);
+
+	/* A stale-term vote request and append response change nothing. */
+	struct raft_message m = {.type = RAFT_MSG_APPEND_RESP, .from = 2,
+				 .to = 1, .term = 1, .index = 1};
+	assert_int_equal(raft_step(r, &m), 0);
+	/* An answer from a node outside the configuration is ignored. */
+	m = (struct raft_message){.type = RAFT_MSG_APPEND_RESP, .from = 9,
+				  .to = 1, .term = raft_term(r), .index = 1};
+	assert_int_equal(raft_step(r, &m), 0);
+	/* An impossible hint (far beyond the log) is clamped. */
+	m = (struct raft_message){.type = RAFT_MSG_APPEND_RESP, .from = 2,
+				  .to = 1, .term = raft_term(r), .reject = true,
+				  .index = raft_last_index(r),
+				  .hint_index = UINT64_MAX, .hint_term = UINT64_MAX};
+	assert_int_equal(raft_step(r, &m), 0);
+	/* Acknowledging entries the leader never had is refused. */
+	m = (struct raft_message){.type = RAFT_MSG_APPEND_RESP, .from = 3,
+				  .to = 1, .term = raft_term(r),
+				  .index = raft_last_index(r) + 100};
+	assert_int_equal(raft_step(r, &m), -EINVAL);
+	drain(r);
+	char why[200];
+	assert_int_equal(raft_check_invariants(r, why, sizeof(why)), 0);
+	assert_true(raft_is_leader(r));
+	assert_int_equal(raft_term(r), before.term);
+	assert_int_equal(raft_commit_index(r), before.commit);
+	raft_destroy(r);
+}
+
+static void test_follower_rejects_overwriting_commit(void **state)
+{
+	(void)state;
+	struct raft *r = node(1, 3);
+	drain(r);
+	uint8_t payload[4] = {1, 2, 3, 4};
+	struct raft_entry e[2] = {
+		{.term = 2, .index = 2, .type = RAFT_ENTRY_NORMAL, .size = 4,
+		 .data = payload},
+		{.term = 2, .index = 3, .type = RAFT_ENTRY_NORMAL, .size = 4,
+		 .data = payload},
+	};
+	struct raft_message m = {.type = RAFT_MSG_APPEND, .from = 2, .to = 1,
+				 .term = 2, .index = 1, .log_term = 1,
+				 .commit = 3, .n_entries = 2, .entries = e};
+	assert_int_equal(raft_step(r, &m), 0);
+	drain(r);
+	assert_int_equal(raft_commit_index(r), 3);
+	/* A leader of a later term claiming a different entry 2 is lying
+	 * about committed history: what lies below our commit index is never
+	 * rewritten (the message is answered with our commit index). */
+	struct raft_entry liar = {.term = 3, .index = 2,
+				  .type = RAFT_ENTRY_NORMAL, .size = 4,
+				  .data = payload};
+	m = (struct raft_message){.type = RAFT_MSG_APPEND, .from = 3, .to = 1,
+				  .term = 3, .index = 1, .log_term = 1,
+				  .commit = 3, .n_entries = 1, .entries = &liar};
+	assert_int_equal(raft_step(r, &m), 0);
+	drain(r);
+	assert_int_equal(raft_term_at(r, 2), 2);
+	raft_destroy(r);
+}
+
+/* ---- failing the Nth allocation ---- */
+
+struct failing_alloc {
+	long countdown; /* fail when it reaches 0 */
+	long failures;
+};
+
+static void *f_malloc(void *ctx, size_t size)
+{
+	struct failing_alloc *f = ctx;
+	if (f->countdown-- == 0) {
+		f->failures++;
+		return NULL;
+	}
+	return malloc(size);
+}
+
+static void *f_realloc(void *ctx, void *p, size_t size)
+{
+	struct failing_alloc *f = ctx;
+	if (f->countdown-- == 0) {
+		f->failures++;
+		return NULL;
+	}
+	return realloc(p, size);
+}
+
+static void f_free(void *ctx, void *p)
+{
+	(void)ctx;
+	free(p);
+}
+
+/* Drive a single-node cluster through election, proposals and commits with
+ * allocation number n failing; every error must be clean. */
+static void run_with_failure(long n)
+{
+	struct failing_alloc f = {.countdown = n};
+	struct raft_options o;
+	raft_options_default(&o, 1);
+	o.alloc = (struct raft_alloc){f_malloc, f_realloc, f_free, &f};
+	struct raft *r = NULL;
+	if (raft_create(&o, &r) != 0) {
+		assert_null(r);
+		return;
+	}
+	struct raft_configuration c = {.n = 1};
+	c.members[0].id = 1;
+	c.members[0].role = RAFT_VOTER;
+	(void)raft_bootstrap(r, &c);
+	uint8_t data[16] = {0};
+	for (int step = 0; step < 60; step++) {
+		(void)raft_tick(r);
+		const void *d = data;
+		uint32_t size = sizeof(data);
+		(void)raft_propose(r, &d, &size, 1, NULL, NULL);
+		if (raft_has_update(r)) {
+			struct raft_update u;
+			if (raft_update_get(r, &u) == 0) {
+				uint64_t last = u.n_entries
+							? u.entries[u.n_entries - 1].index
+							: 0;
+				uint64_t term = u.n_entries
+							? u.entries[u.n_entries - 1].term
+							: 0;
+				raft_update_done(r, &u);
+				if (last)
+					(void)raft_persisted(r, last, term);
+			}
+		}
+		char why[200];
+		assert_int_equal(raft_check_invariants(r, why, sizeof(why)), 0);
+	}
+	raft_destroy(r);
+}
+
+static void test_failing_nth_allocation(void **state)
+{
+	(void)state;
+	for (long n = 0; n < 200; n++)
+		run_with_failure(n);
+}
+
+TEST_MAIN(cmocka_unit_test(test_options_validated),
+	  cmocka_unit_test(test_configuration_round_trip),
+	  cmocka_unit_test(test_bootstrap_only_once),
+	  cmocka_unit_test(test_bad_messages_rejected),
+	  cmocka_unit_test(test_stale_and_unknown_ignored),
+	  cmocka_unit_test(test_follower_rejects_overwriting_commit),
+	  cmocka_unit_test(test_failing_nth_allocation))

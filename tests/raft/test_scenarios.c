@@ -1,0 +1,293 @@
+/*
+ * Raft scenario tests: deterministic runs of the simulator (tests/sim), each
+ * steering the cluster into one situation of the Raft paper and checking the
+ * outcome. The simulator's safety checks run after every event throughout;
+ * a violation fails the test with the seed and the trace.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "tests/lib/test_main.h"
+#include "tests/sim/sim.h"
+
+#define ELECTION_US (10ull * SIM_TICK_US)
+#define SEED 20261122ull
+
+static struct sim *make(uint32_t nodes)
+{
+	struct sim_config c;
+	sim_config_default(&c, nodes, SEED + nodes);
+	struct sim *s = NULL;
+	assert_int_equal(sim_create(&c, &s), 0);
+	return s;
+}
+
+static void done(struct sim *s)
+{
+	const char *why = sim_violation(s);
+	if (why) {
+		sim_dump_trace(s);
+		fail_msg("violation: %s", why);
+	}
+	sim_destroy(s);
+}
+
+static bool any_leader(struct sim *s, void *arg)
+{
+	(void)arg;
+	return sim_leader(s) != 0;
+}
+
+static bool leader_other_than(struct sim *s, void *arg)
+{
+	uint64_t old = *(uint64_t *)arg;
+	uint64_t id = sim_leader(s);
+	return id != 0 && id != old;
+}
+
+struct applied_goal {
+	uint64_t cmd;
+};
+
+static bool applied_everywhere(struct sim *s, void *arg)
+{
+	struct applied_goal *g = arg;
+	uint64_t index = sim_cmd_applied_index(s, g->cmd);
+	return index != 0 && sim_converged(s, index);
+}
+
+static uint64_t wait_leader(struct sim *s)
+{
+	assert_int_equal(sim_run_until(s, any_leader, NULL, 30 * ELECTION_US), 0);
+	return sim_leader(s);
+}
+
+/* Propose at the leader until one command is applied on every up node. */
+static uint64_t commit_one(struct sim *s)
+{
+	for (int attempt = 0; attempt < 20; attempt++) {
+		uint64_t leader = wait_leader(s);
+		struct applied_goal g = {0};
+		if (sim_propose(s, leader, &g.cmd) != 0) {
+			assert_int_equal(sim_run_for(s, ELECTION_US), 0);
+			continue;
+		}
+		int rc = sim_run_until(s, applied_everywhere, &g,
+				       10 * ELECTION_US);
+		if (rc == 0)
+			return g.cmd;
+		assert_int_equal(rc, -ETIMEDOUT);
+	}
+	fail_msg("no command committed in 20 attempts");
+	return 0;
+}
+
+static void test_initial_election(void **state)
+{
+	(void)state;
+	for (uint32_t n = 1; n <= 7; n++) {
+		struct sim *s = make(n);
+		uint64_t leader = wait_leader(s);
+		assert_true(leader >= 1 && leader <= n);
+		/* Within a few election timeouts, with a single leader. */
+		assert_true(sim_now(s) < 5 * ELECTION_US);
+		commit_one(s);
+		done(s);
+	}
+}
+
+static void test_reelection_after_leader_loss(void **state)
+{
+	(void)state;
+	struct sim *s = make(5);
+	uint64_t old = wait_leader(s);
+	uint64_t cmd = commit_one(s);
+	assert_int_equal(sim_crash(s, old), 0);
+	uint64_t t0 = sim_now(s);
+	assert_int_equal(sim_run_until(s, leader_other_than, &old,
+				       30 * ELECTION_US),
+			 0);
+	/* Pre-vote and check-quorum: a new leader within about two
+	 * election timeouts (lease expiry, then one election). */
+	assert_true(sim_now(s) - t0 < 6 * ELECTION_US);
+	commit_one(s);
+	assert_true(sim_cmd_applied_index(s, cmd) != 0);
+	done(s);
+}
+
+static void test_no_commit_without_quorum(void **state)
+{
+	(void)state;
+	struct sim *s = make(5);
+	uint64_t leader = wait_leader(s);
+	commit_one(s);
+	uint64_t follower = leader % 5 + 1;
+	/* The leader keeps one follower: a minority of 2 out of 5. */
+	sim_partition(s, (1u << (leader - 1)) | (1u << (follower - 1)));
+	uint64_t commit_before = raft_commit_index(sim_raft(s, leader));
+	uint64_t cmd = 0;
+	assert_int_equal(sim_propose(s, leader, &cmd), 0);
+	assert_int_equal(sim_run_for(s, 5 * ELECTION_US), 0);
+	assert_int_equal(sim_cmd_applied_index(s, cmd), 0);
+	struct raft *r = sim_raft(s, leader);
+	assert_int_equal(raft_commit_index(r), commit_before);
+	/* Check-quorum: the cut-off leader stepped down. */
+	assert_false(raft_is_leader(r));
+	done(s);
+}
+
+static void test_old_leader_entries_overwritten(void **state)
+{
+	(void)state;
+	struct sim *s = make(3);
+	uint64_t old = wait_leader(s);
+	commit_one(s);
+	sim_partition(s, 1u << (old - 1));
+	uint64_t lost[5];
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(sim_propose(s, old, &lost[i]), 0);
+	assert_int_equal(sim_run_for(s, ELECTION_US / 2), 0);
+	uint64_t old_last = raft_last_index(sim_raft(s, old));
+	assert_int_equal(sim_run_until(s, leader_other_than, &old,
+				       30 * ELECTION_US),
+			 0);
+	uint64_t kept = 0;
+	assert_int_equal(sim_propose(s, sim_leader(s), &kept), 0);
+	assert_int_equal(sim_run_for(s, 2 * ELECTION_US), 0);
+	assert_true(sim_cmd_applied_index(s, kept) != 0);
+	sim_heal(s);
+	struct applied_goal g = {.cmd = commit_one(s)};
+	assert_true(applied_everywhere(s, &g));
+	/* The old leader's uncommitted entries were replaced. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(sim_cmd_applied_index(s, lost[i]), 0);
+	assert_true(sim_cmd_applied_index(s, kept) <= old_last);
+	done(s);
+}
+
+static void test_fast_backtracking_over_50_divergent(void **state)
+{
+	(void)state;
+	struct sim *s = make(3);
+	uint64_t old = wait_leader(s);
+	commit_one(s);
+	sim_partition(s, 1u << (old - 1));
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(sim_propose(s, old, NULL), 0);
+	assert_int_equal(sim_run_until(s, leader_other_than, &old,
+				       30 * ELECTION_US),
+			 0);
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(sim_propose(s, sim_leader(s), NULL), 0);
+	assert_int_equal(sim_run_for(s, ELECTION_US), 0);
+	struct sim_stats before, after;
+	sim_stats_get(s, &before);
+	sim_heal(s);
+	struct applied_goal g = {.cmd = commit_one(s)};
+	assert_true(applied_everywhere(s, &g));
+	sim_stats_get(s, &after);
+	/* One rejection per divergent term, not one per entry. */
+	uint64_t rejects = after.append_rejects - before.append_rejects;
+	assert_true(rejects <= 4);
+	done(s);
+}
+
+static void test_figure8(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 5; seed++) {
+		struct sim *s = NULL;
+		int rc = sim_figure8(seed, 0, &s);
+		if (rc != 0 && s && sim_violation(s))
+			sim_dump_trace(s);
+		assert_int_equal(rc, 0);
+		done(s);
+	}
+}
+
+static void test_lossy_reordering_network(void **state)
+{
+	(void)state;
+	struct sim *s = make(5);
+	wait_leader(s);
+	struct sim_net bad = {.min_delay_us = 100,
+			      .max_delay_us = 30000,
+			      .drop_permille = 200,
+			      .dup_permille = 50};
+	sim_set_net(s, &bad);
+	uint64_t cmds[200];
+	for (int i = 0; i < 200; i++) {
+		uint64_t leader = sim_leader(s);
+		cmds[i] = 0;
+		if (leader)
+			(void)sim_propose(s, leader, &cmds[i]);
+		assert_int_equal(sim_run_for(s, 3000), 0);
+	}
+	struct sim_net good = {.min_delay_us = 200, .max_delay_us = 2000};
+	sim_set_net(s, &good);
+	commit_one(s);
+	/* Everything is agreed; most proposals made it through. */
+	int applied = 0;
+	for (int i = 0; i < 200; i++)
+		applied += cmds[i] && sim_cmd_applied_index(s, cmds[i]) != 0;
+	assert_true(applied >= 100);
+	done(s);
+}
+
+static void test_crash_restart_churn(void **state)
+{
+	(void)state;
+	struct sim *s = make(5);
+	uint64_t rng = 42;
+	for (int round = 0; round < 60; round++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t id = (rng >> 33) % 5 + 1;
+		if (sim_is_up(s, id))
+			sim_crash(s, id);
+		else
+			assert_int_equal(sim_restart(s, id), 0);
+		uint64_t leader = sim_leader(s);
+		if (leader)
+			(void)sim_propose(s, leader, NULL);
+		assert_int_equal(sim_run_for(s, ELECTION_US), 0);
+	}
+	for (uint64_t id = 1; id <= 5; id++)
+		if (!sim_is_up(s, id))
+			assert_int_equal(sim_restart(s, id), 0);
+	commit_one(s);
+	done(s);
+}
+
+static void test_restart_everyone(void **state)
+{
+	(void)state;
+	struct sim *s = make(3);
+	uint64_t cmds[10];
+	for (int i = 0; i < 10; i++)
+		cmds[i] = commit_one(s);
+	uint64_t term = raft_term(sim_raft(s, sim_leader(s)));
+	for (uint64_t id = 1; id <= 3; id++)
+		assert_int_equal(sim_crash(s, id), 0);
+	assert_int_equal(sim_run_for(s, ELECTION_US), 0);
+	for (uint64_t id = 1; id <= 3; id++) {
+		assert_int_equal(sim_restart(s, id), 0);
+		/* Term and vote came back from the disk. */
+		assert_true(raft_term(sim_raft(s, id)) >= term);
+	}
+	commit_one(s);
+	/* Every command is still applied at its index on every node. */
+	for (int i = 0; i < 10; i++)
+		assert_true(sim_cmd_applied_index(s, cmds[i]) != 0);
+	assert_true(raft_term(sim_raft(s, sim_leader(s))) > term);
+	done(s);
+}
+
+TEST_MAIN(cmocka_unit_test(test_initial_election),
+	  cmocka_unit_test(test_reelection_after_leader_loss),
+	  cmocka_unit_test(test_no_commit_without_quorum),
+	  cmocka_unit_test(test_old_leader_entries_overwritten),
+	  cmocka_unit_test(test_fast_backtracking_over_50_divergent),
+	  cmocka_unit_test(test_figure8),
+	  cmocka_unit_test(test_lossy_reordering_network),
+	  cmocka_unit_test(test_crash_restart_churn),
+	  cmocka_unit_test(test_restart_everyone))
