@@ -188,7 +188,7 @@ static void test_table_iterates_in_node_seq_order(void **state)
 				     prop(3, 1, 1, 1), prop(2, 1, 1, 1),
 				     prop(1, 1, 4, 1)};
 	size_t n = sizeof(ps) / sizeof(ps[0]);
-	char r[8];
+	char r[24];
 
 	(void)state;
 	assert_int_equal(raft_dedup_table_create(NULL, &a), 0);
