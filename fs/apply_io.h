@@ -1,0 +1,66 @@
+#ifndef FS_APPLY_IO_H
+#define FS_APPLY_IO_H
+
+/*
+ * The state one command works on while it is applied (fs/apply.c) and the
+ * inode, entry and block helpers the operations share (fs/apply_io.c).
+ *
+ * Return convention inside apply: 0 success; a POSITIVE errno is the
+ * command's outcome (ENOENT, EEXIST, ...); a NEGATIVE errno is a store
+ * error that stops the node. Private to fs/.
+ */
+
+#include <stdint.h>
+
+#include "fs/store.h"
+
+struct fs_apply {
+	struct fs_txn txn;
+	struct fs_super sb;     /* working copy, written at the end */
+	const struct fs_cmd *c;
+	uint64_t index;         /* the log index being applied */
+	struct fs_time now;     /* the command's time (max rule applied) */
+	struct fs_result *res;
+};
+
+int fs_inode_load(struct fs_apply *a, uint64_t ino, struct fs_inode *in);
+int fs_inode_store(struct fs_apply *a, const struct fs_inode *in);
+/* Load a directory: ENOENT, ENOTDIR. */
+int fs_dir_load(struct fs_apply *a, uint64_t ino, struct fs_inode *dir);
+
+/* The entry (dir, name): 0 or ENOENT. */
+int fs_dentry_load(struct fs_apply *a, uint64_t dir, const char *name,
+		   size_t len, struct fs_dentry *de);
+/* Add (dir, name) -> ino with the directory's next cookie; dir is
+ * updated in memory (the caller stores it). */
+int fs_dentry_add(struct fs_apply *a, struct fs_inode *dir, const char *name,
+		  size_t len, uint64_t ino, uint32_t type);
+/* Remove (dir, name) whose record is de. */
+int fs_dentry_remove(struct fs_apply *a, struct fs_inode *dir,
+		     const char *name, size_t len, const struct fs_dentry *de);
+/* Point the existing entry (dir, name) at another inode, same cookie. */
+int fs_dentry_retarget(struct fs_apply *a, uint64_t dir, const char *name,
+		       size_t len, uint64_t seq, uint64_t ino, uint32_t type);
+
+/* Delete an inode and everything it owns (blocks, target, xattrs,
+ * orphan record) and give its space back. */
+int fs_inode_free(struct fs_apply *a, const struct fs_inode *in);
+/* One link of in fewer; at zero it becomes an orphan held by holders, or
+ * is freed when there are none. Stores in. */
+int fs_inode_unlink(struct fs_apply *a, struct fs_inode *in,
+		    const uint64_t *holders, uint32_t n_holders);
+
+/* Cut stored data to size bytes (shrinking only touches stored blocks). */
+int fs_data_truncate(struct fs_apply *a, struct fs_inode *in, uint64_t size);
+/* Store len bytes at offset (ENOSPC first, nothing partial). */
+int fs_data_write(struct fs_apply *a, struct fs_inode *in, uint64_t offset,
+		  const uint8_t *data, size_t len);
+/* Zero [off, end): whole blocks are dropped, partial ones zeroed, trailing
+ * zeros of a block trimmed (holes take no space). */
+int fs_data_punch(struct fs_apply *a, struct fs_inode *in, uint64_t off,
+		  uint64_t end);
+/* Make [off, end) stored (zeros in holes); ENOSPC first. */
+int fs_data_allocate(struct fs_apply *a, struct fs_inode *in, uint64_t off,
+		     uint64_t end);
+
+#endif

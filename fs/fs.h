@@ -1,0 +1,335 @@
+#ifndef FS_FS_H
+#define FS_FS_H
+
+/*
+ * The filesystem state machine: the tree in its own LevelDB store, changed
+ * only by applying committed commands in log order, deterministically.
+ *
+ *   commands     struct fs_cmd, encoded explicitly (fs_cmd_encode) into a
+ *                log entry payload and decoded + validated on apply
+ *   apply        fs_store_apply: one command, its duplicate-table record
+ *                and the new applied index in ONE LevelDB WriteBatch (not
+ *                synced: the Raft log is the durable record)
+ *   reads        lookup, getattr, readdir by cookie, read, readlink,
+ *                getxattr/listxattr, statfs, lseek data/hole
+ *
+ * The store layout and its format version: docs/FS_STORE.md.
+ *
+ * Errors: fallible functions return 0 or a negative errno. A command's own
+ * outcome (ENOENT, EEXIST, ...) is NOT an error of the function: it is in
+ * struct fs_result. A negative return from fs_store_apply is a store-level
+ * error (malformed command -EBADMSG, out-of-order index -EINVAL, LevelDB
+ * failure -EIO, -ENOMEM) and must stop the node; nothing was applied.
+ *
+ * Threads: one thread (the apply thread) calls fs_store_apply and the
+ * install functions; read functions may be called from any number of other
+ * threads at the same time. An internal read-write lock makes each read see
+ * the state between two applied commands.
+ *
+ * Permissions: apply checks no permissions (the front end mounts with
+ * default_permissions and the kernel checks against the attributes, which
+ * are identical on every replica); creating commands carry the caller's
+ * uid/gid, which become the new inode's owner.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/proposal.h"
+
+/* ---------------------------------------------------------------------- */
+/* Limits.                                                                 */
+
+#define FS_ROOT_INO 1u
+/* Names longer than the superblock's name_max (at most this) get
+ * ENAMETOOLONG; the command codec accepts up to FS_NAME_CODEC_MAX. */
+#define FS_NAME_MAX 255u
+#define FS_NAME_CODEC_MAX 1024u
+/* Longest symlink target (ENAMETOOLONG beyond). */
+#define FS_SYMLINK_MAX 4095u
+/* Largest payload of one write, and largest xattr value. */
+#define FS_WRITE_MAX (1024u * 1024u)
+#define FS_XATTR_VALUE_MAX 65536u
+#define FS_XATTR_NAME_MAX 255u
+/* Largest file size (EFBIG beyond). */
+#define FS_FILE_SIZE_MAX (1ull << 50)
+/* Most hard links of one inode (EMLINK beyond). */
+#define FS_LINK_MAX 65000u
+/* Most nodes named as holders of an unlinked inode. */
+#define FS_HOLDERS_MAX 16u
+/* Default block size and its bounds (powers of two). */
+#define FS_BLOCK_SIZE_DEFAULT 65536u
+#define FS_BLOCK_SIZE_MIN 4096u
+#define FS_BLOCK_SIZE_MAX (1024u * 1024u)
+
+/* ---------------------------------------------------------------------- */
+/* Attributes.                                                             */
+
+struct fs_time {
+	int64_t sec;
+	uint32_t nsec; /* < 1e9 */
+};
+
+struct fs_attr {
+	uint64_t ino;
+	uint32_t mode; /* file type and permission bits, as st_mode */
+	uint32_t nlink;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t rdev;
+	uint64_t size;
+	uint64_t blocks; /* 512-byte units actually stored (holes excluded) */
+	uint32_t blksize; /* the store's block size */
+	struct fs_time atime;
+	struct fs_time mtime;
+	struct fs_time ctime;
+	uint64_t generation; /* log index of the inode's creation */
+};
+
+/* ---------------------------------------------------------------------- */
+/* Commands.                                                               */
+
+enum fs_op {
+	FS_OP_INIT = 1,   /* format: superblock and root directory */
+	FS_OP_CREATE = 2, /* create, mknod, mkdir: the type is in mode */
+	FS_OP_SYMLINK = 3,
+	FS_OP_LINK = 4,
+	FS_OP_UNLINK = 5,
+	FS_OP_RMDIR = 6,
+	FS_OP_RENAME = 7,
+	FS_OP_SETATTR = 8,
+	FS_OP_WRITE = 9,
+	FS_OP_FALLOCATE = 10,
+	FS_OP_SETXATTR = 11,
+	FS_OP_REMOVEXATTR = 12,
+	FS_OP_RELEASE = 13, /* the proposing node no longer holds an orphan */
+	FS_OP_MAX = 13,
+};
+
+/* setattr: which fields of the command to apply. */
+enum fs_set {
+	FS_SET_MODE = 1u << 0,
+	FS_SET_UID = 1u << 1,
+	FS_SET_GID = 1u << 2,
+	FS_SET_SIZE = 1u << 3,
+	FS_SET_ATIME = 1u << 4,     /* to cmd.atime, exactly */
+	FS_SET_MTIME = 1u << 5,     /* to cmd.mtime, exactly */
+	FS_SET_ATIME_NOW = 1u << 6, /* UTIME_NOW: the command's time */
+	FS_SET_MTIME_NOW = 1u << 7,
+	FS_SET_ALL = (1u << 8) - 1,
+};
+
+/* rename flags (values of RENAME_NOREPLACE and RENAME_EXCHANGE). */
+#define FS_RENAME_NOREPLACE 1u
+#define FS_RENAME_EXCHANGE 2u
+/* setxattr flags (XATTR_CREATE, XATTR_REPLACE). */
+#define FS_XATTR_CREATE 1u
+#define FS_XATTR_REPLACE 2u
+/* fallocate modes (FALLOC_FL_*). */
+#define FS_FALLOC_KEEP_SIZE 0x01u
+#define FS_FALLOC_PUNCH_HOLE 0x02u
+#define FS_FALLOC_ZERO_RANGE 0x10u
+
+/*
+ * One command, flat; which fields mean what depends on op:
+ *
+ *   every op     proposal, clock (the proposer's clock reading), uid, gid
+ *                (the caller, owner of what it creates)
+ *   INIT         fs_id, block_size, capacity_bytes, max_inodes, name_max,
+ *                mode (root permissions)
+ *   CREATE       ino = parent, name, mode (type | permissions), rdev
+ *   SYMLINK      ino = parent, name, data = target
+ *   LINK         ino = existing inode, ino2 = new parent, name
+ *   UNLINK       ino = parent, name, holders (nodes that still hold the
+ *                inode open: when its last link goes, it becomes an orphan
+ *                until each of them releases it)
+ *   RMDIR        ino = parent, name
+ *   RENAME       ino = parent, name, ino2 = new parent, name2, flags
+ *                (FS_RENAME_*), holders (for a replaced target)
+ *   SETATTR      ino, valid (FS_SET_*), mode, set_uid, set_gid, size,
+ *                atime, mtime
+ *   WRITE        ino, offset, data
+ *   FALLOCATE    ino, flags = mode (FS_FALLOC_*), offset, length
+ *   SETXATTR     ino, name, data = value, flags (FS_XATTR_*)
+ *   REMOVEXATTR  ino, name
+ *   RELEASE      ino (released by the proposal's node)
+ *
+ * Names and data are referenced, not owned: after fs_cmd_decode they point
+ * into the decoded buffer. Names are byte strings with explicit length
+ * (not NUL-terminated).
+ */
+struct fs_cmd {
+	uint8_t op; /* enum fs_op */
+	struct raft_proposal proposal;
+	struct fs_time clock;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t ino;
+	uint64_t ino2;
+	const char *name;
+	uint32_t name_len;
+	const char *name2;
+	uint32_t name2_len;
+	const void *data;
+	uint32_t data_len;
+	uint32_t mode;
+	uint64_t rdev;
+	uint32_t flags;
+	uint32_t valid;
+	uint32_t set_uid;
+	uint32_t set_gid;
+	uint64_t size;
+	uint64_t offset;
+	uint64_t length;
+	struct fs_time atime;
+	struct fs_time mtime;
+	uint32_t n_holders;
+	uint64_t holders[FS_HOLDERS_MAX];
+	/* INIT only */
+	uint8_t fs_id[16];
+	uint32_t block_size;
+	uint64_t capacity_bytes;
+	uint64_t max_inodes;
+	uint32_t name_max;
+};
+
+/* Bytes fs_cmd_encode needs for cmd (0 when cmd is invalid). */
+size_t fs_cmd_encoded_size(const struct fs_cmd *cmd);
+
+/*
+ * Encode cmd into buf (size bytes). The same validation as fs_cmd_decode
+ * runs first, so whatever encodes also decodes. Returns the number of bytes
+ * written, or -EINVAL (invalid command), -ENOSPC (buf too small).
+ */
+long fs_cmd_encode(const struct fs_cmd *cmd, uint8_t *buf, size_t size);
+
+/*
+ * Decode and validate one command. Every field is checked: known op, known
+ * flags, lengths within the codec limits, names without '/' or NUL and not
+ * "." or "..", nanoseconds < 1e9, a valid proposal, no trailing bytes.
+ * Returns 0, or -EBADMSG. cmd references buf.
+ */
+int fs_cmd_decode(const uint8_t *buf, size_t size, struct fs_cmd *cmd);
+
+/* The outcome of one command, as stored in the duplicate table. */
+struct fs_result {
+	int32_t err;    /* 0 or a positive errno (ENOENT, EEXIST, ...) */
+	uint64_t ino;   /* the inode created or changed (0 on error) */
+	uint64_t count; /* bytes written (WRITE) */
+	struct fs_attr attr; /* its attributes after the command */
+};
+
+/* ---------------------------------------------------------------------- */
+/* The store.                                                              */
+
+struct fs_store;
+
+/*
+ * Open (and create when missing) the store in directory dir, which the
+ * store owns (it holds a CURRENT file naming the store-N LevelDB
+ * directory in use).
+ * Returns 0, or -EIO (LevelDB or file error; corrupt contents), -ENOMEM,
+ * -EUCLEAN (an unknown format version or a malformed superblock).
+ */
+int fs_store_open(const char *dir, struct fs_store **out);
+/* Close; accepts NULL. */
+void fs_store_close(struct fs_store *s);
+
+/* The applied index: every command up to it is in the store. */
+uint64_t fs_store_applied_index(struct fs_store *s);
+
+/* Whether an INIT has been applied. */
+bool fs_store_is_formatted(struct fs_store *s);
+
+/*
+ * Apply the committed log entry at index (== applied index + 1) holding an
+ * encoded command. Fills *res with the command's outcome (for a duplicate:
+ * the original outcome; for an expired or old-epoch id: err ESTALE, not
+ * applied). Returns 0, or a store-level error (see the top of this file);
+ * -EBADMSG for a malformed command or any command before INIT.
+ */
+int fs_store_apply(struct fs_store *s, uint64_t index, const void *cmd,
+		   size_t size, struct fs_result *res);
+
+/* A log entry at index (== applied + 1) that is not an fs command (no-op,
+ * configuration): only the applied index moves. */
+int fs_store_apply_other(struct fs_store *s, uint64_t index);
+
+/* Make everything applied so far durable (a synced empty write). */
+int fs_store_sync(struct fs_store *s);
+
+/* Deliberate bugs for tests that show a checker can fail. */
+enum fs_test_bug {
+	/* apply stamps times from the local clock instead of the command */
+	FS_BUG_CLOCK_IN_APPLY = 1u << 0,
+};
+void fs_store_set_test_bugs(struct fs_store *s, uint32_t bugs);
+
+/* ---------------------------------------------------------------------- */
+/* Reads (any thread).                                                     */
+
+/* Returns 0, -ENOENT, -ENOTDIR (parent not a directory), -EIO. */
+int fs_lookup(struct fs_store *s, uint64_t parent, const char *name,
+	      size_t name_len, struct fs_attr *attr);
+int fs_getattr(struct fs_store *s, uint64_t ino, struct fs_attr *attr);
+
+struct fs_dirent {
+	uint64_t cookie; /* resume after this entry with this cookie */
+	uint64_t ino;
+	uint32_t type;   /* S_IFMT bits */
+	const char *name; /* valid during the callback only */
+	size_t name_len;
+};
+
+/*
+ * Entries of directory ino after cookie (0: from the start) in cookie
+ * order: "." (cookie 1), ".." (cookie 2), then the entries, whose cookies
+ * are sequence numbers given at apply, stable under other changes and
+ * across snapshot install. fn returns non-zero to stop (that value is
+ * returned). Returns 0, -ENOENT, -ENOTDIR, -EIO.
+ */
+int fs_readdir(struct fs_store *s, uint64_t ino, uint64_t cookie,
+	       int (*fn)(void *ctx, const struct fs_dirent *e), void *ctx);
+
+/* Read up to len bytes at offset (holes read as zeros); *n gets the count
+ * (short at end of file). Returns 0, -ENOENT, -EISDIR, -EINVAL, -EIO. */
+int fs_read(struct fs_store *s, uint64_t ino, uint64_t offset, size_t len,
+	    void *buf, size_t *n);
+
+/* The target of a symlink into buf (not terminated); *n gets its full
+ * length. Returns 0, -ENOENT, -EINVAL (not a symlink), -ERANGE. */
+int fs_readlink(struct fs_store *s, uint64_t ino, char *buf, size_t size,
+		size_t *n);
+
+/* Value of an xattr; size 0 asks only for *n. Returns 0, -ENOENT,
+ * -ENODATA, -ERANGE (buf too small). */
+int fs_getxattr(struct fs_store *s, uint64_t ino, const char *name,
+		size_t name_len, void *buf, size_t size, size_t *n);
+
+/* Names of the xattrs, each NUL-terminated, in byte order; size 0 asks
+ * only for *n. Returns 0, -ENOENT, -ERANGE. */
+int fs_listxattr(struct fs_store *s, uint64_t ino, char *buf, size_t size,
+		 size_t *n);
+
+/* SEEK_DATA / SEEK_HOLE from offset (whence: the SEEK_* constant).
+ * Returns 0 with *out, -ENXIO (no data at or after offset / offset beyond
+ * the size), -ENOENT, -EINVAL. */
+int fs_lseek(struct fs_store *s, uint64_t ino, uint64_t offset, int whence,
+	     uint64_t *out);
+
+struct fs_statfs {
+	uint32_t block_size;
+	uint64_t blocks;      /* capacity in blocks */
+	uint64_t blocks_free;
+	uint64_t files;       /* inode limit */
+	uint64_t files_free;
+	uint32_t name_max;
+};
+int fs_statfs(struct fs_store *s, struct fs_statfs *st);
+
+/* Whether ino is in the orphan table, and which nodes hold it. */
+int fs_orphan_holders(struct fs_store *s, uint64_t ino, uint64_t *holders,
+		      uint32_t max, uint32_t *n);
+
+#endif
