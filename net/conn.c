@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -22,6 +24,8 @@
 /* Bytes one connection may read or write per turn of the event loop
  * before the others get theirs. */
 #define TURN_BUDGET (8u * 1024u * 1024u)
+/* Frames larger than this are written corked (see pump_write). */
+#define CORK_BYTES (64u * 1024u)
 
 struct conn *net_conn_new(struct net *n, int fd, bool outbound,
 			  struct peer *peer, const char *remote)
@@ -342,11 +346,28 @@ static int rbuf_room(struct conn *c, size_t need)
 	return 0;
 }
 
+/* How many bytes to ask for: while a large frame is arriving, no more than
+ * its rest, so that the next frame does not start in this buffer and need
+ * moving once this one is consumed. */
+static size_t read_size(const struct conn *c, size_t need)
+{
+	size_t room = c->rcap - c->rlen;
+	size_t held = c->rlen - c->roff;
+	if (need > held && need - held >= RBUF_INITIAL && need - held < room)
+		return need - held;
+	return room;
+}
+
 static void pump_read(struct net *n, struct conn *c)
 {
 	size_t budget = TURN_BUDGET;
 	size_t need = NET_FRAME_HEADER_BYTES;
+	struct net_frame f;
 	char why[600];
+	/* The frame held from an earlier turn, if any, says what it needs. */
+	if (c->rlen > c->roff)
+		(void)net_frame_parse(c->rbuf + c->roff, c->rlen - c->roff, &f,
+				      &need, NULL);
 	while (!c->closed && budget > 0) {
 		if (rbuf_room(c, need) < 0) {
 			net_conn_close(n, c, NET_LOG_ERROR,
@@ -355,7 +376,7 @@ static void pump_read(struct net *n, struct conn *c)
 		}
 		size_t got;
 		enum tls_result r = net_tls_read(c, c->rbuf + c->rlen,
-						 c->rcap - c->rlen, &got, why,
+						 read_size(c, need), &got, why,
 						 sizeof(why));
 		if (r == TLS_AGAIN)
 			return;
@@ -378,7 +399,6 @@ static void pump_read(struct net *n, struct conn *c)
 		c->last_rx_ms = net_now_ms();
 		budget = got < budget ? budget - got : 0;
 		while (!c->closed) {
-			struct net_frame f;
 			const char *fwhy = NULL;
 			int rc = net_frame_parse(c->rbuf + c->roff,
 						 c->rlen - c->roff, &f, &need,
@@ -404,7 +424,7 @@ static void pump_read(struct net *n, struct conn *c)
 /* ---------------------------------------------------------------------- */
 /* Frames sent.                                                           */
 
-static void pump_write(struct net *n, struct conn *c)
+static void write_frames(struct net *n, struct conn *c)
 {
 	size_t budget = TURN_BUDGET;
 	char why[600];
@@ -454,6 +474,22 @@ static void pump_write(struct net *n, struct conn *c)
 	}
 	c->want_write = false;
 	c->stalled_since_ms = 0;
+}
+
+/* Bulk writes are corked: TLS writes one 16 KiB record per system call, and
+ * the kernel then sends full segments instead of one per record. Uncorking
+ * at the end pushes whatever is left at once. */
+static void pump_write(struct net *n, struct conn *c)
+{
+	int on = 1, off = 0;
+	bool bulk = (c->cur && c->cur->size - c->cur_off > CORK_BYTES) ||
+		    (c->cur == NULL && c->wq && c->wq->size > CORK_BYTES);
+	if (bulk)
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+	write_frames(n, c);
+	if (bulk && !c->closed)
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &off,
+				 sizeof(off));
 }
 
 static void finish_connect(struct net *n, struct conn *c)

@@ -893,6 +893,10 @@ static void test_silent_cut_then_heal(void **state)
 	} while (now_ms() < end);
 	assert_false(st.up);
 	int64_t down_ms = now_ms() - cut;
+	/* Stay cut a while: reconnects time out and back off. */
+	sleep_ms(2500);
+	assert_true(wait_log2(&f->nodes[1], "peer 2 (127.0.0.3:",
+			      "closing: connect timed out", 100));
 	nft_delete(f);
 	assert_false(f->nft_made);
 	int64_t heal = now_ms();
