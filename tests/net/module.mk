@@ -1,5 +1,5 @@
 # tests/net/: besides the cmocka programs (test_*.c, built by tests/module.mk)
-# the transport benchmark, run by tests/long/bench/10-net-tls (`make bench`).
+# the transport benchmark, run by tests/long/bench/30-net-tls (`make bench`).
 
 BENCH_NET := $(BUILD)/tests/net/bench_net
 TEST_BINS += $(BENCH_NET)
