@@ -505,6 +505,11 @@ static void finish_connect(struct net *n, struct conn *c)
 			       strerror(err));
 		return;
 	}
+	/* No error yet is not the same as connected: ask. */
+	struct sockaddr_storage sa;
+	socklen_t sa_len = sizeof(sa);
+	if (getpeername(c->fd, (struct sockaddr *)&sa, &sa_len) < 0)
+		return;
 	c->state = CONN_HANDSHAKE;
 }
 
