@@ -1,0 +1,929 @@
+/*
+ * The log store over LevelDB's C API (layout and contract in
+ * raft/logstore.h). The only file of raft/ that includes LevelDB.
+ */
+
+#include "raft/logstore.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <leveldb/c.h>
+
+#define KEY_HEADER 'h'
+#define KEY_HARD_STATE 's'
+#define KEY_SNAPSHOT 'p'
+#define KEY_ENTRY 'e'
+#define ENTRY_KEY_BYTES 9u
+#define HEADER_FIXED_BYTES 17u
+#define SNAPSHOT_FIXED_BYTES 24u
+
+struct raft_logstore {
+	char *dir;
+	leveldb_t *db;
+	leveldb_options_t *opts;
+	leveldb_readoptions_t *ropts;
+	leveldb_writeoptions_t *wopts;
+	leveldb_cache_t *cache;
+	struct raft_logstore_info info; /* as of the last successful write */
+	/* The first failed write's errno; every later write fails. */
+	int failed;
+	char failed_msg[256];
+	uint64_t fail_countdown; /* fault injection: 0 off */
+	int fail_errno;
+};
+
+/* ---- encoding ---- */
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void entry_key(uint8_t *key, uint64_t index)
+{
+	key[0] = KEY_ENTRY;
+	put_u64(key + 1, index);
+}
+
+static void seterr(char *err, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || size == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, size, fmt, ap);
+	va_end(ap);
+}
+
+/* LevelDB reports errors as text ("IO error: ...: No space left on
+ * device", "Corruption: ..."); map it to an errno. */
+static int leveldb_errno(const char *msg)
+{
+	if (strstr(msg, "No space left") != NULL)
+		return -ENOSPC;
+	if (strncmp(msg, "Corruption", 10) == 0)
+		return -EUCLEAN;
+	return -EIO;
+}
+
+/* Decode an entry record; e->data points into val. */
+static int entry_decode(uint64_t index, const uint8_t *val, size_t len,
+			struct raft_entry *e)
+{
+	if (len < RAFT_LOGSTORE_ENTRY_HEADER_BYTES ||
+	    len - RAFT_LOGSTORE_ENTRY_HEADER_BYTES > RAFT_MAX_ENTRY_BYTES)
+		return -EUCLEAN;
+	e->index = index;
+	e->term = get_u64(val);
+	e->type = val[8];
+	if (val[9] != 0 || val[10] != 0 || val[11] != 0 || e->term == 0)
+		return -EUCLEAN;
+	if (e->type != RAFT_ENTRY_NORMAL && e->type != RAFT_ENTRY_NOOP &&
+	    e->type != RAFT_ENTRY_CONFIG)
+		return -EUCLEAN;
+	e->size = (uint32_t)(len - RAFT_LOGSTORE_ENTRY_HEADER_BYTES);
+	e->data = val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES;
+	if (e->type == RAFT_ENTRY_CONFIG) {
+		struct raft_configuration conf;
+		if (raft_configuration_decode(e->data, e->size, &conf) != 0)
+			return -EUCLEAN;
+	}
+	return 0;
+}
+
+/* ---- open and validation ---- */
+
+void raft_logstore_close(struct raft_logstore *ls)
+{
+	if (ls == NULL)
+		return;
+	if (ls->db != NULL)
+		leveldb_close(ls->db);
+	if (ls->opts != NULL)
+		leveldb_options_destroy(ls->opts);
+	if (ls->cache != NULL)
+		leveldb_cache_destroy(ls->cache);
+	if (ls->ropts != NULL)
+		leveldb_readoptions_destroy(ls->ropts);
+	if (ls->wopts != NULL)
+		leveldb_writeoptions_destroy(ls->wopts);
+	free(ls->dir);
+	free(ls);
+}
+
+/* A point read; -ENOENT when missing. *val is LevelDB's (leveldb_free). */
+static int db_get(struct raft_logstore *ls, const void *key, size_t klen,
+		  char **val, size_t *len, char *err, size_t err_size)
+{
+	char *lerr = NULL;
+
+	*val = leveldb_get(ls->db, ls->ropts, key, klen, len, &lerr);
+	if (lerr != NULL) {
+		int rc = leveldb_errno(lerr);
+		seterr(err, err_size, "log store %s: %s", ls->dir, lerr);
+		leveldb_free(lerr);
+		return rc;
+	}
+	return *val == NULL ? -ENOENT : 0;
+}
+
+static int write_header(struct raft_logstore *ls, const char *cluster_id,
+			uint64_t node_id, char *err, size_t err_size)
+{
+	uint8_t buf[HEADER_FIXED_BYTES + RAFT_LOGSTORE_MAX_CLUSTER_ID];
+	size_t cid_len = strlen(cluster_id);
+	char key = KEY_HEADER;
+	char *lerr = NULL;
+	leveldb_writebatch_t *wb = leveldb_writebatch_create();
+
+	if (wb == NULL)
+		return -ENOMEM;
+	put_u32(buf, RAFT_LOGSTORE_MAGIC);
+	put_u32(buf + 4, RAFT_LOGSTORE_FORMAT);
+	put_u64(buf + 8, node_id);
+	buf[16] = (uint8_t)cid_len;
+	memcpy(buf + HEADER_FIXED_BYTES, cluster_id, cid_len);
+	leveldb_writebatch_put(wb, &key, 1, (const char *)buf,
+			       HEADER_FIXED_BYTES + cid_len);
+	leveldb_write(ls->db, ls->wopts, wb, &lerr);
+	leveldb_writebatch_destroy(wb);
+	if (lerr != NULL) {
+		int rc = leveldb_errno(lerr);
+		seterr(err, err_size, "log store %s: cannot write its header: %s",
+		       ls->dir, lerr);
+		leveldb_free(lerr);
+		return rc;
+	}
+	return 0;
+}
+
+static int check_header(struct raft_logstore *ls, const char *cluster_id,
+			uint64_t node_id, char *err, size_t err_size)
+{
+	char key = KEY_HEADER;
+	char *val = NULL;
+	size_t len = 0;
+	int rc = db_get(ls, &key, 1, &val, &len, err, err_size);
+	const uint8_t *p = (const uint8_t *)val;
+
+	if (rc == -ENOENT) {
+		seterr(err, err_size,
+		       "log store %s: no header record; not a raftfs log store "
+		       "or damaged, refusing to start",
+		       ls->dir);
+		return -EUCLEAN;
+	}
+	if (rc != 0)
+		return rc;
+	if (len < HEADER_FIXED_BYTES || get_u32(p) != RAFT_LOGSTORE_MAGIC ||
+	    p[16] == 0 || p[16] > RAFT_LOGSTORE_MAX_CLUSTER_ID ||
+	    len != HEADER_FIXED_BYTES + p[16]) {
+		seterr(err, err_size,
+		       "log store %s: malformed header record, refusing to "
+		       "start",
+		       ls->dir);
+		rc = -EUCLEAN;
+	} else if (get_u32(p + 4) > RAFT_LOGSTORE_FORMAT) {
+		seterr(err, err_size,
+		       "log store %s: format version %" PRIu32
+		       " is newer than this build supports (%u); run a newer "
+		       "raftfs",
+		       ls->dir, get_u32(p + 4), RAFT_LOGSTORE_FORMAT);
+		rc = -EPROTONOSUPPORT;
+	} else if (get_u32(p + 4) == 0) {
+		seterr(err, err_size,
+		       "log store %s: format version 0 is invalid, refusing "
+		       "to start",
+		       ls->dir);
+		rc = -EUCLEAN;
+	} else if (get_u64(p + 8) != node_id) {
+		seterr(err, err_size,
+		       "log store %s belongs to node %" PRIu64 ", not node %" PRIu64
+		       "; check --id and --data",
+		       ls->dir, get_u64(p + 8), node_id);
+		rc = -EINVAL;
+	} else if (p[16] != strlen(cluster_id) ||
+		   memcmp(p + HEADER_FIXED_BYTES, cluster_id, p[16]) != 0) {
+		seterr(err, err_size,
+		       "log store %s belongs to cluster %.*s, not %s; check "
+		       "--data and --certs",
+		       ls->dir, (int)p[16],
+		       (const char *)p + HEADER_FIXED_BYTES, cluster_id);
+		rc = -EINVAL;
+	}
+	leveldb_free(val);
+	return rc;
+}
+
+static int load_hard_state(struct raft_logstore *ls, char *err,
+			   size_t err_size)
+{
+	char key = KEY_HARD_STATE;
+	char *val = NULL;
+	size_t len = 0;
+	int rc = db_get(ls, &key, 1, &val, &len, err, err_size);
+
+	if (rc == -ENOENT)
+		return 0; /* term 0, no vote: nothing persisted yet */
+	if (rc != 0)
+		return rc;
+	if (len != 16) {
+		seterr(err, err_size,
+		       "log store %s: malformed hard state record, refusing "
+		       "to start",
+		       ls->dir);
+		rc = -EUCLEAN;
+	} else {
+		ls->info.hs.term = get_u64((const uint8_t *)val);
+		ls->info.hs.vote = get_u64((const uint8_t *)val + 8);
+	}
+	leveldb_free(val);
+	return rc;
+}
+
+static int snapshot_decode(const uint8_t *p, size_t len,
+			   struct raft_snapshot_meta *snap)
+{
+	if (len < SNAPSHOT_FIXED_BYTES)
+		return -EUCLEAN;
+	memset(snap, 0, sizeof(*snap));
+	snap->index = get_u64(p);
+	snap->term = get_u64(p + 8);
+	snap->conf_index = get_u64(p + 16);
+	if (snap->index == 0 || snap->term == 0 ||
+	    snap->conf_index > snap->index)
+		return -EUCLEAN;
+	if (raft_configuration_decode(p + SNAPSHOT_FIXED_BYTES,
+				      len - SNAPSHOT_FIXED_BYTES,
+				      &snap->conf) != 0)
+		return -EUCLEAN;
+	return 0;
+}
+
+static int load_snapshot(struct raft_logstore *ls, char *err, size_t err_size)
+{
+	char key = KEY_SNAPSHOT;
+	char *val = NULL;
+	size_t len = 0;
+	int rc = db_get(ls, &key, 1, &val, &len, err, err_size);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc != 0)
+		return rc;
+	rc = snapshot_decode((const uint8_t *)val, len, &ls->info.snapshot);
+	leveldb_free(val);
+	if (rc != 0) {
+		seterr(err, err_size,
+		       "log store %s: malformed snapshot record, refusing to "
+		       "start",
+		       ls->dir);
+		return rc;
+	}
+	ls->info.has_snapshot = true;
+	return 0;
+}
+
+/* Walk every record: known keys only, entries contiguous from the
+ * snapshot, terms in order and within the hard state's. */
+static int scan_records(struct raft_logstore *ls, char *err, size_t err_size)
+{
+	leveldb_iterator_t *it = leveldb_create_iterator(ls->db, ls->ropts);
+	uint64_t expect = ls->info.has_snapshot ? ls->info.snapshot.index + 1
+						: 1;
+	uint64_t prev_term = ls->info.has_snapshot ? ls->info.snapshot.term : 0;
+	char *lerr = NULL;
+	int rc = 0;
+
+	if (it == NULL)
+		return -ENOMEM;
+	ls->info.first_index = expect;
+	ls->info.last_index = expect - 1;
+	ls->info.last_term = prev_term;
+	for (leveldb_iter_seek_to_first(it); rc == 0 && leveldb_iter_valid(it);
+	     leveldb_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *k = (const uint8_t *)leveldb_iter_key(it, &klen);
+		const uint8_t *v = (const uint8_t *)leveldb_iter_value(it, &vlen);
+		struct raft_entry e;
+
+		if (klen == 1 && (k[0] == KEY_HEADER || k[0] == KEY_HARD_STATE ||
+				  k[0] == KEY_SNAPSHOT))
+			continue;
+		if (klen != ENTRY_KEY_BYTES || k[0] != KEY_ENTRY) {
+			seterr(err, err_size,
+			       "log store %s: unknown record (key of %zu bytes, "
+			       "first 0x%02x), refusing to start",
+			       ls->dir, klen, klen ? k[0] : 0);
+			rc = -EUCLEAN;
+			break;
+		}
+		uint64_t index = get_u64(k + 1);
+		if (index != expect) {
+			seterr(err, err_size,
+			       "log store %s: gap in the log: entry %" PRIu64
+			       " follows %" PRIu64 ", refusing to start",
+			       ls->dir, index, expect - 1);
+			rc = -EUCLEAN;
+			break;
+		}
+		if (entry_decode(index, v, vlen, &e) != 0) {
+			seterr(err, err_size,
+			       "log store %s: malformed entry %" PRIu64
+			       ", refusing to start",
+			       ls->dir, index);
+			rc = -EUCLEAN;
+			break;
+		}
+		if (e.term < prev_term) {
+			seterr(err, err_size,
+			       "log store %s: term goes backwards at entry %" PRIu64
+			       " (%" PRIu64 " after %" PRIu64 "), refusing to start",
+			       ls->dir, index, e.term, prev_term);
+			rc = -EUCLEAN;
+			break;
+		}
+		if (e.term > ls->info.hs.term) {
+			seterr(err, err_size,
+			       "log store %s: entry %" PRIu64 " has term %" PRIu64
+			       " above the stored current term %" PRIu64
+			       ", refusing to start",
+			       ls->dir, index, e.term, ls->info.hs.term);
+			rc = -EUCLEAN;
+			break;
+		}
+		prev_term = e.term;
+		ls->info.last_index = index;
+		ls->info.last_term = e.term;
+		expect++;
+	}
+	if (rc == 0) {
+		leveldb_iter_get_error(it, &lerr);
+		if (lerr != NULL) {
+			rc = leveldb_errno(lerr);
+			seterr(err, err_size,
+			       "log store %s: %s, refusing to start", ls->dir,
+			       lerr);
+			leveldb_free(lerr);
+		}
+	}
+	leveldb_iter_destroy(it);
+	if (rc == 0 && ls->info.has_snapshot &&
+	    ls->info.snapshot.term > ls->info.hs.term) {
+		seterr(err, err_size,
+		       "log store %s: snapshot term %" PRIu64
+		       " above the stored current term %" PRIu64
+		       ", refusing to start",
+		       ls->dir, ls->info.snapshot.term, ls->info.hs.term);
+		rc = -EUCLEAN;
+	}
+	return rc;
+}
+
+static bool dir_exists(const char *dir)
+{
+	struct stat st;
+
+	return stat(dir, &st) == 0;
+}
+
+static int db_open(struct raft_logstore *ls, bool create, char *err,
+		   size_t err_size)
+{
+	char *lerr = NULL;
+
+	ls->opts = leveldb_options_create();
+	ls->ropts = leveldb_readoptions_create();
+	ls->wopts = leveldb_writeoptions_create();
+	ls->cache = leveldb_cache_create_lru(8u << 20);
+	if (ls->opts == NULL || ls->ropts == NULL || ls->wopts == NULL ||
+	    ls->cache == NULL)
+		return -ENOMEM;
+	leveldb_options_set_create_if_missing(ls->opts, create);
+	leveldb_options_set_error_if_exists(ls->opts, create);
+	/* Corruption anywhere but a torn tail refuses the open. */
+	leveldb_options_set_paranoid_checks(ls->opts, 1);
+	leveldb_options_set_cache(ls->opts, ls->cache);
+	leveldb_options_set_write_buffer_size(ls->opts, 16u << 20);
+	leveldb_options_set_compression(ls->opts, leveldb_no_compression);
+	leveldb_readoptions_set_verify_checksums(ls->ropts, 1);
+	leveldb_writeoptions_set_sync(ls->wopts, 1);
+	ls->db = leveldb_open(ls->opts, ls->dir, &lerr);
+	if (ls->db == NULL) {
+		int rc = lerr != NULL ? leveldb_errno(lerr) : -EIO;
+		if (rc == -EUCLEAN)
+			seterr(err, err_size,
+			       "log store %s is corrupt (%s), refusing to start; "
+			       "the node must be restored from the cluster",
+			       ls->dir, lerr);
+		else
+			seterr(err, err_size, "log store %s: cannot open: %s",
+			       ls->dir, lerr != NULL ? lerr : "unknown error");
+		leveldb_free(lerr);
+		return rc;
+	}
+	return 0;
+}
+
+int raft_logstore_open(const char *dir, const char *cluster_id,
+		       uint64_t node_id, bool create,
+		       struct raft_logstore **out,
+		       struct raft_logstore_info *info, char *err,
+		       size_t err_size)
+{
+	struct raft_logstore *ls = NULL;
+	size_t cid_len = cluster_id != NULL ? strlen(cluster_id) : 0;
+	bool fresh;
+	int rc;
+
+	*out = NULL;
+	if (dir == NULL || node_id == 0 || cid_len == 0 ||
+	    cid_len > RAFT_LOGSTORE_MAX_CLUSTER_ID) {
+		seterr(err, err_size,
+		       "log store: bad arguments (directory, node id, cluster "
+		       "id of 1..%u bytes)",
+		       RAFT_LOGSTORE_MAX_CLUSTER_ID);
+		return -EINVAL;
+	}
+	fresh = !dir_exists(dir);
+	if (fresh && !create) {
+		seterr(err, err_size, "log store %s does not exist", dir);
+		return -ENOENT;
+	}
+	ls = calloc(1, sizeof(*ls));
+	if (ls == NULL || (ls->dir = strdup(dir)) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = db_open(ls, fresh, err, err_size);
+	if (rc != 0)
+		goto fail;
+	if (fresh) {
+		rc = write_header(ls, cluster_id, node_id, err, err_size);
+		if (rc != 0)
+			goto fail;
+		ls->info.created = true;
+	} else {
+		rc = check_header(ls, cluster_id, node_id, err, err_size);
+		if (rc != 0)
+			goto fail;
+	}
+	rc = load_hard_state(ls, err, err_size);
+	if (rc == 0)
+		rc = load_snapshot(ls, err, err_size);
+	if (rc == 0)
+		rc = scan_records(ls, err, err_size);
+	if (rc != 0)
+		goto fail;
+	if (info != NULL)
+		*info = ls->info;
+	*out = ls;
+	return 0;
+fail:
+	if (rc == -ENOMEM)
+		seterr(err, err_size, "log store %s: out of memory", dir);
+	raft_logstore_close(ls);
+	return rc;
+}
+
+void raft_logstore_info_get(const struct raft_logstore *ls,
+			    struct raft_logstore_info *info)
+{
+	*info = ls->info;
+}
+
+/* ---- reads ---- */
+
+int raft_logstore_get(struct raft_logstore *ls, uint64_t index,
+		      struct raft_entry *e, void **buf)
+{
+	uint8_t key[ENTRY_KEY_BYTES];
+	char *val = NULL;
+	size_t len = 0;
+	void *copy;
+	int rc;
+
+	*buf = NULL;
+	entry_key(key, index);
+	rc = db_get(ls, key, sizeof(key), &val, &len, NULL, 0);
+	if (rc != 0)
+		return rc;
+	copy = malloc(len > 0 ? len : 1);
+	if (copy == NULL) {
+		leveldb_free(val);
+		return -ENOMEM;
+	}
+	memcpy(copy, val, len);
+	leveldb_free(val);
+	rc = entry_decode(index, copy, len, e);
+	if (rc != 0) {
+		free(copy);
+		return rc;
+	}
+	*buf = copy;
+	return 0;
+}
+
+long raft_logstore_read(struct raft_logstore *ls, uint64_t from, uint64_t to,
+			uint64_t max_bytes,
+			int (*fn)(void *ctx, const struct raft_entry *e),
+			void *ctx)
+{
+	leveldb_iterator_t *it = leveldb_create_iterator(ls->db, ls->ropts);
+	uint8_t key[ENTRY_KEY_BYTES];
+	uint64_t bytes = 0, index = from;
+	char *lerr = NULL;
+	long count = 0;
+	int rc = 0;
+
+	if (it == NULL)
+		return -ENOMEM;
+	entry_key(key, from);
+	leveldb_iter_seek(it, (const char *)key, sizeof(key));
+	while (index <= to && (count == 0 || bytes < max_bytes)) {
+		size_t klen, vlen;
+		const uint8_t *k, *v;
+		struct raft_entry e;
+
+		if (!leveldb_iter_valid(it)) {
+			rc = -ENOENT;
+			break;
+		}
+		k = (const uint8_t *)leveldb_iter_key(it, &klen);
+		v = (const uint8_t *)leveldb_iter_value(it, &vlen);
+		if (klen != ENTRY_KEY_BYTES || k[0] != KEY_ENTRY ||
+		    get_u64(k + 1) != index) {
+			rc = -ENOENT;
+			break;
+		}
+		rc = entry_decode(index, v, vlen, &e);
+		if (rc == 0)
+			rc = fn(ctx, &e);
+		if (rc != 0)
+			break;
+		bytes += e.size;
+		count++;
+		index++;
+		leveldb_iter_next(it);
+	}
+	if (rc == -ENOENT) {
+		leveldb_iter_get_error(it, &lerr);
+		if (lerr != NULL) {
+			rc = leveldb_errno(lerr);
+			leveldb_free(lerr);
+		}
+	}
+	leveldb_iter_destroy(it);
+	return rc != 0 ? rc : count;
+}
+
+struct restore_ctx {
+	struct raft *r;
+};
+
+static int restore_entry(void *ctx, const struct raft_entry *e)
+{
+	struct restore_ctx *rc = ctx;
+
+	return raft_restore_entry(rc->r, e);
+}
+
+int raft_logstore_restore(struct raft_logstore *ls, struct raft *r, char *err,
+			  size_t err_size)
+{
+	struct restore_ctx ctx = {r};
+	int rc = raft_restore_begin(
+		r, &ls->info.hs, ls->info.has_snapshot ? &ls->info.snapshot : NULL);
+	uint64_t next = ls->info.first_index;
+
+	while (rc == 0 && next <= ls->info.last_index) {
+		long n = raft_logstore_read(ls, next, ls->info.last_index,
+					    64u << 20, restore_entry, &ctx);
+		if (n < 0)
+			rc = (int)n;
+		else
+			next += (uint64_t)n;
+	}
+	if (rc == 0)
+		rc = raft_restore_end(r);
+	if (rc != 0)
+		seterr(err, err_size,
+		       "log store %s: restoring the core failed at entry %" PRIu64
+		       " (%s)",
+		       ls->dir, next, strerror(-rc));
+	return rc;
+}
+
+/* ---- writes ---- */
+
+/* Fail the store for good after a failed write (see raft/logstore.h). */
+static int fail_store(struct raft_logstore *ls, int rc, const char *what,
+		      char *err, size_t err_size)
+{
+	ls->failed = rc;
+	if (rc == -ENOSPC)
+		snprintf(ls->failed_msg, sizeof(ls->failed_msg),
+			 "log store %s: disk full (%s); free space on its "
+			 "filesystem and restart the node",
+			 ls->dir, what);
+	else
+		snprintf(ls->failed_msg, sizeof(ls->failed_msg),
+			 "log store %s: write failed (%s); check the disk and "
+			 "restart the node",
+			 ls->dir, what);
+	seterr(err, err_size, "%s", ls->failed_msg);
+	return rc;
+}
+
+static int commit_batch(struct raft_logstore *ls, leveldb_writebatch_t *wb,
+			char *err, size_t err_size)
+{
+	char *lerr = NULL;
+	int rc;
+
+	if (ls->fail_countdown > 0 && --ls->fail_countdown == 0) {
+		ls->fail_countdown = 1; /* and every write after it */
+		return fail_store(ls, ls->fail_errno, "injected failure", err,
+				  err_size);
+	}
+	leveldb_write(ls->db, ls->wopts, wb, &lerr);
+	if (lerr == NULL)
+		return 0;
+	rc = leveldb_errno(lerr);
+	fail_store(ls, rc == -ENOSPC ? rc : -EIO, lerr, err, err_size);
+	leveldb_free(lerr);
+	return ls->failed;
+}
+
+/* The term of the entry at index as the pending batch leaves it: the
+ * batch's earlier updates (pending[0..n_pending), latest first), then the
+ * database. */
+static int term_at(struct raft_logstore *ls, uint64_t index,
+		   const struct raft_logstore_info *st,
+		   const struct raft_logstore_write *pending, uint32_t n_pending,
+		   uint64_t *term)
+{
+	struct raft_entry e;
+	void *buf = NULL;
+	int rc;
+
+	for (uint32_t j = n_pending; j-- > 0;) {
+		const struct raft_logstore_write *w = &pending[j];
+		if (w->n_entries > 0 && index >= w->entries[0].index &&
+		    index - w->entries[0].index < w->n_entries) {
+			*term = w->entries[index - w->entries[0].index].term;
+			return 0;
+		}
+	}
+	if (index == 0) {
+		*term = 0;
+		return 0;
+	}
+	if (index == st->last_index) {
+		*term = st->last_term;
+		return 0;
+	}
+	if (st->has_snapshot && index == st->snapshot.index) {
+		*term = st->snapshot.term;
+		return 0;
+	}
+	rc = raft_logstore_get(ls, index, &e, &buf);
+	if (rc == 0)
+		*term = e.term;
+	free(buf);
+	return rc;
+}
+
+/* Check one update against the state st the earlier ones leave, add it to
+ * wb and advance st. */
+static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
+		      const struct raft_logstore_write *all, uint32_t i_w,
+		      struct raft_logstore_info *st, char *err,
+		      size_t err_size)
+{
+	const struct raft_logstore_write *w = &all[i_w];
+	uint64_t base = st->has_snapshot ? st->snapshot.index : 0;
+	uint64_t after = st->last_index;
+	uint64_t term = st->hs.term;
+	uint64_t prev_term;
+	uint8_t key[ENTRY_KEY_BYTES];
+	int rc;
+
+	if (w->hard_state_changed) {
+		if (w->hard_state.term < st->hs.term ||
+		    (w->hard_state.term == st->hs.term && st->hs.vote != 0 &&
+		     w->hard_state.vote != st->hs.vote)) {
+			seterr(err, err_size,
+			       "log store %s: refusing a hard state going "
+			       "backwards (term %" PRIu64 " vote %" PRIu64
+			       " after term %" PRIu64 " vote %" PRIu64 ")",
+			       ls->dir, w->hard_state.term, w->hard_state.vote,
+			       st->hs.term, st->hs.vote);
+			return -EINVAL;
+		}
+		term = w->hard_state.term;
+	}
+	if (w->truncate_from != 0) {
+		if (w->truncate_from <= base || w->truncate_from > after + 1) {
+			seterr(err, err_size,
+			       "log store %s: truncation at %" PRIu64
+			       " outside the log (%" PRIu64 "..%" PRIu64 ")",
+			       ls->dir, w->truncate_from, base + 1, after);
+			return -EINVAL;
+		}
+		after = w->truncate_from - 1;
+	}
+	rc = term_at(ls, after, st, all, i_w, &prev_term);
+	if (rc != 0) {
+		seterr(err, err_size,
+		       "log store %s: cannot read entry %" PRIu64 ": %s", ls->dir,
+		       after, strerror(-rc));
+		return rc;
+	}
+	for (uint32_t i = 0; i < w->n_entries; i++) {
+		const struct raft_entry *e = &w->entries[i];
+		if (e->index != after + 1 + i || e->term < prev_term ||
+		    e->term > term || e->term == 0 || e->size > RAFT_MAX_ENTRY_BYTES ||
+		    (e->size > 0 && e->data == NULL)) {
+			seterr(err, err_size,
+			       "log store %s: refusing entry %" PRIu64
+			       " term %" PRIu64 " after entry %" PRIu64
+			       " term %" PRIu64 " (current term %" PRIu64 ")",
+			       ls->dir, e->index, e->term, after + i, prev_term,
+			       term);
+			return -EINVAL;
+		}
+		prev_term = e->term;
+	}
+	/* Valid: add it. */
+	if (w->hard_state_changed) {
+		uint8_t hs[16];
+		char k = KEY_HARD_STATE;
+		put_u64(hs, w->hard_state.term);
+		put_u64(hs + 8, w->hard_state.vote);
+		leveldb_writebatch_put(wb, &k, 1, (const char *)hs, sizeof(hs));
+		st->hs = w->hard_state;
+	}
+	uint64_t end = after + w->n_entries;
+	/* Entries beyond the new end are removed (a truncation longer than
+	 * what replaces it). */
+	for (uint64_t i = end + 1; i <= st->last_index; i++) {
+		entry_key(key, i);
+		leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
+	}
+	for (uint32_t i = 0; i < w->n_entries; i++) {
+		const struct raft_entry *e = &w->entries[i];
+		size_t len = RAFT_LOGSTORE_ENTRY_HEADER_BYTES + e->size;
+		uint8_t *val = malloc(len);
+		if (val == NULL)
+			return -ENOMEM;
+		put_u64(val, e->term);
+		val[8] = e->type;
+		val[9] = val[10] = val[11] = 0;
+		if (e->size > 0)
+			memcpy(val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES, e->data,
+			       e->size);
+		entry_key(key, e->index);
+		leveldb_writebatch_put(wb, (const char *)key, sizeof(key),
+				       (const char *)val, len);
+		free(val);
+	}
+	st->last_index = end;
+	st->last_term = prev_term;
+	if (end < st->first_index)
+		st->first_index = end + 1;
+	return 0;
+}
+
+int raft_logstore_write(struct raft_logstore *ls,
+			const struct raft_logstore_write *w, uint32_t n,
+			char *err, size_t err_size)
+{
+	struct raft_logstore_info st = ls->info;
+	leveldb_writebatch_t *wb;
+	int rc = 0;
+
+	if (ls->failed != 0) {
+		seterr(err, err_size, "%s", ls->failed_msg);
+		return -EIO;
+	}
+	wb = leveldb_writebatch_create();
+	if (wb == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n && rc == 0; i++)
+		rc = add_update(ls, wb, w, i, &st, err, err_size);
+	if (rc == 0)
+		rc = commit_batch(ls, wb, err, err_size);
+	if (rc == 0)
+		ls->info = st;
+	else if (rc == -ENOMEM)
+		seterr(err, err_size, "log store %s: out of memory", ls->dir);
+	leveldb_writebatch_destroy(wb);
+	return rc;
+}
+
+int raft_logstore_compact(struct raft_logstore *ls,
+			  const struct raft_snapshot_meta *snap, char *err,
+			  size_t err_size)
+{
+	struct raft_logstore_info st = ls->info;
+	uint64_t base = st.has_snapshot ? st.snapshot.index : 0;
+	uint8_t fixed[SNAPSHOT_FIXED_BYTES];
+	uint8_t key[ENTRY_KEY_BYTES];
+	uint64_t term = 0;
+	leveldb_writebatch_t *wb;
+	uint8_t *val;
+	size_t conf_len;
+	char k = KEY_SNAPSHOT;
+	int rc;
+
+	if (ls->failed != 0) {
+		seterr(err, err_size, "%s", ls->failed_msg);
+		return -EIO;
+	}
+	if (snap->index <= base || snap->index > st.last_index ||
+	    snap->conf_index > snap->index || snap->conf.n == 0) {
+		seterr(err, err_size,
+		       "log store %s: cannot compact up to %" PRIu64
+		       " (log holds %" PRIu64 "..%" PRIu64 ")",
+		       ls->dir, snap->index, base + 1, st.last_index);
+		return -EINVAL;
+	}
+	rc = term_at(ls, snap->index, &st, NULL, 0, &term);
+	if (rc != 0 || term != snap->term) {
+		seterr(err, err_size,
+		       "log store %s: cannot compact up to %" PRIu64
+		       ": its term is %" PRIu64 ", not %" PRIu64,
+		       ls->dir, snap->index, term, snap->term);
+		return rc != 0 ? rc : -EINVAL;
+	}
+	conf_len = raft_configuration_encoded_size(snap->conf.n);
+	val = malloc(SNAPSHOT_FIXED_BYTES + conf_len);
+	wb = leveldb_writebatch_create();
+	if (val == NULL || wb == NULL) {
+		free(val);
+		if (wb != NULL)
+			leveldb_writebatch_destroy(wb);
+		return -ENOMEM;
+	}
+	put_u64(fixed, snap->index);
+	put_u64(fixed + 8, snap->term);
+	put_u64(fixed + 16, snap->conf_index);
+	memcpy(val, fixed, sizeof(fixed));
+	raft_configuration_encode(&snap->conf, val + SNAPSHOT_FIXED_BYTES);
+	leveldb_writebatch_put(wb, &k, 1, (const char *)val,
+			       SNAPSHOT_FIXED_BYTES + conf_len);
+	free(val);
+	for (uint64_t i = st.first_index; i <= snap->index; i++) {
+		entry_key(key, i);
+		leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
+	}
+	rc = commit_batch(ls, wb, err, err_size);
+	leveldb_writebatch_destroy(wb);
+	if (rc != 0)
+		return rc;
+	ls->info.has_snapshot = true;
+	ls->info.snapshot = *snap;
+	ls->info.first_index = snap->index + 1;
+	return 0;
+}
+
+void raft_logstore_fail_write_at(struct raft_logstore *ls, uint64_t n,
+				 int err_no)
+{
+	ls->fail_countdown = n;
+	ls->fail_errno = err_no < 0 ? err_no : -err_no;
+}

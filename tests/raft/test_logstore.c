@@ -1,0 +1,660 @@
+/*
+ * The log store (raft/logstore.h): round trips, truncation, group writes,
+ * compaction, every refusal on open, and a failing write.
+ */
+
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <leveldb/c.h>
+
+#include "raft/logstore.h"
+#include "tests/lib/test_main.h"
+
+#define CID "0123456789abcdef0123456789abcdef"
+
+struct fixture {
+	char dir[64];  /* the temp dir */
+	char path[96]; /* the store inside it */
+	char err[512];
+};
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/raftfs-logstore-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/log", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* Payload of entry i: a few bytes that depend on i and the term. */
+static uint32_t payload(uint64_t index, uint64_t term, uint8_t *buf)
+{
+	uint32_t size = 1 + (uint32_t)(index % 40);
+	for (uint32_t i = 0; i < size; i++)
+		buf[i] = (uint8_t)(index * 7 + term * 13 + i);
+	return size;
+}
+
+/* Persist entries from..to with term, hard state (term, vote). */
+static int put_entries(struct raft_logstore *ls, uint64_t from, uint64_t to,
+		       uint64_t term, uint64_t truncate_from, char *err,
+		       size_t err_size)
+{
+	uint32_t n = (uint32_t)(to - from + 1);
+	struct raft_entry *e = calloc(n, sizeof(*e));
+	uint8_t(*bufs)[64] = calloc(n, 64);
+	struct raft_logstore_write w = {
+		.hard_state_changed = true,
+		.hard_state = {term, 1},
+		.truncate_from = truncate_from,
+		.n_entries = n,
+		.entries = e,
+	};
+	assert_non_null(e);
+	assert_non_null(bufs);
+	for (uint32_t i = 0; i < n; i++) {
+		e[i].index = from + i;
+		e[i].term = term;
+		e[i].type = RAFT_ENTRY_NORMAL;
+		e[i].size = payload(from + i, term, bufs[i]);
+		e[i].data = bufs[i];
+	}
+	int rc = raft_logstore_write(ls, &w, 1, err, err_size);
+	free(e);
+	free(bufs);
+	return rc;
+}
+
+static void expect_entry(struct raft_logstore *ls, uint64_t index,
+			 uint64_t term)
+{
+	struct raft_entry e;
+	void *buf = NULL;
+	uint8_t want[64];
+	uint32_t size = payload(index, term, want);
+
+	assert_int_equal(raft_logstore_get(ls, index, &e, &buf), 0);
+	assert_int_equal(e.index, index);
+	assert_int_equal(e.term, term);
+	assert_int_equal(e.type, RAFT_ENTRY_NORMAL);
+	assert_int_equal(e.size, size);
+	assert_memory_equal(e.data, want, size);
+	free(buf);
+}
+
+static struct raft_logstore *open_ok(struct fixture *f,
+				     struct raft_logstore_info *info)
+{
+	struct raft_logstore *ls = NULL;
+	int rc = raft_logstore_open(f->path, CID, 1, true, &ls, info, f->err,
+				    sizeof(f->err));
+	if (rc != 0)
+		fail_msg("open: %d %s", rc, f->err);
+	return ls;
+}
+
+static void test_create_write_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore_info info;
+	struct raft_logstore *ls = open_ok(f, &info);
+
+	assert_true(info.created);
+	assert_int_equal(info.last_index, 0);
+	assert_int_equal(info.first_index, 1);
+	assert_int_equal(put_entries(ls, 1, 10, 2, 0, f->err, sizeof(f->err)),
+			 0);
+	raft_logstore_close(ls);
+
+	ls = open_ok(f, &info);
+	assert_false(info.created);
+	assert_int_equal(info.hs.term, 2);
+	assert_int_equal(info.hs.vote, 1);
+	assert_int_equal(info.first_index, 1);
+	assert_int_equal(info.last_index, 10);
+	assert_int_equal(info.last_term, 2);
+	for (uint64_t i = 1; i <= 10; i++)
+		expect_entry(ls, i, 2);
+	struct raft_entry e;
+	void *buf = NULL;
+	assert_int_equal(raft_logstore_get(ls, 11, &e, &buf), -ENOENT);
+	raft_logstore_close(ls);
+}
+
+static void test_truncate_replaces_tail(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore_info info;
+	struct raft_logstore *ls = open_ok(f, NULL);
+
+	assert_int_equal(put_entries(ls, 1, 8, 1, 0, f->err, sizeof(f->err)),
+			 0);
+	/* A new leader of term 3 replaces 5..8 with 5..6. */
+	assert_int_equal(put_entries(ls, 5, 6, 3, 5, f->err, sizeof(f->err)),
+			 0);
+	raft_logstore_close(ls);
+	ls = open_ok(f, &info);
+	assert_int_equal(info.last_index, 6);
+	assert_int_equal(info.last_term, 3);
+	expect_entry(ls, 4, 1);
+	expect_entry(ls, 5, 3);
+	expect_entry(ls, 6, 3);
+	struct raft_entry e;
+	void *buf = NULL;
+	assert_int_equal(raft_logstore_get(ls, 7, &e, &buf), -ENOENT);
+	raft_logstore_close(ls);
+}
+
+/* Several updates of the core in one batch, checked against each other. */
+static void test_group_write(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore_info info;
+	struct raft_logstore *ls = open_ok(f, NULL);
+	uint8_t b1[64], b2[64], b3[64];
+	struct raft_entry e1 = {1, 1, RAFT_ENTRY_NORMAL, payload(1, 1, b1), b1};
+	struct raft_entry e2 = {1, 2, RAFT_ENTRY_NORMAL, payload(2, 1, b2), b2};
+	struct raft_entry e3 = {2, 2, RAFT_ENTRY_NORMAL, payload(2, 2, b3), b3};
+	struct raft_logstore_write w[3] = {
+		{true, {1, 1}, 0, 1, &e1},
+		{false, {0, 0}, 0, 1, &e2},
+		{true, {2, 0}, 2, 1, &e3}, /* term 2 replaces entry 2 */
+	};
+
+	assert_int_equal(raft_logstore_write(ls, w, 3, f->err, sizeof(f->err)),
+			 0);
+	raft_logstore_info_get(ls, &info);
+	assert_int_equal(info.last_index, 2);
+	assert_int_equal(info.last_term, 2);
+	raft_logstore_close(ls);
+	ls = open_ok(f, &info);
+	assert_int_equal(info.hs.term, 2);
+	assert_int_equal(info.hs.vote, 0);
+	expect_entry(ls, 1, 1);
+	expect_entry(ls, 2, 2);
+	raft_logstore_close(ls);
+}
+
+/* Writes the core would never hand out are refused and change nothing. */
+static void test_bad_writes_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore_info info;
+	struct raft_logstore *ls = open_ok(f, NULL);
+	uint8_t b[64];
+	struct raft_entry gap = {2, 7, RAFT_ENTRY_NORMAL, payload(7, 2, b), b};
+	struct raft_entry back = {1, 6, RAFT_ENTRY_NORMAL, payload(6, 1, b), b};
+	struct raft_entry future = {9, 6, RAFT_ENTRY_NORMAL, payload(6, 9, b), b};
+	struct raft_logstore_write bad[] = {
+		{false, {0, 0}, 0, 1, &gap},      /* gap after 5 */
+		{false, {0, 0}, 0, 1, &back},     /* term 1 after term 2 */
+		{false, {0, 0}, 0, 1, &future},   /* above the current term */
+		{true, {1, 1}, 0, 0, NULL},       /* term goes back */
+		{true, {2, 3}, 0, 0, NULL},       /* a second vote in term 2 */
+		{false, {0, 0}, 9, 0, NULL},      /* truncation past the end */
+	};
+
+	assert_int_equal(put_entries(ls, 1, 5, 2, 0, f->err, sizeof(f->err)),
+			 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f->err[0] = '\0';
+		assert_int_equal(raft_logstore_write(ls, &bad[i], 1, f->err,
+						     sizeof(f->err)),
+				 -EINVAL);
+		assert_true(strlen(f->err) > 0);
+	}
+	/* A valid update followed by an invalid one: the batch is refused
+	 * whole. */
+	uint8_t b6[64];
+	struct raft_entry ok = {2, 6, RAFT_ENTRY_NORMAL, payload(6, 2, b6), b6};
+	struct raft_logstore_write pair[2] = {{false, {0, 0}, 0, 1, &ok},
+					      bad[0]};
+	pair[1].entries = &(struct raft_entry){2, 8, RAFT_ENTRY_NORMAL, 1, b};
+	assert_int_equal(raft_logstore_write(ls, pair, 2, f->err,
+					     sizeof(f->err)),
+			 -EINVAL);
+	raft_logstore_close(ls);
+	ls = open_ok(f, &info);
+	assert_int_equal(info.last_index, 5);
+	assert_int_equal(info.hs.term, 2);
+	assert_int_equal(info.hs.vote, 1);
+	raft_logstore_close(ls);
+}
+
+/* ---- tampering with the database underneath ---- */
+
+static leveldb_t *raw_open(const char *path)
+{
+	leveldb_options_t *o = leveldb_options_create();
+	char *err = NULL;
+	leveldb_options_set_create_if_missing(o, 1);
+	leveldb_t *db = leveldb_open(o, path, &err);
+	leveldb_options_destroy(o);
+	if (db == NULL)
+		fail_msg("raw open: %s", err);
+	return db;
+}
+
+static void raw_put(const char *path, const void *key, size_t klen,
+		    const void *val, size_t vlen)
+{
+	leveldb_t *db = raw_open(path);
+	leveldb_writeoptions_t *w = leveldb_writeoptions_create();
+	char *err = NULL;
+	leveldb_put(db, w, key, klen, val, vlen, &err);
+	assert_null(err);
+	leveldb_writeoptions_destroy(w);
+	leveldb_close(db);
+}
+
+static void raw_delete(const char *path, const void *key, size_t klen)
+{
+	leveldb_t *db = raw_open(path);
+	leveldb_writeoptions_t *w = leveldb_writeoptions_create();
+	char *err = NULL;
+	leveldb_delete(db, w, key, klen, &err);
+	assert_null(err);
+	leveldb_writeoptions_destroy(w);
+	leveldb_close(db);
+}
+
+static void entry_key(uint8_t *k, uint64_t index)
+{
+	k[0] = 'e';
+	for (int i = 0; i < 8; i++)
+		k[1 + i] = (uint8_t)(index >> (56 - 8 * i));
+}
+
+/* A store with entries 1..5 of term 2, closed. */
+static void make_store(struct fixture *f)
+{
+	struct raft_logstore *ls = open_ok(f, NULL);
+	assert_int_equal(put_entries(ls, 1, 5, 2, 0, f->err, sizeof(f->err)),
+			 0);
+	raft_logstore_close(ls);
+}
+
+/* Open must fail with want and a one-line message containing what. */
+static void expect_refused(struct fixture *f, const char *cid, uint64_t node,
+			   int want, const char *what)
+{
+	struct raft_logstore *ls = NULL;
+	f->err[0] = '\0';
+	int rc = raft_logstore_open(f->path, cid, node, true, &ls, NULL, f->err,
+				    sizeof(f->err));
+	if (rc != want || strstr(f->err, what) == NULL)
+		fail_msg("open gave %d \"%s\", wanted %d with \"%s\"", rc,
+			 f->err, want, what);
+	assert_null(ls);
+	assert_null(strchr(f->err, '\n'));
+}
+
+static void test_refuse_other_node(void **state)
+{
+	struct fixture *f = *state;
+	make_store(f);
+	expect_refused(f, CID, 2, -EINVAL, "belongs to node 1, not node 2");
+}
+
+static void test_refuse_other_cluster(void **state)
+{
+	struct fixture *f = *state;
+	make_store(f);
+	expect_refused(f, "ffffffffffffffffffffffffffffffff", 1, -EINVAL,
+		       "belongs to cluster " CID);
+}
+
+static void test_refuse_newer_format(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t hdr[17 + 32] = {0x52, 0x46, 0x4c, 0x47, 0, 0, 0, 2,
+				0, 0, 0, 0, 0, 0, 0, 1, 32};
+	make_store(f);
+	memcpy(hdr + 17, CID, 32);
+	raw_put(f->path, "h", 1, hdr, sizeof(hdr));
+	expect_refused(f, CID, 1, -EPROTONOSUPPORT, "format version 2 is newer");
+}
+
+static void test_refuse_gap(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t k[9];
+	make_store(f);
+	entry_key(k, 3);
+	raw_delete(f->path, k, sizeof(k));
+	expect_refused(f, CID, 1, -EUCLEAN, "gap in the log: entry 4 follows 2");
+}
+
+static void test_refuse_term_backwards(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t k[9], v[13] = {0, 0, 0, 0, 0, 0, 0, 1, RAFT_ENTRY_NORMAL, 0, 0,
+			       0, 42};
+	make_store(f);
+	entry_key(k, 4);
+	raw_put(f->path, k, sizeof(k), v, sizeof(v));
+	expect_refused(f, CID, 1, -EUCLEAN, "term goes backwards at entry 4");
+}
+
+static void test_refuse_term_above_hard_state(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t hs[16] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1};
+	make_store(f);
+	raw_put(f->path, "s", 1, hs, sizeof(hs));
+	expect_refused(f, CID, 1, -EUCLEAN, "above the stored current term");
+}
+
+static void test_refuse_unknown_record(void **state)
+{
+	struct fixture *f = *state;
+	make_store(f);
+	raw_put(f->path, "zz", 2, "x", 1);
+	expect_refused(f, CID, 1, -EUCLEAN, "unknown record");
+}
+
+static void test_refuse_no_header(void **state)
+{
+	struct fixture *f = *state;
+	raw_put(f->path, "s", 1, "0123456789abcdef", 16);
+	expect_refused(f, CID, 1, -EUCLEAN, "no header record");
+}
+
+static void test_refuse_malformed_entry(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t k[9], v[12] = {0, 0, 0, 0, 0, 0, 0, 2, 99, 0, 0, 0};
+	make_store(f);
+	entry_key(k, 2);
+	raw_put(f->path, k, sizeof(k), v, sizeof(v));
+	expect_refused(f, CID, 1, -EUCLEAN, "malformed entry 2");
+}
+
+static void test_missing_without_create(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore *ls = NULL;
+	assert_int_equal(raft_logstore_open(f->path, CID, 1, false, &ls, NULL,
+					    f->err, sizeof(f->err)),
+			 -ENOENT);
+	assert_null(ls);
+}
+
+/* Flip one byte in the middle of the largest file named *suffix. */
+static void corrupt_file(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char best[512] = "";
+	off_t best_size = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name), s = strlen(suffix);
+		char path[512];
+		struct stat st;
+		if (n < s || strcmp(de->d_name + n - s, suffix) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) == 0 && st.st_size > best_size) {
+			best_size = st.st_size;
+			snprintf(best, sizeof(best), "%s", path);
+		}
+	}
+	closedir(d);
+	assert_true(best_size > 64);
+	int fd = open(best, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t b;
+	assert_int_equal(pread(fd, &b, 1, best_size / 2), 1);
+	b ^= 0x5a;
+	assert_int_equal(pwrite(fd, &b, 1, best_size / 2), 1);
+	close(fd);
+}
+
+static void test_refuse_corrupt_log_file(void **state)
+{
+	struct fixture *f = *state;
+	make_store(f);
+	corrupt_file(f->path, ".log");
+	expect_refused(f, CID, 1, -EUCLEAN, "corrupt");
+}
+
+static void test_refuse_corrupt_table_file(void **state)
+{
+	struct fixture *f = *state;
+	make_store(f);
+	/* A reopen moves the recovered log into a table file. */
+	raft_logstore_close(open_ok(f, NULL));
+	corrupt_file(f->path, ".ldb");
+	expect_refused(f, CID, 1, -EUCLEAN, "orrupt");
+}
+
+static struct raft_configuration conf3(void)
+{
+	struct raft_configuration c;
+	memset(&c, 0, sizeof(c));
+	c.n = 3;
+	for (uint32_t i = 0; i < 3; i++) {
+		c.members[i].id = i + 1;
+		c.members[i].role = RAFT_VOTER;
+		snprintf(c.members[i].address, RAFT_MAX_ADDRESS,
+			 "127.0.0.%u:7000", i + 1);
+	}
+	return c;
+}
+
+static void test_compact(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore_info info;
+	struct raft_logstore *ls = open_ok(f, NULL);
+	struct raft_snapshot_meta snap = {.index = 6, .term = 2,
+					  .conf_index = 1, .conf = conf3()};
+	struct raft_entry e;
+	void *buf = NULL;
+
+	assert_int_equal(put_entries(ls, 1, 10, 2, 0, f->err, sizeof(f->err)),
+			 0);
+	/* Not in the log, wrong term: refused. */
+	snap.index = 11;
+	assert_int_equal(raft_logstore_compact(ls, &snap, f->err,
+					       sizeof(f->err)),
+			 -EINVAL);
+	snap.index = 6;
+	snap.term = 3;
+	assert_int_equal(raft_logstore_compact(ls, &snap, f->err,
+					       sizeof(f->err)),
+			 -EINVAL);
+	snap.term = 2;
+	assert_int_equal(raft_logstore_compact(ls, &snap, f->err,
+					       sizeof(f->err)),
+			 0);
+	assert_int_equal(raft_logstore_get(ls, 6, &e, &buf), -ENOENT);
+	expect_entry(ls, 7, 2);
+	/* Truncating into the snapshot is refused. */
+	assert_int_equal(put_entries(ls, 5, 5, 3, 5, f->err, sizeof(f->err)),
+			 -EINVAL);
+	raft_logstore_close(ls);
+
+	ls = open_ok(f, &info);
+	assert_true(info.has_snapshot);
+	assert_int_equal(info.snapshot.index, 6);
+	assert_int_equal(info.snapshot.conf.n, 3);
+	assert_int_equal(info.first_index, 7);
+	assert_int_equal(info.last_index, 10);
+
+	/* The core restores from it. */
+	struct raft_options o;
+	struct raft *r = NULL;
+	raft_options_default(&o, 1);
+	assert_int_equal(raft_create(&o, &r), 0);
+	assert_int_equal(raft_logstore_restore(ls, r, f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(raft_last_index(r), 10);
+	assert_int_equal(raft_term(r), 2);
+	assert_int_equal(raft_term_at(r, 7), 2);
+	raft_destroy(r);
+	raft_logstore_close(ls);
+}
+
+static void test_restore_into_core(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore *ls = open_ok(f, NULL);
+	struct raft_configuration c = conf3();
+	uint8_t cbuf[4096];
+	struct raft_entry ce = {1, 1, RAFT_ENTRY_CONFIG,
+				(uint32_t)raft_configuration_encoded_size(3),
+				cbuf};
+	struct raft_logstore_write w = {true, {1, 0}, 0, 1, &ce};
+	raft_configuration_encode(&c, cbuf);
+	assert_int_equal(raft_logstore_write(ls, &w, 1, f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(put_entries(ls, 2, 40, 4, 0, f->err, sizeof(f->err)),
+			 0);
+	raft_logstore_close(ls);
+	ls = open_ok(f, NULL);
+	struct raft_options o;
+	struct raft *r = NULL;
+	raft_options_default(&o, 1);
+	assert_int_equal(raft_create(&o, &r), 0);
+	assert_int_equal(raft_logstore_restore(ls, r, f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(raft_last_index(r), 40);
+	assert_int_equal(raft_term(r), 4);
+	assert_int_equal(raft_configuration(r)->n, 3);
+	raft_destroy(r);
+	raft_logstore_close(ls);
+}
+
+struct read_ctx {
+	uint64_t next;
+	uint64_t bytes;
+};
+
+static int read_one(void *ctx, const struct raft_entry *e)
+{
+	struct read_ctx *rc = ctx;
+	uint8_t want[64];
+	uint32_t size = payload(e->index, 2, want);
+	if (e->index != rc->next || e->size != size ||
+	    memcmp(e->data, want, size) != 0)
+		return -EBADMSG;
+	rc->next++;
+	rc->bytes += e->size;
+	return 0;
+}
+
+static void test_read_range(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore *ls = open_ok(f, NULL);
+	struct read_ctx ctx = {3, 0};
+
+	assert_int_equal(put_entries(ls, 1, 100, 2, 0, f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(raft_logstore_read(ls, 3, 50, 1u << 20, read_one, &ctx),
+			 48);
+	assert_int_equal(ctx.next, 51);
+	/* A byte budget stops early but reads at least one entry. */
+	ctx.next = 60;
+	assert_int_equal(raft_logstore_read(ls, 60, 100, 1, read_one, &ctx), 1);
+	/* Beyond the end. */
+	ctx.next = 99;
+	assert_int_equal(raft_logstore_read(ls, 99, 101, 1u << 20, read_one,
+					    &ctx),
+			 -ENOENT);
+	raft_logstore_close(ls);
+}
+
+/* A failing write (disk full) is reported, every later write fails, and
+ * what was durable before survives. */
+static void test_failed_write(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore_info info;
+	struct raft_logstore *ls = open_ok(f, NULL);
+
+	assert_int_equal(put_entries(ls, 1, 5, 2, 0, f->err, sizeof(f->err)),
+			 0);
+	raft_logstore_fail_write_at(ls, 2, -ENOSPC);
+	assert_int_equal(put_entries(ls, 6, 6, 2, 0, f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(put_entries(ls, 7, 7, 2, 0, f->err, sizeof(f->err)),
+			 -ENOSPC);
+	assert_non_null(strstr(f->err, "disk full"));
+	assert_non_null(strstr(f->err, "free space"));
+	raft_logstore_fail_write_at(ls, 0, 0);
+	assert_int_equal(put_entries(ls, 7, 7, 2, 0, f->err, sizeof(f->err)),
+			 -EIO);
+	raft_logstore_close(ls);
+	ls = open_ok(f, &info);
+	assert_int_equal(info.last_index, 6);
+	expect_entry(ls, 6, 2);
+	raft_logstore_close(ls);
+}
+
+TEST_MAIN(cmocka_unit_test_setup_teardown(test_create_write_reopen, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_truncate_replaces_tail, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_group_write, setup, teardown),
+	  cmocka_unit_test_setup_teardown(test_bad_writes_refused, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_refuse_other_node, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_refuse_other_cluster, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_refuse_newer_format, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_refuse_gap, setup, teardown),
+	  cmocka_unit_test_setup_teardown(test_refuse_term_backwards, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_refuse_term_above_hard_state,
+					  setup, teardown),
+	  cmocka_unit_test_setup_teardown(test_refuse_unknown_record, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_refuse_no_header, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_refuse_malformed_entry, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_missing_without_create, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_refuse_corrupt_log_file, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_refuse_corrupt_table_file, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
+	  cmocka_unit_test_setup_teardown(test_restore_into_core, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_read_range, setup, teardown),
+	  cmocka_unit_test_setup_teardown(test_failed_write, setup, teardown))
