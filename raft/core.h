@@ -125,6 +125,8 @@ struct progress {
 	/* Votes (candidate). */
 	bool vote_answered;
 	bool vote_granted;
+	/* ReadIndex: the latest heartbeat round it answered (leader). */
+	uint64_t acked_round;
 };
 
 int raft_progress_init(struct raft *r, struct progress *pr, uint64_t id,
@@ -138,6 +140,15 @@ void raft_progress_inflight_add(struct progress *pr, uint64_t last,
 				uint64_t bytes);
 void raft_progress_inflight_free_to(struct progress *pr, uint64_t index);
 void raft_progress_inflight_free_first(struct progress *pr);
+
+/* ---- read requests (read_index.c) ---- */
+
+struct read_request {
+	uint64_t context; /* the requester's id for it */
+	uint64_t from;    /* the follower that forwarded it; 0: local */
+	uint64_t index;   /* read index; 0 until an entry of the term commits */
+	uint64_t round;   /* leader: the first round that may confirm it */
+};
 
 /* ---- the node ---- */
 
@@ -168,6 +179,21 @@ struct raft {
 	struct progress *peers;
 	uint32_t n_peers;
 	uint64_t uncommitted_bytes; /* leader: payload bytes above commit */
+
+	/* ReadIndex (thesis §6.4). A leader's requests wait for an entry of
+	 * its term to commit and for a heartbeat round that started after
+	 * they arrived to reach a majority; a follower's requests wait for
+	 * the leader's answer. */
+	struct read_request *read_reqs;
+	uint32_t n_read_reqs;
+	uint32_t cap_read_reqs;
+	uint64_t read_round;       /* leader: the last round started */
+	bool read_round_wanted;    /* leader: start a round at the next flush */
+
+	/* Leadership transfer (thesis §3.10), leader only. */
+	uint64_t transfer_target;  /* 0: none */
+	uint32_t transfer_elapsed; /* ticks since it started */
+	bool timeout_now_sent;
 
 	/* The update being accumulated. */
 	bool hs_dirty;
@@ -245,7 +271,25 @@ int raft_tick_leader(struct raft *r);
 bool raft_maybe_commit(struct raft *r);
 /* Send what each follower may receive now. */
 int raft_flush_appends(struct raft *r);
-int raft_broadcast_heartbeat(struct raft *r, uint64_t context);
+int raft_broadcast_heartbeat(struct raft *r);
+
+/* read_index.c */
+int raft_handle_read_index(struct raft *r, const struct raft_message *m);
+int raft_handle_read_index_resp(struct raft *r, const struct raft_message *m);
+/* A heartbeat answer confirmed a round; reads may complete. */
+int raft_reads_advance(struct raft *r);
+/* Leadership lost or leader changed: every pending read fails (unknown). */
+int raft_reads_fail_all(struct raft *r);
+/* Whether a read round should start now (reads wait, none is out). */
+bool raft_read_round_due(const struct raft *r);
+/* Whether an entry of the leader's term is committed. */
+bool raft_committed_in_term(const struct raft *r);
+
+/* transfer.c */
+int raft_handle_timeout_now(struct raft *r, const struct raft_message *m);
+/* Send TimeoutNow if the target is caught up. */
+int raft_transfer_maybe_send(struct raft *r);
+void raft_transfer_abort(struct raft *r);
 
 /* Deliberate bugs compiled only into test builds. */
 #ifdef RAFT_TEST_BUGS

@@ -26,6 +26,11 @@ static void reset_votes(struct raft *r)
 
 void raft_become_follower(struct raft *r, uint64_t term, uint64_t leader)
 {
+	/* Reads waiting on this leadership, or on a leader we no longer
+	 * follow, have an unknown outcome now. */
+	if (r->state == RAFT_LEADER || term > r->term || leader != r->leader)
+		(void)raft_reads_fail_all(r);
+	raft_transfer_abort(r);
 	if (term > r->term)
 		raft_set_term(r, term, leader);
 	r->state = RAFT_FOLLOWER;
@@ -45,6 +50,8 @@ int raft_become_leader(struct raft *r)
 	r->uncommitted_bytes = 0;
 	for (uint64_t i = r->commit + 1; i <= last; i++)
 		r->uncommitted_bytes += raft_log_meta(&r->log, i)->size;
+	r->read_round = 0;
+	raft_transfer_abort(r);
 	for (uint32_t i = 0; i < r->n_peers; i++) {
 		struct progress *pr = &r->peers[i];
 		pr->match = 0;
@@ -55,6 +62,7 @@ int raft_become_leader(struct raft *r)
 		/* Do not step down before anyone could answer. */
 		pr->recent_active = true;
 		pr->need_append = true;
+		pr->acked_round = 0;
 	}
 	/* §5.4.2 / §8: a no-op of the new term lets the leader learn what is
 	 * committed and serve reads. */
@@ -136,6 +144,7 @@ int raft_campaign(struct raft *r, bool pre_vote, bool transfer)
 		r->state = RAFT_CANDIDATE;
 	}
 	r->leader = 0;
+	(void)raft_reads_fail_all(r);
 	raft_reset_election_timer(r);
 	reset_votes(r);
 	int rc = send_vote_requests(r, pre_vote, transfer);

@@ -137,6 +137,22 @@ static int check_static(const struct raft *r, char *buf, size_t size)
 			    (unsigned long long)r->commit);
 	if (raft_log_last_term(&r->log) > r->term)
 		return fail(buf, size, "last term above current term");
+	if (r->state != RAFT_LEADER && r->transfer_target != 0)
+		return fail(buf, size, "transfer target without leadership");
+	for (uint32_t i = 0; i < r->n_read_reqs; i++) {
+		const struct read_request *q = &r->read_reqs[i];
+		if (r->state == RAFT_LEADER &&
+		    (q->round > r->read_round + 1 || q->index > r->commit))
+			return fail(buf, size, "read %llu: round %llu index %llu "
+					       "beyond round %llu commit %llu",
+				    (unsigned long long)q->context,
+				    (unsigned long long)q->round,
+				    (unsigned long long)q->index,
+				    (unsigned long long)r->read_round,
+				    (unsigned long long)r->commit);
+		if (r->state != RAFT_LEADER && q->from != 0)
+			return fail(buf, size, "follower holds a forwarded read");
+	}
 	switch (r->state) {
 	case RAFT_LEADER:
 		return check_leader(r, buf, size);

@@ -62,6 +62,7 @@ void raft_destroy(struct raft *r)
 	raft_mem_free(r, r->out);
 	raft_mem_free(r, r->out_after);
 	raft_mem_free(r, r->reads);
+	raft_mem_free(r, r->read_reqs);
 	raft_mem_free(r, r->arena);
 	raft_mem_free(r, r);
 }
@@ -318,6 +319,8 @@ int raft_propose(struct raft *r, const void *const *data,
 		total += sizes[i];
 	}
 	if (r->state == RAFT_LEADER) {
+		if (r->transfer_target)
+			return -EPERM; /* handing leadership over */
 		uint64_t first = raft_log_last_index(&r->log) + 1;
 		int rc = raft_leader_append(r, RAFT_ENTRY_NORMAL, data, sizes,
 					    n);

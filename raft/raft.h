@@ -267,6 +267,8 @@ enum raft_test_bug {
 					    up-to-date log check */
 	RAFT_BUG_VOTE_BEFORE_PERSIST = 1u << 2, /* send vote replies before
 						   the vote is durable */
+	RAFT_BUG_READ_NO_ROUND = 1u << 3, /* answer reads at once, without
+					     confirming leadership */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -329,6 +331,33 @@ int raft_step(struct raft *r, const struct raft_message *m);
 int raft_propose(struct raft *r, const void *const *data,
 		 const uint32_t *sizes, uint32_t n, uint64_t *index,
 		 uint64_t *term);
+
+/*
+ * ReadIndex (thesis §6.4): ask for an index such that serving a read from
+ * the local state once it has applied up to that index is linearizable.
+ * The answer arrives as a struct raft_read_state with the same context (a
+ * caller-chosen id, unique among its outstanding reads) in a later update:
+ * index > 0 on success; index 0 when the outcome is unknown (leadership
+ * lost, leader changed), to be retried. On the leader the request waits for
+ * an entry of the leader's term to commit and for a heartbeat round that
+ * started after it arrived to reach a majority; requests share rounds. A
+ * follower forwards it to its leader. Errors: -EPERM when no leader is
+ * known (or this node is campaigning), -EBUSY when too many reads are
+ * outstanding.
+ */
+int raft_read_index(struct raft *r, uint64_t context);
+
+/*
+ * Leadership transfer (thesis §3.10), on the leader: stop accepting
+ * proposals, bring target (0: the most up-to-date voter) up to date, then
+ * tell it to campaign at once (TimeoutNow, which bypasses pre-vote and the
+ * recent-leader rule). Abandoned after an election timeout if the target did
+ * not win; proposals are accepted again then. Errors: -EPERM not leader,
+ * -EINVAL target not another voter, -EBUSY a transfer is in progress.
+ */
+int raft_transfer_leadership(struct raft *r, uint64_t target);
+/* The transfer target, 0 when no transfer is in progress. */
+uint64_t raft_transfer_target(const struct raft *r);
 
 /*
  * The caller's log now durably holds every entry up to index, the last of

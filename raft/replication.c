@@ -118,6 +118,11 @@ static int send_heartbeat(struct raft *r, struct progress *pr,
 
 int raft_flush_appends(struct raft *r)
 {
+	if (raft_read_round_due(r)) {
+		int rc = raft_broadcast_heartbeat(r);
+		if (rc != 0)
+			return rc;
+	}
 	uint64_t last = raft_log_last_index(&r->log);
 	for (uint32_t i = 0; i < r->n_peers; i++) {
 		struct progress *pr = &r->peers[i];
@@ -150,8 +155,11 @@ int raft_flush_appends(struct raft *r)
 	return 0;
 }
 
-int raft_broadcast_heartbeat(struct raft *r, uint64_t context)
+int raft_broadcast_heartbeat(struct raft *r)
 {
+	/* Every broadcast starts a read round (read_index.c). */
+	uint64_t context = ++r->read_round;
+	r->read_round_wanted = false;
 	uint64_t last = raft_log_last_index(&r->log);
 	for (uint32_t i = 0; i < r->n_peers; i++) {
 		struct progress *pr = &r->peers[i];
@@ -188,6 +196,9 @@ bool raft_maybe_commit(struct raft *r)
 	for (uint64_t i = r->commit + 1; i <= index; i++)
 		r->uncommitted_bytes -= raft_log_meta(&r->log, i)->size;
 	r->commit = index;
+	/* The term's first commit may release waiting reads; an error leaves
+	 * them waiting for the next chance. */
+	(void)raft_reads_advance(r);
 	return true;
 }
 
@@ -195,6 +206,9 @@ int raft_tick_leader(struct raft *r)
 {
 	r->heartbeat_elapsed++;
 	r->election_elapsed++;
+	if (r->transfer_target &&
+	    ++r->transfer_elapsed >= r->opts.election_ticks)
+		raft_transfer_abort(r); /* the target did not win: resume */
 	if (r->election_elapsed >= r->opts.election_ticks) {
 		r->election_elapsed = 0;
 		if (r->opts.check_quorum) {
@@ -216,7 +230,7 @@ int raft_tick_leader(struct raft *r)
 	}
 	if (r->heartbeat_elapsed >= r->opts.heartbeat_ticks) {
 		r->heartbeat_elapsed = 0;
-		return raft_broadcast_heartbeat(r, 0);
+		return raft_broadcast_heartbeat(r);
 	}
 	return 0;
 }
@@ -373,6 +387,8 @@ int raft_handle_append_resp(struct raft *r, const struct raft_message *m)
 	}
 	if (advanced)
 		raft_maybe_commit(r);
+	if (m->from == r->transfer_target)
+		return raft_transfer_maybe_send(r);
 	return 0;
 }
 
@@ -382,6 +398,8 @@ int raft_handle_heartbeat_resp(struct raft *r, const struct raft_message *m)
 	if (!pr || r->state != RAFT_LEADER)
 		return 0;
 	pr->recent_active = true;
+	if (m->context > pr->acked_round)
+		pr->acked_round = m->context;
 	if (pr->state == RAFT_PROGRESS_PROBE)
 		pr->probe_sent = false;
 	/* The follower is alive but the window stays full: messages were
@@ -393,12 +411,12 @@ int raft_handle_heartbeat_resp(struct raft *r, const struct raft_message *m)
 		raft_progress_inflight_free_first(pr);
 	if (pr->match < raft_log_last_index(&r->log))
 		pr->need_append = true;
-	return 0;
+	return raft_reads_advance(r);
 }
 
 int raft_handle_propose(struct raft *r, const struct raft_message *m)
 {
-	if (r->state != RAFT_LEADER)
+	if (r->state != RAFT_LEADER || r->transfer_target)
 		return 0; /* the proposer times out and retries */
 	const void *data[64];
 	uint32_t sizes[64];

@@ -168,11 +168,16 @@ int raft_step(struct raft *r, const struct raft_message *m)
 		return raft_handle_vote_resp(r, m);
 	case RAFT_MSG_PROPOSE:
 		return raft_handle_propose(r, m);
+	case RAFT_MSG_TIMEOUT_NOW:
+		return raft_handle_timeout_now(r, m);
+	case RAFT_MSG_READ_INDEX:
+		return raft_handle_read_index(r, m);
+	case RAFT_MSG_READ_INDEX_RESP:
+		return raft_handle_read_index_resp(r, m);
 	default:
-		/* TIMEOUT_NOW, READ_INDEX(_RESP) and SNAPSHOT are handled by
-		 * the extensions of Raft II and III; until then they are
-		 * ignored, which the algorithm tolerates like a lost
-		 * message. */
+		/* SNAPSHOT: snapshots arrive with Raft III; until then the
+		 * message is ignored, which the algorithm tolerates like a
+		 * lost message. */
 		return 0;
 	}
 }

@@ -274,6 +274,65 @@ static void test_follower_rejects_overwriting_commit(void **state)
 	raft_destroy(r);
 }
 
+static void test_reads_and_transfer_refused_without_leader(void **state)
+{
+	(void)state;
+	struct raft *r = node(1, 3);
+	drain(r);
+	/* No leader known: nothing to ask. */
+	assert_int_equal(raft_read_index(r, 7), -EPERM);
+	assert_int_equal(raft_transfer_leadership(r, 2), -EPERM);
+	/* An answer to a read nobody forwarded, and a TimeoutNow from a node
+	 * that is not our leader, change nothing. */
+	struct raft_status before;
+	raft_status_get(r, &before);
+	struct raft_message m = {.type = RAFT_MSG_READ_INDEX_RESP, .from = 2,
+				 .to = 1, .context = 7, .index = 99};
+	assert_int_equal(raft_step(r, &m), 0);
+	assert_false(raft_has_update(r));
+	expect_unchanged(r, &before);
+	m = (struct raft_message){.type = RAFT_MSG_TIMEOUT_NOW, .from = 2,
+				  .to = 1, .term = 0};
+	assert_int_equal(raft_step(r, &m), 0);
+	expect_unchanged(r, &before);
+	/* A follower asked for a read index answers "unknown". */
+	m = (struct raft_message){.type = RAFT_MSG_READ_INDEX, .from = 2,
+				  .to = 1, .context = 5};
+	assert_int_equal(raft_step(r, &m), 0);
+	struct raft_update u;
+	assert_int_equal(raft_update_get(r, &u), 0);
+	assert_int_equal(u.n_messages, 1);
+	assert_int_equal(u.messages[0].type, RAFT_MSG_READ_INDEX_RESP);
+	assert_true(u.messages[0].reject);
+	assert_int_equal(u.messages[0].context, 5);
+	raft_update_done(r, &u);
+	raft_destroy(r);
+}
+
+static void test_single_voter_reads_and_transfer(void **state)
+{
+	(void)state;
+	struct raft *r = node(1, 1);
+	drain(r);
+	for (int i = 0; i < 40 && !raft_is_leader(r); i++) {
+		raft_tick(r);
+		drain(r);
+	}
+	assert_true(raft_is_leader(r));
+	drain(r); /* the no-op commits on its own persistence */
+	assert_int_equal(raft_read_index(r, 42), 0);
+	struct raft_update u;
+	assert_int_equal(raft_update_get(r, &u), 0);
+	assert_int_equal(u.n_read_states, 1);
+	assert_int_equal(u.read_states[0].context, 42);
+	assert_int_equal(u.read_states[0].index, raft_commit_index(r));
+	raft_update_done(r, &u);
+	/* Nobody to hand leadership to. */
+	assert_int_equal(raft_transfer_leadership(r, 0), -EINVAL);
+	assert_int_equal(raft_transfer_leadership(r, 1), -EINVAL);
+	raft_destroy(r);
+}
+
 /* ---- failing the Nth allocation ---- */
 
 struct failing_alloc {
@@ -330,6 +389,7 @@ static void run_with_failure(long n)
 		const void *d = data;
 		uint32_t size = sizeof(data);
 		(void)raft_propose(r, &d, &size, 1, NULL, NULL);
+		(void)raft_read_index(r, (uint64_t)step);
 		if (raft_has_update(r)) {
 			struct raft_update u;
 			if (raft_update_get(r, &u) == 0) {
@@ -363,4 +423,6 @@ TEST_MAIN(cmocka_unit_test(test_options_validated),
 	  cmocka_unit_test(test_bad_messages_rejected),
 	  cmocka_unit_test(test_stale_and_unknown_ignored),
 	  cmocka_unit_test(test_follower_rejects_overwriting_commit),
+	  cmocka_unit_test(test_reads_and_transfer_refused_without_leader),
+	  cmocka_unit_test(test_single_voter_reads_and_transfer),
 	  cmocka_unit_test(test_failing_nth_allocation))

@@ -282,6 +282,218 @@ static void test_restart_everyone(void **state)
 	done(s);
 }
 
+/* ---- Raft II ---- */
+
+static void test_prevote_stops_disruptive_node(void **state)
+{
+	(void)state;
+	struct sim *s = make(5);
+	uint64_t leader = wait_leader(s);
+	commit_one(s);
+	uint64_t term = raft_term(sim_raft(s, leader));
+	uint64_t loner = leader % 5 + 1;
+	/* Cut off for many election timeouts: it keeps pre-voting, never
+	 * winning, so its term does not grow either. */
+	sim_partition(s, 1u << (loner - 1));
+	assert_int_equal(sim_run_for(s, 20 * ELECTION_US), 0);
+	assert_int_equal(raft_term(sim_raft(s, loner)), term);
+	sim_heal(s);
+	assert_int_equal(sim_run_for(s, 10 * ELECTION_US), 0);
+	struct raft *r = sim_raft(s, leader);
+	assert_true(raft_is_leader(r));
+	assert_int_equal(raft_term(r), term);
+	commit_one(s);
+	done(s);
+}
+
+static void test_one_way_cut_does_not_depose(void **state)
+{
+	(void)state;
+	struct sim *s = make(3);
+	uint64_t leader = wait_leader(s);
+	commit_one(s);
+	uint64_t term = raft_term(sim_raft(s, leader));
+	uint64_t deaf = leader % 3 + 1;
+	/* It hears nobody, but everyone hears it. */
+	for (uint64_t id = 1; id <= 3; id++)
+		if (id != deaf)
+			sim_cut(s, id, deaf, true);
+	assert_int_equal(sim_run_for(s, 20 * ELECTION_US), 0);
+	struct raft *r = sim_raft(s, leader);
+	assert_true(raft_is_leader(r));
+	assert_int_equal(raft_term(r), term);
+	sim_heal(s);
+	commit_one(s);
+	done(s);
+}
+
+static void test_check_quorum_step_down(void **state)
+{
+	(void)state;
+	struct sim *s = make(3);
+	uint64_t leader = wait_leader(s);
+	commit_one(s);
+	sim_partition(s, 1u << (leader - 1));
+	uint64_t t0 = sim_now(s);
+	while (raft_is_leader(sim_raft(s, leader)))
+		assert_int_equal(sim_step(s), 0);
+	/* Within two election timeouts of losing the majority. */
+	assert_true(sim_now(s) - t0 <= 2 * ELECTION_US + SIM_TICK_US);
+	done(s);
+}
+
+static bool leader_is(struct sim *s, void *arg)
+{
+	return sim_leader(s) == *(uint64_t *)arg;
+}
+
+static void test_transfer_to_up_to_date(void **state)
+{
+	(void)state;
+	struct sim *s = make(3);
+	uint64_t leader = wait_leader(s);
+	commit_one(s);
+	uint64_t target = leader % 3 + 1;
+	uint64_t t0 = sim_now(s);
+	assert_int_equal(sim_transfer(s, target), 0);
+	/* Proposals are refused while handing over. */
+	assert_int_equal(sim_propose(s, leader, NULL), -EPERM);
+	assert_int_equal(sim_run_until(s, leader_is, &target, 10 * ELECTION_US),
+			 0);
+	/* At once: no election timeout had to pass. */
+	assert_true(sim_now(s) - t0 < ELECTION_US);
+	commit_one(s);
+	done(s);
+}
+
+static void test_transfer_to_lagging(void **state)
+{
+	(void)state;
+	struct sim *s = make(3);
+	uint64_t leader = wait_leader(s);
+	commit_one(s);
+	uint64_t target = leader % 3 + 1;
+	/* The target misses 30 commands, then the link heals. */
+	sim_cut(s, leader, target, true);
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(sim_propose(s, leader, NULL), 0);
+	assert_int_equal(sim_run_for(s, ELECTION_US / 2), 0);
+	assert_true(raft_last_index(sim_raft(s, target)) <
+		    raft_last_index(sim_raft(s, leader)));
+	sim_heal(s);
+	assert_int_equal(sim_transfer(s, target), 0);
+	assert_int_equal(sim_run_until(s, leader_is, &target, 10 * ELECTION_US),
+			 0);
+	commit_one(s);
+	done(s);
+}
+
+static void test_transfer_times_out_and_resumes(void **state)
+{
+	(void)state;
+	struct sim *s = make(3);
+	uint64_t leader = wait_leader(s);
+	commit_one(s);
+	uint64_t target = leader % 3 + 1;
+	assert_int_equal(sim_crash(s, target), 0);
+	assert_int_equal(sim_transfer(s, target), 0);
+	assert_int_equal(sim_propose(s, leader, NULL), -EPERM);
+	assert_int_equal(sim_run_for(s, 2 * ELECTION_US), 0);
+	/* The target never won: the leader resumed. */
+	assert_true(raft_is_leader(sim_raft(s, leader)));
+	assert_int_equal(raft_transfer_target(sim_raft(s, leader)), 0);
+	assert_int_equal(sim_restart(s, target), 0);
+	commit_one(s);
+	done(s);
+}
+
+static void test_read_index(void **state)
+{
+	(void)state;
+	struct sim *s = make(3);
+	uint64_t leader = wait_leader(s);
+	commit_one(s);
+	struct sim_stats before, after;
+	sim_stats_get(s, &before);
+	/* On the leader and through a follower; many reads share rounds. */
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(sim_read(s, leader), 0);
+		assert_int_equal(sim_read(s, leader % 3 + 1), 0);
+	}
+	assert_int_equal(sim_run_for(s, ELECTION_US), 0);
+	sim_stats_get(s, &after);
+	assert_int_equal(after.reads_ok - before.reads_ok, 40);
+	assert_int_equal(after.reads_unknown, before.reads_unknown);
+	/* Reads share rounds: besides the regular heartbeats (two peers,
+	 * one per tick), only a few rounds for 40 reads. */
+	uint64_t ticks = ELECTION_US / SIM_TICK_US;
+	assert_true(after.sent_by_type[RAFT_MSG_HEARTBEAT] -
+			    before.sent_by_type[RAFT_MSG_HEARTBEAT] <=
+		    2 * (ticks + 1) + 2 * 3);
+	done(s);
+}
+
+static void test_stale_read_trap(void **state)
+{
+	(void)state;
+	struct sim *s = make(5);
+	uint64_t old = wait_leader(s);
+	commit_one(s);
+	/* The old leader keeps one follower: a minority. */
+	uint64_t buddy = old % 5 + 1;
+	sim_partition(s, (1u << (old - 1)) | (1u << (buddy - 1)));
+	assert_int_equal(sim_run_until(s, leader_other_than, &old,
+				       30 * ELECTION_US),
+			 0);
+	/* The majority moves on... */
+	uint64_t fresh = 0;
+	assert_int_equal(sim_propose(s, sim_leader(s), &fresh), 0);
+	assert_int_equal(sim_run_for(s, ELECTION_US / 2), 0);
+	assert_true(sim_cmd_applied_index(s, fresh) != 0);
+	/* ...and a read on the old leader (if it still thinks it leads)
+	 * never returns its stale state: it fails as unknown within the
+	 * check-quorum bound (the simulator checks every answered read). */
+	struct sim_stats before, after;
+	sim_stats_get(s, &before);
+	int rc = sim_read(s, old);
+	assert_true(rc == 0 || rc == -EPERM);
+	assert_int_equal(sim_run_for(s, 2 * ELECTION_US + SIM_TICK_US), 0);
+	sim_stats_get(s, &after);
+	assert_int_equal(after.reads_ok, before.reads_ok);
+	if (rc == 0)
+		assert_int_equal(after.reads_unknown, before.reads_unknown + 1);
+	sim_heal(s);
+	commit_one(s);
+	done(s);
+}
+
+static void test_retry_after_leader_change_applied_once(void **state)
+{
+	(void)state;
+	struct sim_config c;
+	sim_config_default(&c, 3, SEED);
+	c.retry_us = ELECTION_US / 2;
+	struct sim *s = NULL;
+	assert_int_equal(sim_create(&c, &s), 0);
+	uint64_t old = wait_leader(s);
+	commit_one(s);
+	uint64_t proposer = old % 3 + 1;
+	/* The proposal reaches the leader, which is then cut off: its fate
+	 * is unknown to the proposer, which retries with the same id. */
+	uint64_t cmd = 0;
+	assert_int_equal(sim_propose(s, proposer, &cmd), 0);
+	sim_partition(s, 1u << (old - 1));
+	assert_int_equal(sim_run_for(s, 10 * ELECTION_US), 0);
+	sim_heal(s);
+	commit_one(s);
+	struct sim_stats st;
+	sim_stats_get(s, &st);
+	assert_true(st.retries > 0);
+	/* Applied (once: the simulator checks every node's effects). */
+	assert_true(sim_cmd_applied_index(s, cmd) != 0);
+	done(s);
+}
+
 TEST_MAIN(cmocka_unit_test(test_initial_election),
 	  cmocka_unit_test(test_reelection_after_leader_loss),
 	  cmocka_unit_test(test_no_commit_without_quorum),
@@ -290,4 +502,13 @@ TEST_MAIN(cmocka_unit_test(test_initial_election),
 	  cmocka_unit_test(test_figure8),
 	  cmocka_unit_test(test_lossy_reordering_network),
 	  cmocka_unit_test(test_crash_restart_churn),
-	  cmocka_unit_test(test_restart_everyone))
+	  cmocka_unit_test(test_restart_everyone),
+	  cmocka_unit_test(test_prevote_stops_disruptive_node),
+	  cmocka_unit_test(test_one_way_cut_does_not_depose),
+	  cmocka_unit_test(test_check_quorum_step_down),
+	  cmocka_unit_test(test_transfer_to_up_to_date),
+	  cmocka_unit_test(test_transfer_to_lagging),
+	  cmocka_unit_test(test_transfer_times_out_and_resumes),
+	  cmocka_unit_test(test_read_index),
+	  cmocka_unit_test(test_stale_read_trap),
+	  cmocka_unit_test(test_retry_after_leader_change_applied_once))

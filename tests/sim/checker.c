@@ -188,6 +188,7 @@ int sim_check_apply(struct sim *s, struct sim_node *n, uint64_t index,
 	}
 	n->applied_chain = e->chain;
 	if (e->type == RAFT_ENTRY_NORMAL && e->size >= 8) {
+		/* The first 8 bytes are the command's number (machine.c). */
 		uint64_t cmd = 0;
 		for (int i = 0; i < 8; i++)
 			cmd = (cmd << 8) | e->data[i];
@@ -195,9 +196,9 @@ int sim_check_apply(struct sim *s, struct sim_node *n, uint64_t index,
 		s->cmd_index = grow_zeroed(s->cmd_index, &have, cmd + 1,
 					   sizeof(*s->cmd_index));
 		s->n_cmds = have;
-		/* Without the duplicate table (Raft II) a duplicated
-		 * forward may apply a command twice; the first index is
-		 * the one acknowledged. */
+		/* A retried or duplicated proposal may be in the log more
+		 * than once (the duplicate table stops its second effect);
+		 * the first index is the one acknowledged. */
 		if (s->cmd_index[cmd] == 0)
 			s->cmd_index[cmd] = index;
 	}

@@ -74,6 +74,21 @@ int sim_fail(struct sim *s, const char *fmt, ...)
 	return -EFAULT;
 }
 
+int sim_report(struct sim *s, const char *fmt, ...)
+{
+	char why[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return sim_fail(s, "%s", why);
+}
+
+uint32_t sim_nodes(const struct sim *s)
+{
+	return s->cfg.nodes;
+}
+
 static void dump_nodes(const struct sim *s)
 {
 	for (uint64_t id = 1; id <= s->cfg.nodes; id++) {
@@ -372,6 +387,8 @@ static int apply_entries(struct sim *s, struct sim_node *n, uint64_t upto)
 					(unsigned long long)n->id,
 					(unsigned long long)i);
 		int rc = sim_check_apply(s, n, i, &n->mem_log.e[i - 1]);
+		if (rc == 0)
+			rc = sim_machine_apply(s, n, i, &n->mem_log.e[i - 1]);
 		if (rc != 0)
 			return rc;
 		n->applied = i;
@@ -455,6 +472,9 @@ static int handle_update(struct sim *s, struct sim_node *n,
 	}
 	if (rc == 0 && u->apply_index)
 		rc = apply_entries(s, n, u->apply_index);
+	for (uint32_t i = 0; i < u->n_read_states && rc == 0; i++)
+		rc = sim_read_answer(s, n, u->read_states[i].context,
+				     u->read_states[i].index);
 	return rc;
 }
 
@@ -553,6 +573,7 @@ void sim_config_default(struct sim_config *c, uint32_t nodes, uint64_t seed)
 		c->trace_lines = 1;
 	c->max_batch_bytes = 4096;
 	c->max_inflight_msgs = 8;
+	c->retry_us = 50ull * SIM_TICK_US;
 }
 
 int sim_create(const struct sim_config *c, struct sim **out)
@@ -589,7 +610,9 @@ int sim_create(const struct sim_config *c, struct sim **out)
 		struct sim_node *n = &s->nodes[id];
 		n->id = id;
 		n->up = true;
-		rc = make_raft(s, n);
+		rc = sim_machine_reset(s, n);
+		if (rc == 0)
+			rc = make_raft(s, n);
 		if (rc == 0)
 			rc = raft_bootstrap(n->raft, &conf);
 		if (rc == 0)
@@ -625,6 +648,7 @@ void sim_destroy(struct sim *s)
 	for (uint64_t id = 1; id <= s->cfg.nodes; id++) {
 		struct sim_node *n = &s->nodes[id];
 		node_drop_volatile(n);
+		sim_machine_release(n);
 		log_free(&n->disk_log);
 	}
 	for (size_t i = 0; i < s->n_heap; i++)
@@ -680,6 +704,12 @@ int sim_restart(struct sim *s, uint64_t id)
 	n->up = true;
 	n->applied = 0;
 	n->applied_chain = 0;
+	/* The state machine is rebuilt from the log; clients start a new
+	 * epoch (what they had outstanding has an unknown outcome). */
+	rc = sim_machine_reset(s, n);
+	if (rc != 0)
+		return sim_fail(s, "node %llu: state machine: %d",
+				(unsigned long long)id, rc);
 	n->last_state = 0;
 	sim_trace(s, "n%llu RESTART term %llu vote %llu last %llu",
 		  (unsigned long long)id, (unsigned long long)n->disk_hs.term,
@@ -705,6 +735,11 @@ struct raft *sim_raft(struct sim *s, uint64_t id)
 uint64_t sim_applied(const struct sim *s, uint64_t id)
 {
 	return s->nodes[id].applied;
+}
+
+bool sim_is_paused(const struct sim *s, uint64_t id)
+{
+	return id >= 1 && id <= s->cfg.nodes && s->nodes[id].paused;
 }
 
 void sim_pause(struct sim *s, uint64_t id, bool paused)
@@ -759,25 +794,41 @@ int sim_propose(struct sim *s, uint64_t id, uint64_t *cmd)
 	if (!sim_is_up(s, id))
 		return -EINVAL;
 	struct sim_node *n = &s->nodes[id];
-	uint64_t number = ++s->next_cmd;
-	/* A command: its number and a few bytes that depend on it. */
-	uint8_t buf[24];
-	uint32_t size = 8 + (uint32_t)(number % 16);
-	for (int i = 0; i < 8; i++)
-		buf[i] = (uint8_t)(number >> (56 - 8 * i));
-	for (uint32_t i = 8; i < size; i++)
-		buf[i] = (uint8_t)(number * 31 + i);
-	const void *data = buf;
-	uint64_t index = 0;
-	int rc = raft_propose(n->raft, &data, &size, 1, &index, NULL);
+	uint64_t number = 0;
+	int rc = sim_client_propose(s, n, &number);
 	s->stats.proposals++;
-	sim_trace(s, "n%llu propose cmd %llu -> %d (index %llu)",
-		  (unsigned long long)id, (unsigned long long)number, rc,
-		  (unsigned long long)index);
+	sim_trace(s, "n%llu propose cmd %llu -> %d",
+		  (unsigned long long)id, (unsigned long long)number, rc);
 	if (cmd)
 		*cmd = number;
 	if (rc != 0)
 		return rc;
+	return process(s, n);
+}
+
+int sim_read(struct sim *s, uint64_t id)
+{
+	if (!sim_is_up(s, id))
+		return -EINVAL;
+	struct sim_node *n = &s->nodes[id];
+	int rc = sim_read_start(s, n);
+	if (rc != 0)
+		return rc;
+	return process(s, n);
+}
+
+int sim_transfer(struct sim *s, uint64_t target)
+{
+	uint64_t id = sim_leader(s);
+	if (!id)
+		return -EPERM;
+	struct sim_node *n = &s->nodes[id];
+	int rc = raft_transfer_leadership(n->raft, target);
+	sim_trace(s, "n%llu transfer leadership to %llu -> %d",
+		  (unsigned long long)id, (unsigned long long)target, rc);
+	if (rc != 0)
+		return rc;
+	s->stats.transfers++;
 	return process(s, n);
 }
 
@@ -803,6 +854,9 @@ static int on_event(struct sim *s, struct sim_event *ev)
 		int rc = n->paused ? 0 : raft_tick(n->raft);
 		if (rc != 0)
 			return sim_fail(s, "node %llu: tick: %d",
+					(unsigned long long)n->id, rc);
+		if (!n->paused && (rc = sim_client_retry(s, n)) != 0)
+			return sim_fail(s, "node %llu: retry: %d",
 					(unsigned long long)n->id, rc);
 		schedule_tick(s, n, s->now_us + SIM_TICK_US);
 		return n->paused ? 0 : process(s, n);

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "raft/proposal.h"
 #include "tests/sim/sim.h"
 
 /* An entry as a node's disk or memory holds it: payload owned. */
@@ -44,6 +45,26 @@ struct sim_msg {
 	struct raft_snapshot_meta snapshot;
 };
 
+/* A client proposal waiting for its outcome (applied, or retried with the
+ * same id). */
+struct sim_pending {
+	uint64_t cmd;
+	uint64_t seq;
+	uint64_t sent_us;
+	uint32_t attempts; /* sends so far; the retry delay doubles */
+	uint8_t payload[64];
+	uint32_t size;
+};
+
+/* A read waiting for its read index. */
+struct sim_read {
+	uint64_t context;
+	uint64_t required; /* what was committed when it was invoked */
+	uint64_t invoked_us;
+};
+
+#define SIM_MAX_PENDING 1024u
+
 struct sim_node {
 	uint64_t id;
 	bool up;
@@ -59,6 +80,19 @@ struct sim_node {
 	uint64_t write_seq;
 	uint64_t applied;
 	uint64_t applied_chain;
+	/* The state machine: the duplicate table and how often each command
+	 * took effect (exactly once is the contract). */
+	struct raft_dedup_table *dedup;
+	uint8_t *effects; /* [cmd] */
+	uint64_t cap_effects;
+	/* The node's clients: proposals with unknown outcome, reads. */
+	uint64_t epoch;
+	uint64_t next_seq;
+	struct sim_pending pending[SIM_MAX_PENDING];
+	uint32_t n_pending;
+	struct sim_read *reads;
+	uint32_t n_reads;
+	uint32_t cap_reads;
 	uint64_t max_term_sent; /* externally visible terms */
 	uint64_t boot;          /* restarts so far */
 	uint64_t next_tick_us;
@@ -112,6 +146,7 @@ struct sim {
 	uint64_t *cmd_index; /* [cmd] = index first applied at */
 	uint64_t n_cmds;
 	uint64_t next_cmd;
+	uint64_t next_read;
 	char violation[512];
 	bool failed;
 	/* Trace ring. */
@@ -131,6 +166,17 @@ int sim_fail(struct sim *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 uint64_t sim_chain(uint64_t prev, uint64_t term, uint8_t type,
 		   const uint8_t *data, uint32_t size);
+
+/* machine.c */
+int sim_machine_reset(struct sim *s, struct sim_node *n);
+void sim_machine_release(struct sim_node *n);
+int sim_machine_apply(struct sim *s, struct sim_node *n, uint64_t index,
+		      const struct sim_entry *e);
+int sim_client_propose(struct sim *s, struct sim_node *n, uint64_t *cmd);
+int sim_client_retry(struct sim *s, struct sim_node *n);
+int sim_read_start(struct sim *s, struct sim_node *n);
+int sim_read_answer(struct sim *s, struct sim_node *n, uint64_t context,
+		    uint64_t index);
 
 /* checker.c */
 int sim_check_node(struct sim *s, struct sim_node *n);

@@ -10,7 +10,8 @@
  *   raftsim --seed S                  one seed (replay)
  *   raftsim --seeds N [--base B]      N seeds from B
  *   options: --events E (10000) --nodes N (random) --verbose
- *            --bug figure8|vote-any-log|vote-before-persist
+ *            --bug figure8|vote-any-log|vote-before-persist|
+ *                  read-no-round|dedup-off
  *            --expect-violation        succeed only if some seed fails
  *
  * Ends with "N passed, N failed" (one test per seed).
@@ -27,6 +28,7 @@ struct run_opts {
 	uint64_t events;
 	uint32_t nodes;
 	uint32_t bugs;
+	bool dedup_off; /* the state machine ignores the duplicate table */
 	bool verbose;
 };
 
@@ -70,6 +72,7 @@ static uint64_t random_down(struct sim *s, struct rng *g, uint32_t n)
 static const char *fault_names[] = {
 	"crash", "restart", "partition", "one-way", "isolate-leader",
 	"heal", "lossy-net", "calm-net", "pause", "slow-disk", "churn",
+	"transfer", "flap", "rejoin-check",
 };
 #define N_FAULTS (sizeof(fault_names) / sizeof(fault_names[0]))
 
@@ -87,6 +90,90 @@ static void leader_churn(struct sim *s, struct rng *g, uint32_t n)
 			sim_restart(s, id);
 	}
 	(void)sim_figure8_steps(s, range(g, 0, 5000));
+}
+
+/* Check-quorum bound: a leader cut off from every other node steps down
+ * within two election timeouts (it checks once per timeout and the window
+ * it is in may still count old answers). */
+static void isolate_leader(struct sim *s, uint64_t id)
+{
+	sim_partition(s, 1u << (id - 1));
+	struct raft *r = sim_raft(s, id);
+	uint64_t term = raft_term(r);
+	if (sim_run_for(s, 2 * 10 * SIM_TICK_US + 2 * SIM_TICK_US) != 0)
+		return;
+	/* A paused node's clock stops (like SIGSTOP): it cannot notice. */
+	r = sim_raft(s, id);
+	if (r && raft_is_leader(r) && raft_term(r) == term &&
+	    sim_nodes(s) > 1 && !sim_is_paused(s, id))
+		sim_report(s, "leader %llu of term %llu still leads two election "
+			      "timeouts after losing its majority",
+			   (unsigned long long)id, (unsigned long long)term);
+}
+
+/* A flapping node: its links go down and up several times in a row. */
+static void flap(struct sim *s, struct rng *g, uint32_t n)
+{
+	uint64_t id = range(g, 1, n + 1);
+	for (uint64_t k = range(g, 2, 8); k > 0; k--) {
+		sim_partition(s, 1u << (id - 1));
+		if (sim_run_for(s, range(g, 5000, 150000)) != 0)
+			return;
+		sim_heal(s);
+		if (sim_run_for(s, range(g, 5000, 150000)) != 0)
+			return;
+	}
+}
+
+static bool healthy_and_converged(struct sim *s, void *arg)
+{
+	(void)arg;
+	uint64_t leader = sim_leader(s);
+	return leader != 0 &&
+	       sim_converged(s, raft_commit_index(sim_raft(s, leader)));
+}
+
+/* Pre-vote: in a healthy cluster, a follower cut off for a while (longer
+ * than election timeouts) that comes back must not change the leader's
+ * term. */
+static void rejoin_check(struct sim *s, struct rng *g, uint32_t n)
+{
+	if (n < 3)
+		return;
+	sim_heal(s);
+	struct sim_net calm = {.min_delay_us = 200, .max_delay_us = 2000};
+	sim_set_net(s, &calm);
+	sim_set_disk(s, 100, 1500);
+	for (uint64_t id = 1; id <= n; id++) {
+		sim_pause(s, id, false);
+		if (!sim_is_up(s, id))
+			sim_restart(s, id);
+	}
+	if (sim_run_until(s, healthy_and_converged, NULL,
+			  50ull * 10 * SIM_TICK_US) != 0)
+		return;
+	/* Let any election in progress settle. */
+	if (sim_run_for(s, 3 * 10 * SIM_TICK_US) != 0)
+		return;
+	uint64_t leader = sim_leader(s);
+	if (!leader)
+		return;
+	uint64_t term = raft_term(sim_raft(s, leader));
+	uint64_t follower = leader % n + 1;
+	sim_partition(s, 1u << (follower - 1));
+	if (sim_run_for(s, range(g, 300000, 2000000)) != 0)
+		return;
+	sim_heal(s);
+	if (sim_run_for(s, 1000000) != 0)
+		return;
+	struct raft *r = sim_raft(s, leader);
+	if (!r || !raft_is_leader(r) || raft_term(r) != term)
+		sim_report(s, "pre-vote: node %llu rejoining changed the healthy "
+			      "leader %llu of term %llu (now %s term %llu)",
+			   (unsigned long long)follower,
+			   (unsigned long long)leader, (unsigned long long)term,
+			   r && raft_is_leader(r) ? "leader" : "not leader",
+			   (unsigned long long)(r ? raft_term(r) : 0));
 }
 
 static void inject_fault(struct sim *s, struct rng *g, uint32_t n,
@@ -114,7 +201,7 @@ static void inject_fault(struct sim *s, struct rng *g, uint32_t n,
 	}
 	case 4:
 		if ((id = sim_leader(s)) != 0)
-			sim_partition(s, 1u << (id - 1));
+			isolate_leader(s, id);
 		break;
 	case 5:
 		sim_heal(s);
@@ -147,6 +234,15 @@ static void inject_fault(struct sim *s, struct rng *g, uint32_t n,
 		break;
 	case 10:
 		leader_churn(s, g, n);
+		break;
+	case 11:
+		(void)sim_transfer(s, range(g, 0, n + 1));
+		break;
+	case 12:
+		flap(s, g, n);
+		break;
+	case 13:
+		rejoin_check(s, g, n);
 		break;
 	}
 }
@@ -190,8 +286,11 @@ static int check_liveness(struct sim *s, uint32_t n)
 	}
 	if (rc != 0)
 		return rc;
+	/* Progress: a new command reaches every node within 50 election
+	 * timeouts (clients may still be retrying a backlog). */
 	struct progress_goal goal = {0};
-	for (int attempt = 0; attempt < 10; attempt++) {
+	uint64_t deadline = sim_now(s) + 50 * election_us;
+	while (sim_now(s) < deadline) {
 		uint64_t leader = sim_leader(s);
 		if (leader && sim_propose(s, leader, &goal.cmd) == 0) {
 			rc = sim_run_until(s, cmd_everywhere, &goal,
@@ -220,11 +319,16 @@ static int run_seed(uint64_t seed, const struct run_opts *o,
 	struct sim_config c;
 	sim_config_default(&c, n, seed);
 	c.test_bugs = o->bugs;
+	c.dedup_off = o->dedup_off;
 	/* Small batches and windows split a leader's catch-up of old entries
 	 * from its own no-op, which is where commit rules go wrong. */
 	static const uint64_t batches[] = {1, 64, 512, 4096, 65536};
 	c.max_batch_bytes = batches[range(&g, 0, 5)];
 	c.max_inflight_msgs = (uint32_t)range(&g, 1, 17);
+	/* One entry per message and per round trip cannot catch up a backlog
+	 * within the liveness bound; keep a window when batches are tiny. */
+	if (c.max_batch_bytes < 512 && c.max_inflight_msgs < 8)
+		c.max_inflight_msgs = 8;
 	struct sim *s = NULL;
 	int rc = sim_create(&c, &s);
 	if (rc != 0) {
@@ -245,11 +349,17 @@ static int run_seed(uint64_t seed, const struct run_opts *o,
 		rc = sim_run_for(s, range(&g, 500, 8000));
 		if (rc != 0)
 			break;
-		/* Clients: most steps propose something somewhere. */
+		/* Clients: most steps propose something somewhere, and
+		 * read somewhere through ReadIndex. */
 		if (range(&g, 0, 10) < 7) {
 			uint64_t id = random_up(s, &g, n);
 			if (id)
 				(void)sim_propose(s, id, NULL);
+		}
+		if (range(&g, 0, 10) < 5) {
+			uint64_t id = random_up(s, &g, n);
+			if (id)
+				(void)sim_read(s, id);
 		}
 		if (sim_now(s) >= next_fault) {
 			inject_fault(s, &g, n, fault_counts);
@@ -270,7 +380,7 @@ static int run_seed(uint64_t seed, const struct run_opts *o,
 		sim_dump_trace(s);
 		fprintf(stderr, "replay: make sim SEED=%llu%s\n",
 			(unsigned long long)seed,
-			o->bugs ? " (with the same --bug)" : "");
+			o->bugs || o->dedup_off ? " (with the same --bug)" : "");
 	}
 	sim_stats_get(s, out);
 	sim_destroy(s);
@@ -305,7 +415,7 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: raftsim (--seed S | --seeds N [--base B]) [--events E]\n"
 		"               [--nodes N] [--bug figure8|vote-any-log|"
-		"vote-before-persist]\n"
+		"vote-before-persist|read-no-round|dedup-off]\n"
 		"               [--expect-violation] [--verbose]\n");
 	return 2;
 }
@@ -350,6 +460,10 @@ int main(int argc, char **argv)
 				o.bugs |= RAFT_BUG_VOTE_ANY_LOG;
 			else if (!strcmp(v, "vote-before-persist"))
 				o.bugs |= RAFT_BUG_VOTE_BEFORE_PERSIST;
+			else if (!strcmp(v, "read-no-round"))
+				o.bugs |= RAFT_BUG_READ_NO_ROUND;
+			else if (!strcmp(v, "dedup-off"))
+				o.dedup_off = true;
 			else
 				return usage();
 			i++;
@@ -388,6 +502,11 @@ int main(int argc, char **argv)
 		total.crashes += st.crashes;
 		total.elections += st.elections;
 		total.commands_applied += st.commands_applied;
+		total.reads_ok += st.reads_ok;
+		total.reads_unknown += st.reads_unknown;
+		total.retries += st.retries;
+		total.duplicates += st.duplicates;
+		total.transfers += st.transfers;
 		if (rc == 0) {
 			passed++;
 		} else {
@@ -412,6 +531,13 @@ int main(int argc, char **argv)
 	       (unsigned long long)total.crashes,
 	       (unsigned long long)total.elections,
 	       (unsigned long long)total.commands_applied, secs);
+	printf("raftsim: %llu reads answered (%llu unknown), %llu proposals "
+	       "retried, %llu duplicates stopped, %llu leadership transfers\n",
+	       (unsigned long long)total.reads_ok,
+	       (unsigned long long)total.reads_unknown,
+	       (unsigned long long)total.retries,
+	       (unsigned long long)total.duplicates,
+	       (unsigned long long)total.transfers);
 	printf("raftsim: faults:");
 	for (size_t i = 0; i < N_FAULTS; i++)
 		printf(" %s=%llu", fault_names[i], (unsigned long long)faults[i]);

@@ -42,6 +42,12 @@ struct sim_config {
 	uint32_t trace_lines; /* recent events kept for a failure report */
 	uint64_t max_batch_bytes;
 	uint32_t max_inflight_msgs;
+	/* Test-only: the state machine ignores the duplicate table, so a
+	 * retried proposal takes effect twice (the check must catch it). */
+	bool dedup_off;
+	/* Client proposals whose outcome is unknown after this long are
+	 * retried with the same id. */
+	uint64_t retry_us;
 };
 
 void sim_config_default(struct sim_config *c, uint32_t nodes, uint64_t seed);
@@ -82,12 +88,19 @@ struct raft *sim_raft(struct sim *s, uint64_t id);
 uint64_t sim_applied(const struct sim *s, uint64_t id);
 /* Stop a node's clock (its ticks) without crashing it, or start it. */
 void sim_pause(struct sim *s, uint64_t id, bool paused);
+bool sim_is_paused(const struct sim *s, uint64_t id);
 
 /* ---- clients ---- */
 
 /* Propose a new unique command at node id; returns 0 or the core's error.
  * *cmd (may be NULL) gets the command's number for sim_cmd_applied_index. */
 int sim_propose(struct sim *s, uint64_t id, uint64_t *cmd);
+/* Start a linearizable read (ReadIndex) at node id; the result is checked
+ * when it arrives: its read index must cover everything committed before
+ * the read was invoked. Returns 0 or the core's error. */
+int sim_read(struct sim *s, uint64_t id);
+/* Ask the leader to hand leadership to target (0: the best voter). */
+int sim_transfer(struct sim *s, uint64_t target);
 /* The index at which command cmd was first applied anywhere, 0 if never. */
 uint64_t sim_cmd_applied_index(const struct sim *s, uint64_t cmd);
 
@@ -111,6 +124,13 @@ uint64_t sim_leader(const struct sim *s);
 /* Whether every up node has applied the same index, at least min_index. */
 bool sim_converged(const struct sim *s, uint64_t min_index);
 
+/* Report a violation found by a check outside the simulator (a scenario's
+ * own property); the run stops as for any other. Returns -EFAULT. */
+int sim_report(struct sim *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Number of nodes in the cluster. */
+uint32_t sim_nodes(const struct sim *s);
+
 /* The first violation, or NULL. */
 const char *sim_violation(const struct sim *s);
 /* Write the recent trace to stderr. */
@@ -131,6 +151,11 @@ struct sim_stats {
 	uint64_t elections; /* leaders elected */
 	uint64_t max_term;
 	uint64_t sent_by_type[RAFT_MSG_TYPE_MAX + 1];
+	uint64_t reads_ok;       /* reads answered with an index */
+	uint64_t reads_unknown;  /* reads answered "unknown" */
+	uint64_t retries;        /* proposals re-sent with the same id */
+	uint64_t duplicates;     /* proposals the duplicate table stopped */
+	uint64_t transfers;      /* leadership transfers started */
 	uint64_t append_rejects; /* APPEND_RESP with reject set */
 };
 
