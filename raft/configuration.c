@@ -92,3 +92,15 @@ raft_configuration_get(const struct raft_configuration *conf, uint64_t id)
 			return &conf->members[i];
 	return NULL;
 }
+
+bool raft_configuration_is_valid(const struct raft_configuration *conf)
+{
+	if (!conf || conf->n == 0 || conf->n > RAFT_MAX_MEMBERS)
+		return false;
+	/* Valid exactly when its encoding decodes: one set of rules. */
+	uint8_t buf[2 + RAFT_MAX_MEMBERS * MEMBER_BYTES];
+	struct raft_configuration check;
+	raft_configuration_encode(conf, buf);
+	return raft_configuration_decode(
+		       buf, raft_configuration_encoded_size(conf->n), &check) == 0;
+}

@@ -48,9 +48,9 @@ struct log_conf {
 };
 
 struct raft_log {
-	uint64_t snapshot_index; /* entries start after it */
-	uint64_t snapshot_term;
-	struct log_meta *metas; /* metas[start + i] is index snapshot_index+1+i */
+	uint64_t compact_index; /* entries start after it */
+	uint64_t compact_term;
+	struct log_meta *metas; /* metas[start + i] is index compact_index+1+i */
 	size_t start;
 	size_t n;
 	size_t cap;
@@ -65,14 +65,14 @@ void raft_log_release(struct raft *r, struct raft_log *log);
 uint64_t raft_log_last_index(const struct raft_log *log);
 uint64_t raft_log_last_term(const struct raft_log *log);
 uint64_t raft_log_first_index(const struct raft_log *log);
-/* Term at index: the snapshot's term at snapshot_index, 0 outside. */
+/* Term at index: the snapshot's term at compact_index, 0 outside. */
 uint64_t raft_log_term(const struct raft_log *log, uint64_t index);
 const struct log_meta *raft_log_meta(const struct raft_log *log,
 				     uint64_t index);
 /* Append one entry at last + 1; CONFIG entries are decoded and kept. */
 int raft_log_append(struct raft *r, struct raft_log *log, uint64_t term,
 		    uint8_t type, uint32_t size, const void *data);
-/* Delete entries >= index (index > snapshot_index). */
+/* Delete entries >= index (index > compact_index). */
 void raft_log_truncate(struct raft *r, struct raft_log *log, uint64_t index);
 /* The latest configuration in the log (or the snapshot's), and its index. */
 const struct raft_configuration *raft_log_conf(const struct raft_log *log,
@@ -80,6 +80,15 @@ const struct raft_configuration *raft_log_conf(const struct raft_log *log,
 /* The payload of the CONFIG entry at index, NULL if there is none. */
 const uint8_t *raft_log_conf_payload(const struct raft_log *log,
 				     uint64_t index);
+/* Forget entries up to index (compaction), keeping the term of index. */
+void raft_log_compact(struct raft *r, struct raft_log *log, uint64_t index);
+/* Drop every entry: the log starts after the snapshot meta describes. */
+void raft_log_reset(struct raft *r, struct raft_log *log,
+		    const struct raft_snapshot_meta *meta);
+/* The configuration in force at index (index >= compact_index). */
+const struct raft_configuration *raft_log_conf_at(const struct raft_log *log,
+						  uint64_t index,
+						  uint64_t *conf_index);
 /* Largest index <= index whose term is <= term (fast backtracking). */
 uint64_t raft_log_find_conflict_by_term(const struct raft_log *log,
 					uint64_t index, uint64_t term);
@@ -127,6 +136,8 @@ struct progress {
 	bool vote_granted;
 	/* ReadIndex: the latest heartbeat round it answered (leader). */
 	uint64_t acked_round;
+	/* Snapshot state: the index of the snapshot being streamed. */
+	uint64_t pending_snapshot;
 };
 
 int raft_progress_init(struct raft *r, struct progress *pr, uint64_t id,
@@ -172,6 +183,7 @@ struct raft {
 	uint32_t randomized_timeout;
 	struct raft_random rng;
 	bool restoring;
+	uint64_t restore_skipped; /* restore: last entry skipped (tail) */
 	bool has_state; /* bootstrapped, restored or told anything */
 
 	/* Progress of every member but this one (leader; votes as
@@ -210,6 +222,11 @@ struct raft {
 	struct raft_read_state *reads;
 	uint32_t n_reads;
 	uint32_t cap_reads;
+	struct raft_snapshot_send *snap_sends;
+	uint32_t n_snap_sends;
+	uint32_t cap_snap_sends;
+	bool install_pending; /* install_meta goes out with the update */
+	struct raft_snapshot_meta install_meta;
 	/* Allocations that live until raft_update_done. */
 	void **arena;
 	uint32_t n_arena;
@@ -237,6 +254,7 @@ int raft_pending_add(struct raft *r, const struct raft_entry *e);
 /* Keep pending and storage consistent with a truncation at index. */
 void raft_pending_truncate(struct raft *r, uint64_t index);
 int raft_read_state_add(struct raft *r, uint64_t context, uint64_t index);
+int raft_snapshot_send_add(struct raft *r, uint64_t peer);
 
 /* node.c */
 struct progress *raft_peer(struct raft *r, uint64_t id);
@@ -266,6 +284,7 @@ int raft_handle_append_resp(struct raft *r, const struct raft_message *m);
 int raft_handle_heartbeat(struct raft *r, const struct raft_message *m);
 int raft_handle_heartbeat_resp(struct raft *r, const struct raft_message *m);
 int raft_handle_propose(struct raft *r, const struct raft_message *m);
+int raft_handle_snapshot(struct raft *r, const struct raft_message *m);
 int raft_tick_leader(struct raft *r);
 /* Advance commit from the voters' match indexes (Figure 8 rule). */
 bool raft_maybe_commit(struct raft *r);

@@ -93,7 +93,7 @@ static int check_leader(const struct raft *r, char *buf, size_t size)
 				    (unsigned long long)pr->match,
 				    (unsigned long long)pr->next,
 				    (unsigned long long)last);
-		if (pr->state == RAFT_PROGRESS_PROBE && pr->ring_count != 0)
+		if (pr->state != RAFT_PROGRESS_REPLICATE && pr->ring_count != 0)
 			return fail(buf, size, "peer %llu probes with inflight",
 				    (unsigned long long)pr->id);
 		if (pr->ring_count > pr->ring_cap)
@@ -125,8 +125,14 @@ static int check_static(const struct raft *r, char *buf, size_t size)
 		return fail(buf, size, "commit %llu beyond last %llu",
 			    (unsigned long long)r->commit,
 			    (unsigned long long)last);
-	if (r->commit < r->log.snapshot_index)
-		return fail(buf, size, "commit below snapshot");
+	if (r->commit < r->log.compact_index)
+		return fail(buf, size, "commit below the compacted index");
+	if (r->log.snapshot.index < r->log.compact_index ||
+	    r->log.snapshot.index > r->commit)
+		return fail(buf, size, "snapshot %llu outside [%llu, %llu]",
+			    (unsigned long long)r->log.snapshot.index,
+			    (unsigned long long)r->log.compact_index,
+			    (unsigned long long)r->commit);
 	if (r->persisted > last)
 		return fail(buf, size, "persisted %llu beyond last %llu",
 			    (unsigned long long)r->persisted,

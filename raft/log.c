@@ -24,32 +24,32 @@ void raft_log_release(struct raft *r, struct raft_log *log)
 
 uint64_t raft_log_first_index(const struct raft_log *log)
 {
-	return log->snapshot_index + 1;
+	return log->compact_index + 1;
 }
 
 uint64_t raft_log_last_index(const struct raft_log *log)
 {
-	return log->snapshot_index + log->n;
+	return log->compact_index + log->n;
 }
 
 uint64_t raft_log_last_term(const struct raft_log *log)
 {
 	if (log->n == 0)
-		return log->snapshot_term;
+		return log->compact_term;
 	return log->metas[log->start + log->n - 1].term;
 }
 
 const struct log_meta *raft_log_meta(const struct raft_log *log, uint64_t index)
 {
-	if (index <= log->snapshot_index || index > raft_log_last_index(log))
+	if (index <= log->compact_index || index > raft_log_last_index(log))
 		return NULL;
-	return &log->metas[log->start + (index - log->snapshot_index - 1)];
+	return &log->metas[log->start + (index - log->compact_index - 1)];
 }
 
 uint64_t raft_log_term(const struct raft_log *log, uint64_t index)
 {
-	if (index == log->snapshot_index)
-		return log->snapshot_term;
+	if (index == log->compact_index)
+		return log->compact_term;
 	const struct log_meta *m = raft_log_meta(log, index);
 	return m ? m->term : 0;
 }
@@ -128,9 +128,9 @@ int raft_log_append(struct raft *r, struct raft_log *log, uint64_t term,
 
 void raft_log_truncate(struct raft *r, struct raft_log *log, uint64_t index)
 {
-	if (index <= log->snapshot_index || index > raft_log_last_index(log))
+	if (index <= log->compact_index || index > raft_log_last_index(log))
 		return;
-	log->n = index - log->snapshot_index - 1;
+	log->n = index - log->compact_index - 1;
 	/* Configurations in the removed part roll back (thesis §4.1). */
 	while (log->n_confs > 0 && log->confs[log->n_confs - 1].index >= index) {
 		log->n_confs--;
@@ -166,7 +166,7 @@ uint64_t raft_log_find_conflict_by_term(const struct raft_log *log,
 	uint64_t last = raft_log_last_index(log);
 	if (index > last)
 		index = last;
-	while (index > log->snapshot_index) {
+	while (index > log->compact_index) {
 		if (raft_log_term(log, index) <= term)
 			return index;
 		index--;
@@ -180,4 +180,55 @@ bool raft_log_is_up_to_date(const struct raft_log *log, uint64_t index,
 	uint64_t last_term = raft_log_last_term(log);
 	return term > last_term ||
 	       (term == last_term && index >= raft_log_last_index(log));
+}
+
+void raft_log_compact(struct raft *r, struct raft_log *log, uint64_t index)
+{
+	if (index <= log->compact_index || index > raft_log_last_index(log))
+		return;
+	uint64_t term = raft_log_term(log, index);
+	size_t drop = index - log->compact_index;
+	log->start += drop;
+	log->n -= drop;
+	log->compact_index = index;
+	log->compact_term = term;
+	/* Configuration entries compacted away are no longer needed for
+	 * rollback (nothing at or below the commit index is truncated); the
+	 * configuration in force is the snapshot's or a later entry's. */
+	size_t k = 0;
+	while (k < log->n_confs && log->confs[k].index <= index) {
+		raft_mem_free(r, log->confs[k].encoded);
+		k++;
+	}
+	memmove(log->confs, log->confs + k, (log->n_confs - k) * sizeof(*log->confs));
+	log->n_confs -= k;
+}
+
+void raft_log_reset(struct raft *r, struct raft_log *log,
+		    const struct raft_snapshot_meta *meta)
+{
+	for (size_t i = 0; i < log->n_confs; i++)
+		raft_mem_free(r, log->confs[i].encoded);
+	log->n_confs = 0;
+	log->start = 0;
+	log->n = 0;
+	log->compact_index = meta->index;
+	log->compact_term = meta->term;
+	log->snapshot = *meta;
+}
+
+const struct raft_configuration *raft_log_conf_at(const struct raft_log *log,
+						  uint64_t index,
+						  uint64_t *conf_index)
+{
+	for (size_t i = log->n_confs; i > 0; i--) {
+		if (log->confs[i - 1].index <= index) {
+			if (conf_index)
+				*conf_index = log->confs[i - 1].index;
+			return &log->confs[i - 1].conf;
+		}
+	}
+	if (conf_index)
+		*conf_index = log->snapshot.conf_index;
+	return &log->snapshot.conf;
 }

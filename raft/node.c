@@ -63,6 +63,7 @@ void raft_destroy(struct raft *r)
 	raft_mem_free(r, r->out_after);
 	raft_mem_free(r, r->reads);
 	raft_mem_free(r, r->read_reqs);
+	raft_mem_free(r, r->snap_sends);
 	raft_mem_free(r, r->arena);
 	raft_mem_free(r, r);
 }
@@ -153,22 +154,11 @@ int raft_peers_rebuild(struct raft *r)
 
 /* ---- bootstrap and restore ---- */
 
-static bool conf_valid(const struct raft_configuration *conf)
-{
-	if (!conf || conf->n == 0 || conf->n > RAFT_MAX_MEMBERS)
-		return false;
-	size_t size = raft_configuration_encoded_size(conf->n);
-	uint8_t buf[2 + RAFT_MAX_MEMBERS * (8 + 1 + RAFT_MAX_ADDRESS)];
-	struct raft_configuration check;
-	raft_configuration_encode(conf, buf);
-	return raft_configuration_decode(buf, size, &check) == 0;
-}
-
 int raft_bootstrap(struct raft *r, const struct raft_configuration *conf)
 {
 	if (r->has_state || r->term != 0 || raft_log_last_index(&r->log) != 0)
 		return -EEXIST;
-	if (r->update_out || !conf_valid(conf))
+	if (r->update_out || !raft_configuration_is_valid(conf))
 		return -EINVAL;
 	uint8_t buf[2 + RAFT_MAX_MEMBERS * (8 + 1 + RAFT_MAX_ADDRESS)];
 	uint32_t size = (uint32_t)raft_configuration_encoded_size(conf->n);
@@ -205,10 +195,10 @@ int raft_restore_begin(struct raft *r, const struct raft_hard_state *hs,
 		return -EINVAL;
 	if (snap) {
 		if (snap->term > hs->term || (snap->index == 0) != (snap->term == 0) ||
-		    snap->conf_index > snap->index || !conf_valid(&snap->conf))
+		    snap->conf_index > snap->index || !raft_configuration_is_valid(&snap->conf))
 			return -EINVAL;
-		r->log.snapshot_index = snap->index;
-		r->log.snapshot_term = snap->term;
+		r->log.compact_index = snap->index;
+		r->log.compact_term = snap->term;
 		r->log.snapshot = *snap;
 	}
 	r->term = hs->term;
@@ -221,6 +211,14 @@ int raft_restore_entry(struct raft *r, const struct raft_entry *e)
 {
 	if (!r->restoring || !e)
 		return -EINVAL;
+	/* Entries the snapshot covers (a kept tail) are not needed again:
+	 * contiguous up to it, they are skipped. */
+	if (e->index <= r->log.compact_index) {
+		if (r->restore_skipped != 0 && e->index != r->restore_skipped + 1)
+			return -EINVAL;
+		r->restore_skipped = e->index;
+		return 0;
+	}
 	if (e->index != raft_log_last_index(&r->log) + 1 || e->term == 0 ||
 	    e->term < raft_log_last_term(&r->log) || e->term > r->term ||
 	    e->size > RAFT_MAX_ENTRY_BYTES)
@@ -243,7 +241,7 @@ int raft_restore_end(struct raft *r)
 	r->persisted = raft_log_last_index(&r->log);
 	/* Only what the snapshot covers is known to be committed; the rest
 	 * is learned from the next leader. */
-	r->commit = r->log.snapshot_index;
+	r->commit = r->log.compact_index;
 	r->applied_hint = r->commit;
 	r->state = RAFT_FOLLOWER;
 	r->leader = 0;
@@ -416,6 +414,49 @@ uint64_t raft_commit_index(const struct raft *r)
 uint64_t raft_last_index(const struct raft *r)
 {
 	return raft_log_last_index(&r->log);
+}
+
+uint64_t raft_first_index(const struct raft *r)
+{
+	return raft_log_first_index(&r->log);
+}
+
+int raft_snapshot_taken(struct raft *r, uint64_t index, uint64_t keep_tail,
+			struct raft_snapshot_meta *meta)
+{
+	if (r->update_out || r->restoring || !meta)
+		return -EINVAL;
+	if (index <= r->log.snapshot.index || index > r->applied_hint ||
+	    index < r->log.compact_index || index > raft_log_last_index(&r->log))
+		return -EINVAL;
+	struct raft_snapshot_meta m;
+	memset(&m, 0, sizeof(m));
+	m.index = index;
+	m.term = raft_log_term(&r->log, index);
+	m.conf = *raft_log_conf_at(&r->log, index, &m.conf_index);
+	r->log.snapshot = m;
+	if (index > keep_tail)
+		raft_log_compact(r, &r->log, index - keep_tail);
+	*meta = m;
+	return 0;
+}
+
+int raft_snapshot_sent(struct raft *r, uint64_t peer, uint64_t index, bool ok)
+{
+	if (r->update_out || r->restoring)
+		return -EINVAL;
+	struct progress *pr = raft_peer(r, peer);
+	if (r->state != RAFT_LEADER || !pr ||
+	    pr->state != RAFT_PROGRESS_SNAPSHOT || pr->pending_snapshot != index)
+		return 0; /* stale */
+	uint64_t next = ok ? index + 1 : pr->match + 1;
+	raft_progress_become_probe(pr);
+	/* Ok: the follower installs it and answers; probe right after it.
+	 * Failed: probe again, which asks for a snapshot again. */
+	pr->next = next > pr->match ? next : pr->match + 1;
+	pr->probe_sent = !ok; /* a failed one is retried at the heartbeat */
+	pr->need_append = ok;
+	return 0;
 }
 
 uint64_t raft_term_at(const struct raft *r, uint64_t index)

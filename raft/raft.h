@@ -131,6 +131,9 @@ void raft_configuration_encode(const struct raft_configuration *conf,
  * terminated, at most RAFT_MAX_MEMBERS). Returns 0 or -EINVAL. */
 int raft_configuration_decode(const uint8_t *buf, size_t size,
 			      struct raft_configuration *conf);
+/* Whether conf has 1..RAFT_MAX_MEMBERS members with distinct non-zero ids,
+ * known roles and terminated addresses. */
+bool raft_configuration_is_valid(const struct raft_configuration *conf);
 /* The member with this id, or NULL. */
 const struct raft_member *
 raft_configuration_get(const struct raft_configuration *conf, uint64_t id);
@@ -333,6 +336,27 @@ int raft_propose(struct raft *r, const void *const *data,
 		 uint64_t *term);
 
 /*
+ * The caller took a snapshot of its state machine at index (at most the
+ * last apply_index it was handed, and newer than the previous snapshot) and
+ * made it durable. The core records it (its term and the configuration in
+ * force at index, returned in *meta), and forgets log entries up to
+ * index - keep_tail (a tail is kept so followers slightly behind need no
+ * snapshot). The caller may then delete its own entries below
+ * raft_first_index(). Returns 0 or -EINVAL.
+ */
+int raft_snapshot_taken(struct raft *r, uint64_t index, uint64_t keep_tail,
+			struct raft_snapshot_meta *meta);
+
+/*
+ * The snapshot at index was streamed to peer completely (ok) or the
+ * transfer failed or was abandoned (!ok: it will be asked for again).
+ */
+int raft_snapshot_sent(struct raft *r, uint64_t peer, uint64_t index, bool ok);
+
+/* The first index still in the log (entries before it were compacted). */
+uint64_t raft_first_index(const struct raft *r);
+
+/*
  * ReadIndex (thesis §6.4): ask for an index such that serving a read from
  * the local state once it has applied up to that index is linearizable.
  * The answer arrives as a struct raft_read_state with the same context (a
@@ -374,10 +398,21 @@ struct raft_read_state {
 	uint64_t index;   /* read index; 0 when the read failed (unknown) */
 };
 
+/* A snapshot the caller must stream to a follower (Raft III). */
+struct raft_snapshot_send {
+	uint64_t peer;
+	struct raft_snapshot_meta meta; /* the caller's latest snapshot */
+};
+
 struct raft_update {
 	/* Persist first, in ONE synced batch: */
 	bool hard_state_changed;
 	struct raft_hard_state hard_state;
+	/* A snapshot received from the leader is to be installed: the log is
+	 * replaced by it (every entry deleted, its metadata recorded) and the
+	 * state machine by the snapshot's state, BEFORE this update's entries
+	 * are appended. NULL: none. */
+	const struct raft_snapshot_meta *install_snapshot;
 	uint64_t truncate_from; /* 0, or delete entries >= this, then append */
 	uint32_t n_entries;
 	const struct raft_entry *entries; /* to append; data referenced */
@@ -396,6 +431,14 @@ struct raft_update {
 	/* Read requests answered since the last update. */
 	uint32_t n_read_states;
 	const struct raft_read_state *read_states;
+
+	/* Followers whose next entry was compacted away: stream them the
+	 * snapshot (bounded chunks tagged with index, term and offset), then
+	 * report with raft_snapshot_sent. On the follower the complete
+	 * snapshot is fed to raft_step as a RAFT_MSG_SNAPSHOT message (from
+	 * the leader, with the leader's term and the snapshot's metadata). */
+	uint32_t n_snapshot_sends;
+	const struct raft_snapshot_send *snapshot_sends;
 };
 
 /* Whether raft_update_get would hand out anything (queues the leader's

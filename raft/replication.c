@@ -30,8 +30,19 @@ static int send_append(struct raft *r, struct progress *pr, bool allow_empty,
 
 	uint64_t last = raft_log_last_index(&r->log);
 	uint64_t prev = pr->next - 1;
-	if (prev < r->log.snapshot_index)
-		return 0; /* needs a snapshot: Raft III */
+	if (prev < r->log.compact_index) {
+		/* Its next entry was compacted: it needs the snapshot. The
+		 * caller streams it and reports (raft_snapshot_sent). */
+		int rc = raft_snapshot_send_add(r, pr->id);
+		if (rc != 0)
+			return rc;
+		pr->state = RAFT_PROGRESS_SNAPSHOT;
+		pr->pending_snapshot = r->log.snapshot.index;
+		pr->probe_sent = false;
+		pr->need_append = false;
+		*sent = true;
+		return 0;
+	}
 
 	uint32_t n = 0;
 	uint64_t bytes = 0;
@@ -384,6 +395,9 @@ int raft_handle_append_resp(struct raft *r, const struct raft_message *m)
 		raft_progress_become_replicate(pr);
 	} else if (pr->state == RAFT_PROGRESS_REPLICATE) {
 		raft_progress_inflight_free_to(pr, m->index);
+	} else if (pr->match >= pr->pending_snapshot) {
+		/* The snapshot is installed there: stream entries again. */
+		raft_progress_become_replicate(pr);
 	}
 	if (advanced)
 		raft_maybe_commit(r);
@@ -432,4 +446,36 @@ int raft_handle_propose(struct raft *r, const struct raft_message *m)
 			return rc == -EBUSY ? 0 : rc;
 	}
 	return 0;
+}
+
+int raft_handle_snapshot(struct raft *r, const struct raft_message *m)
+{
+	const struct raft_snapshot_meta *meta = m->snapshot;
+	if (r->state != RAFT_FOLLOWER)
+		raft_become_follower(r, r->term, m->from);
+	r->leader = m->from;
+	r->election_elapsed = 0;
+	if (meta->index <= r->commit)
+		return respond_append(r, m, false, r->commit, 0, 0);
+	if (raft_log_term(&r->log, meta->index) == meta->term) {
+		/* We hold the entry it ends with: by Log Matching, everything
+		 * up to it; it is committed, so no install is needed. */
+		r->commit = meta->index;
+		return respond_append(r, m, false, meta->index, 0, 0);
+	}
+	/* Install (thesis §5.1): the whole log is replaced. Entries not yet
+	 * handed out are dropped; the caller deletes the rest when it
+	 * persists the install, before anything appended after it. */
+	r->n_pending = 0;
+	r->truncate_from = 0;
+	raft_log_reset(r, &r->log, meta);
+	r->install_pending = true;
+	r->install_meta = *meta;
+	r->commit = meta->index;
+	r->persisted = meta->index;
+	r->applied_hint = meta->index;
+	int rc = raft_peers_rebuild(r);
+	if (rc != 0)
+		return rc;
+	return respond_append(r, m, false, meta->index, 0, 0);
 }

@@ -66,7 +66,10 @@ static bool message_valid(const struct raft *r, const struct raft_message *m)
 	case RAFT_MSG_PREVOTE:
 		return m->log_term <= m->term && m->term > 0;
 	case RAFT_MSG_SNAPSHOT:
-		return m->snapshot != NULL;
+		return m->snapshot != NULL && m->snapshot->index > 0 &&
+		       m->snapshot->term > 0 && m->snapshot->term <= m->term &&
+		       m->snapshot->conf_index <= m->snapshot->index &&
+		       raft_configuration_is_valid(&m->snapshot->conf);
 	default:
 		return true;
 	}
@@ -174,10 +177,9 @@ int raft_step(struct raft *r, const struct raft_message *m)
 		return raft_handle_read_index(r, m);
 	case RAFT_MSG_READ_INDEX_RESP:
 		return raft_handle_read_index_resp(r, m);
+	case RAFT_MSG_SNAPSHOT:
+		return raft_handle_snapshot(r, m);
 	default:
-		/* SNAPSHOT: snapshots arrive with Raft III; until then the
-		 * message is ignored, which the algorithm tolerates like a
-		 * lost message. */
 		return 0;
 	}
 }

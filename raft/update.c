@@ -86,6 +86,18 @@ int raft_read_state_add(struct raft *r, uint64_t context, uint64_t index)
 	return 0;
 }
 
+int raft_snapshot_send_add(struct raft *r, uint64_t peer)
+{
+	if (r->n_snap_sends == r->cap_snap_sends &&
+	    grow(r, (void **)&r->snap_sends, &r->cap_snap_sends,
+		 sizeof(*r->snap_sends)) != 0)
+		return -ENOMEM;
+	r->snap_sends[r->n_snap_sends].peer = peer;
+	r->snap_sends[r->n_snap_sends].meta = r->log.snapshot;
+	r->n_snap_sends++;
+	return 0;
+}
+
 static uint64_t apply_limit(const struct raft *r)
 {
 	return r->commit < r->persisted ? r->commit : r->persisted;
@@ -100,6 +112,7 @@ bool raft_has_update(struct raft *r)
 		(void)raft_flush_appends(r);
 	return r->hs_dirty || r->truncate_from != 0 || r->n_pending > 0 ||
 	       r->n_out > 0 || r->n_out_after > 0 || r->n_reads > 0 ||
+	       r->install_pending || r->n_snap_sends > 0 ||
 	       apply_limit(r) > r->applied_hint;
 }
 
@@ -125,6 +138,9 @@ int raft_update_get(struct raft *r, struct raft_update *u)
 	u->messages_after_persist = r->out_after;
 	u->n_read_states = r->n_reads;
 	u->read_states = r->reads;
+	u->install_snapshot = r->install_pending ? &r->install_meta : NULL;
+	u->n_snapshot_sends = r->n_snap_sends;
+	u->snapshot_sends = r->snap_sends;
 	uint64_t limit = apply_limit(r);
 	if (limit > r->applied_hint) {
 		u->apply_index = limit;
@@ -143,6 +159,8 @@ void raft_update_done(struct raft *r, struct raft_update *u)
 	r->n_out = 0;
 	r->n_out_after = 0;
 	r->n_reads = 0;
+	r->n_snap_sends = 0;
+	r->install_pending = false;
 	for (uint32_t i = 0; i < r->n_arena; i++)
 		raft_mem_free(r, r->arena[i]);
 	r->n_arena = 0;
