@@ -145,6 +145,7 @@ int raft_progress_init(struct raft *r, struct progress *pr, uint64_t id,
 void raft_progress_release(struct raft *r, struct progress *pr);
 void raft_progress_become_probe(struct progress *pr);
 void raft_progress_become_replicate(struct progress *pr);
+void raft_progress_become_snapshot(struct progress *pr, uint64_t index);
 bool raft_progress_inflight_full(const struct raft *r,
 				 const struct progress *pr);
 void raft_progress_inflight_add(struct progress *pr, uint64_t last,

@@ -60,6 +60,15 @@ void raft_progress_become_replicate(struct progress *pr)
 	inflight_reset(pr);
 }
 
+void raft_progress_become_snapshot(struct progress *pr, uint64_t index)
+{
+	pr->state = RAFT_PROGRESS_SNAPSHOT;
+	pr->pending_snapshot = index;
+	pr->probe_sent = false;
+	pr->need_append = false;
+	inflight_reset(pr);
+}
+
 bool raft_progress_inflight_full(const struct raft *r,
 				 const struct progress *pr)
 {

@@ -36,10 +36,7 @@ static int send_append(struct raft *r, struct progress *pr, bool allow_empty,
 		int rc = raft_snapshot_send_add(r, pr->id);
 		if (rc != 0)
 			return rc;
-		pr->state = RAFT_PROGRESS_SNAPSHOT;
-		pr->pending_snapshot = r->log.snapshot.index;
-		pr->probe_sent = false;
-		pr->need_append = false;
+		raft_progress_become_snapshot(pr, r->log.snapshot.index);
 		*sent = true;
 		return 0;
 	}

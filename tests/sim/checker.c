@@ -37,6 +37,8 @@ static void *grow_zeroed(void *p, uint64_t *n, uint64_t need, size_t elem)
 
 void sim_checker_release(struct sim *s)
 {
+	for (uint64_t i = 0; i < s->n_committed; i++)
+		free(s->committed[i].data);
 	free(s->leader_of_term);
 	free(s->votes);
 	free(s->committed);
@@ -46,26 +48,49 @@ void sim_checker_release(struct sim *s)
 static int record_committed(struct sim *s, struct sim_node *n, uint64_t upto)
 {
 	const struct sim_log *log = &n->mem_log;
-	if (upto > log->n)
+	if (upto > sim_log_last(log))
 		return sim_fail(s, "node %llu commits %llu beyond its log %llu",
 				(unsigned long long)n->id,
 				(unsigned long long)upto,
-				(unsigned long long)log->n);
+				(unsigned long long)sim_log_last(log));
 	if (upto == 0)
 		return 0;
 	uint64_t known = s->n_committed;
 	uint64_t check = upto < known ? upto : known;
-	if (check > 0 && log->e[check - 1].chain != s->committed[check - 1].chain)
+	uint64_t chain, term;
+	/* Below its log's start the node holds a snapshot of committed state
+	 * (checked when it was taken or installed). */
+	if (check > 0 && sim_log_chain_at(log, check, &chain, &term) &&
+	    chain != s->committed[check - 1].chain)
 		return sim_fail(s, "node %llu: committed prefix up to %llu "
 				   "differs from the cluster's",
 				(unsigned long long)n->id,
 				(unsigned long long)check);
 	if (upto > known) {
+		if (known < log->offset)
+			return sim_fail(s, "node %llu commits %llu but its log "
+					   "starts after %llu, beyond the "
+					   "cluster's %llu",
+					(unsigned long long)n->id,
+					(unsigned long long)upto,
+					(unsigned long long)log->offset,
+					(unsigned long long)known);
 		s->committed = grow_zeroed(s->committed, &s->cap_committed,
 					   upto, sizeof(*s->committed));
-		for (uint64_t i = known; i < upto; i++) {
-			s->committed[i].term = log->e[i].term;
-			s->committed[i].chain = log->e[i].chain;
+		for (uint64_t i = known + 1; i <= upto; i++) {
+			const struct sim_entry *e = sim_log_get(log, i);
+			struct sim_committed *c = &s->committed[i - 1];
+			c->term = e->term;
+			c->chain = e->chain;
+			c->type = e->type;
+			c->size = e->size;
+			c->data = NULL;
+			if (e->size) {
+				c->data = malloc(e->size);
+				if (!c->data)
+					abort();
+				memcpy(c->data, e->data, e->size);
+			}
 		}
 		s->n_committed = upto;
 	}
@@ -91,9 +116,10 @@ static int check_leader(struct sim *s, struct sim_node *n)
 	if (n->last_state == RAFT_LEADER && n->last_state_term == term)
 		return 0;
 	/* Newly elected: it must hold every committed entry (§5.4.1). */
-	uint64_t c = s->n_committed;
-	if (c > 0 && (n->mem_log.n < c ||
-		      n->mem_log.e[c - 1].chain != s->committed[c - 1].chain))
+	uint64_t c = s->n_committed, chain = 0, t = 0;
+	if (c > n->mem_log.offset &&
+	    (!sim_log_chain_at(&n->mem_log, c, &chain, &t) ||
+	     chain != s->committed[c - 1].chain))
 		return sim_fail(s, "leader %llu of term %llu lacks committed "
 				   "entries up to %llu",
 				(unsigned long long)n->id,
@@ -108,12 +134,14 @@ static int check_log_matching(struct sim *s, struct sim_node *a)
 		struct sim_node *b = &s->nodes[id];
 		if (b == a || !b->up)
 			continue;
-		uint64_t i = a->mem_log.n < b->mem_log.n ? a->mem_log.n
-							 : b->mem_log.n;
-		if (i == 0)
+		uint64_t la = sim_log_last(&a->mem_log);
+		uint64_t lb = sim_log_last(&b->mem_log);
+		uint64_t i = la < lb ? la : lb;
+		uint64_t ca, ta, cb, tb;
+		if (i == 0 || !sim_log_chain_at(&a->mem_log, i, &ca, &ta) ||
+		    !sim_log_chain_at(&b->mem_log, i, &cb, &tb))
 			continue;
-		if (a->mem_log.e[i - 1].term == b->mem_log.e[i - 1].term &&
-		    a->mem_log.e[i - 1].chain != b->mem_log.e[i - 1].chain)
+		if (ta == tb && ca != cb)
 			return sim_fail(s, "log matching: nodes %llu and %llu "
 					   "agree on the term at %llu but not "
 					   "on the entries before",

@@ -141,57 +141,6 @@ void sim_set_verbose(struct sim *s, bool verbose)
 	s->verbose = verbose;
 }
 
-/* ---- logs ---- */
-
-static void log_free(struct sim_log *log)
-{
-	for (uint64_t i = 0; i < log->n; i++)
-		free(log->e[i].data);
-	free(log->e);
-	memset(log, 0, sizeof(*log));
-}
-
-static void log_truncate(struct sim_log *log, uint64_t from)
-{
-	while (log->n >= from && log->n > 0) {
-		free(log->e[log->n - 1].data);
-		log->n--;
-	}
-}
-
-static void log_append(struct sim_log *log, uint64_t term, uint8_t type,
-		       const void *data, uint32_t size)
-{
-	if (log->n == log->cap) {
-		log->cap = log->cap ? log->cap * 2 : 64;
-		log->e = realloc(log->e, log->cap * sizeof(*log->e));
-		if (!log->e)
-			abort();
-	}
-	struct sim_entry *e = &log->e[log->n];
-	e->term = term;
-	e->type = type;
-	e->size = size;
-	e->data = NULL;
-	if (size) {
-		e->data = malloc(size);
-		if (!e->data)
-			abort();
-		memcpy(e->data, data, size);
-	}
-	uint64_t prev = log->n ? log->e[log->n - 1].chain : 0;
-	e->chain = sim_chain(prev, term, type, e->data, size);
-	log->n++;
-}
-
-static void log_copy(struct sim_log *dst, const struct sim_log *src)
-{
-	log_free(dst);
-	for (uint64_t i = 0; i < src->n; i++)
-		log_append(dst, src->e[i].term, src->e[i].type, src->e[i].data,
-			   src->e[i].size);
-}
-
 /* ---- events ---- */
 
 static void heap_push(struct sim *s, struct sim_event ev)
@@ -275,8 +224,9 @@ static struct sim_msg *msg_copy(struct sim *s, struct sim_node *n,
 		struct raft_entry e = m->entries[i];
 		const void *src = e.data;
 		if (!src && e.size > 0 && m->type == RAFT_MSG_APPEND) {
-			if (e.index == 0 || e.index > n->mem_log.n ||
-			    n->mem_log.e[e.index - 1].term != e.term) {
+			const struct sim_entry *have =
+				sim_log_get(&n->mem_log, e.index);
+			if (!have || have->term != e.term) {
 				sim_fail(s, "node %llu sends entry %llu term "
 					    "%llu it does not hold",
 					 (unsigned long long)n->id,
@@ -285,7 +235,7 @@ static struct sim_msg *msg_copy(struct sim *s, struct sim_node *n,
 				src = NULL;
 				e.size = 0;
 			} else {
-				src = n->mem_log.e[e.index - 1].data;
+				src = have->data;
 			}
 		}
 		void *copy = NULL;
@@ -358,11 +308,14 @@ static int send_msg(struct sim *s, struct sim_node *n, struct sim_msg *sm)
 
 static void apply_write_to_log(struct sim_log *log, const struct sim_write *w)
 {
+	if (w->install)
+		sim_log_reset(log, w->snap.meta.index, w->snap.meta.term,
+			      w->snap.chain);
 	if (w->truncate_from)
-		log_truncate(log, w->truncate_from);
+		sim_log_truncate(log, w->truncate_from);
 	for (uint32_t i = 0; i < w->n_entries; i++) {
 		const struct sim_entry *e = &w->entries[i];
-		log_append(log, e->term, e->type, e->data, e->size);
+		sim_log_append(log, e->term, e->type, e->data, e->size);
 	}
 }
 
@@ -380,15 +333,16 @@ static void write_free(struct sim_write *w)
 static int apply_entries(struct sim *s, struct sim_node *n, uint64_t upto)
 {
 	for (uint64_t i = n->applied + 1; i <= upto; i++) {
-		if (i > n->disk_log.n || i > n->mem_log.n ||
-		    n->disk_log.e[i - 1].chain != n->mem_log.e[i - 1].chain)
+		const struct sim_entry *e = sim_log_get(&n->mem_log, i);
+		const struct sim_entry *d = sim_log_get(&n->disk_log, i);
+		if (!e || !d || d->chain != e->chain)
 			return sim_fail(s, "node %llu applies entry %llu that "
 					   "is not durable",
 					(unsigned long long)n->id,
 					(unsigned long long)i);
-		int rc = sim_check_apply(s, n, i, &n->mem_log.e[i - 1]);
+		int rc = sim_check_apply(s, n, i, e);
 		if (rc == 0)
-			rc = sim_machine_apply(s, n, i, &n->mem_log.e[i - 1]);
+			rc = sim_machine_apply(s, n, i, e);
 		if (rc != 0)
 			return rc;
 		n->applied = i;
@@ -396,18 +350,127 @@ static int apply_entries(struct sim *s, struct sim_node *n, uint64_t upto)
 	return 0;
 }
 
+/* The follower installs a snapshot it received: its state machine becomes
+ * the snapshot's state (rebuilt from the cluster's committed entries, as a
+ * real snapshot would carry it); the log reset becomes durable with the
+ * update's write. */
+static int install_snapshot(struct sim *s, struct sim_node *n,
+			    const struct raft_snapshot_meta *meta)
+{
+	if (meta->index > s->n_committed)
+		return sim_fail(s, "node %llu installs snapshot %llu beyond "
+				   "what was ever committed (%llu)",
+				(unsigned long long)n->id,
+				(unsigned long long)meta->index,
+				(unsigned long long)s->n_committed);
+	s->stats.installs++;
+	sim_trace(s, "n%llu INSTALL snapshot %llu term %llu",
+		  (unsigned long long)n->id, (unsigned long long)meta->index,
+		  (unsigned long long)meta->term);
+	return sim_machine_rebuild(s, n, meta->index);
+}
+
+static int start_transfer(struct sim *s, struct sim_node *n,
+			  const struct raft_snapshot_send *send)
+{
+	uint64_t to = send->peer;
+	if (to == 0 || to > s->cfg.nodes)
+		return sim_fail(s, "node %llu sends a snapshot to %llu",
+				(unsigned long long)n->id,
+				(unsigned long long)to);
+	/* The snapshot it names must be the node's durable one. */
+	if (send->meta.index != n->disk_snap.meta.index ||
+	    send->meta.term != n->disk_snap.meta.term)
+		return sim_fail(s, "node %llu sends snapshot %llu/%llu but "
+				   "holds %llu/%llu",
+				(unsigned long long)n->id,
+				(unsigned long long)send->meta.index,
+				(unsigned long long)send->meta.term,
+				(unsigned long long)n->disk_snap.meta.index,
+				(unsigned long long)n->disk_snap.meta.term);
+	struct sim_transfer *t = calloc(1, sizeof(*t));
+	if (!t)
+		abort();
+	t->from = n->id;
+	t->to = to;
+	t->from_boot = n->boot;
+	t->to_boot = s->nodes[to].boot;
+	t->term = raft_term(n->raft);
+	t->meta = send->meta;
+	/* Most transfers are quick; some take several election timeouts. */
+	uint64_t span = s->cfg.snapshot_transfer_us;
+	uint64_t took = sim_rand_range(s, 0, 10) == 0
+				? sim_rand_range(s, span, 8 * span)
+				: sim_rand_range(s, span / 10 + 1, span);
+	sim_trace(s, "n%llu -> n%llu SNAPSHOT %llu term %llu (%llu us)",
+		  (unsigned long long)n->id, (unsigned long long)to,
+		  (unsigned long long)t->meta.index,
+		  (unsigned long long)t->term, (unsigned long long)took);
+	heap_push(s, (struct sim_event){.at_us = s->now_us + took,
+					 .type = EV_SNAPSHOT,
+					 .node = to,
+					 .boot = t->to_boot,
+					 .transfer = t});
+	return 0;
+}
+
+static int take_snapshot(struct sim *s, struct sim_node *n, uint64_t tail)
+{
+	uint64_t index = n->applied;
+	if (index == 0 || index <= n->disk_snap.meta.index)
+		return -EINVAL;
+	struct raft_snapshot_meta meta;
+	int rc = raft_snapshot_taken(n->raft, index, tail, &meta);
+	if (rc != 0)
+		return rc;
+	/* The snapshot is durable before the log is compacted. */
+	n->disk_snap.meta = meta;
+	n->disk_snap.chain = n->applied_chain;
+	uint64_t first = raft_first_index(n->raft);
+	sim_log_compact(&n->disk_log, first - 1);
+	sim_log_compact(&n->mem_log, first - 1);
+	s->stats.snapshots++;
+	sim_trace(s, "n%llu snapshot at %llu (log from %llu)",
+		  (unsigned long long)n->id, (unsigned long long)index,
+		  (unsigned long long)first);
+	return 0;
+}
+
+static int maybe_snapshot(struct sim *s, struct sim_node *n)
+{
+	if (s->cfg.snapshot_every == 0 ||
+	    n->applied < n->disk_snap.meta.index + s->cfg.snapshot_every)
+		return 0;
+	/* The log store compacts only what a durable write covers: here the
+	 * applied entries are durable (apply follows persistence). */
+	int rc = take_snapshot(s, n, s->cfg.snapshot_tail);
+	return rc == -EINVAL ? 0 : rc;
+}
+
 static int handle_update(struct sim *s, struct sim_node *n,
 			 const struct raft_update *u)
 {
 	int rc = 0;
 	struct sim_write *w = NULL;
-	if (u->hard_state_changed || u->truncate_from || u->n_entries) {
+	if (u->install_snapshot) {
+		rc = install_snapshot(s, n, u->install_snapshot);
+		if (rc != 0)
+			return rc;
+	}
+	if (u->hard_state_changed || u->truncate_from || u->n_entries ||
+	    u->install_snapshot) {
 		w = calloc(1, sizeof(*w));
 		if (!w)
 			abort();
 		w->seq = ++n->write_seq;
 		w->hs_changed = u->hard_state_changed;
 		w->hs = u->hard_state;
+		if (u->install_snapshot) {
+			w->install = true;
+			w->snap.meta = *u->install_snapshot;
+			w->snap.chain =
+				s->committed[u->install_snapshot->index - 1].chain;
+		}
 		w->truncate_from = u->truncate_from;
 		w->n_entries = u->n_entries;
 		w->entries = calloc(u->n_entries ? u->n_entries : 1,
@@ -429,8 +492,10 @@ static int handle_update(struct sim *s, struct sim_node *n,
 			}
 		}
 		/* The node's own view of its log changes at once. */
-		uint64_t before = u->truncate_from ? u->truncate_from - 1
-						   : n->mem_log.n;
+		uint64_t before = u->install_snapshot
+					  ? u->install_snapshot->index
+				  : u->truncate_from ? u->truncate_from - 1
+						     : sim_log_last(&n->mem_log);
 		if (u->n_entries && u->entries[0].index != before + 1)
 			return sim_fail(s, "node %llu: update appends at %llu "
 					   "after %llu",
@@ -475,6 +540,8 @@ static int handle_update(struct sim *s, struct sim_node *n,
 	for (uint32_t i = 0; i < u->n_read_states && rc == 0; i++)
 		rc = sim_read_answer(s, n, u->read_states[i].context,
 				     u->read_states[i].index);
+	for (uint32_t i = 0; i < u->n_snapshot_sends && rc == 0; i++)
+		rc = start_transfer(s, n, &u->snapshot_sends[i]);
 	return rc;
 }
 
@@ -489,6 +556,8 @@ static int process(struct sim *s, struct sim_node *n)
 					(unsigned long long)n->id, rc);
 		rc = handle_update(s, n, &u);
 		raft_update_done(n->raft, &u);
+		if (rc == 0)
+			rc = maybe_snapshot(s, n);
 	}
 	if (rc == 0 && n->up)
 		rc = sim_check_node(s, n);
@@ -509,6 +578,8 @@ static int on_sync(struct sim *s, struct sim_node *n)
 	if (w->hs_changed)
 		n->disk_hs = w->hs;
 	apply_write_to_log(&n->disk_log, w);
+	bool w_install = w->install;
+	struct sim_snapshot w_snap = w->snap;
 	int rc = 0;
 	for (uint32_t i = 0; i < w->n_after && rc == 0; i++) {
 		rc = send_msg(s, n, w->after[i]);
@@ -517,9 +588,11 @@ static int on_sync(struct sim *s, struct sim_node *n)
 	write_free(w);
 	if (rc != 0)
 		return rc;
-	if (n->disk_log.n > 0) {
-		rc = raft_persisted(n->raft, n->disk_log.n,
-				    n->disk_log.e[n->disk_log.n - 1].term);
+	if (w_install)
+		n->disk_snap = w_snap;
+	uint64_t last = sim_log_last(&n->disk_log), term, chain;
+	if (last > 0 && sim_log_chain_at(&n->disk_log, last, &chain, &term)) {
+		rc = raft_persisted(n->raft, last, term);
 		if (rc != 0)
 			return sim_fail(s, "node %llu: persisted: %d",
 					(unsigned long long)n->id, rc);
@@ -574,6 +647,7 @@ void sim_config_default(struct sim_config *c, uint32_t nodes, uint64_t seed)
 	c->max_batch_bytes = 4096;
 	c->max_inflight_msgs = 8;
 	c->retry_us = 50ull * SIM_TICK_US;
+	c->snapshot_transfer_us = 10ull * SIM_TICK_US;
 }
 
 int sim_create(const struct sim_config *c, struct sim **out)
@@ -638,7 +712,7 @@ static void node_drop_volatile(struct sim_node *n)
 	n->writes_tail = NULL;
 	raft_destroy(n->raft);
 	n->raft = NULL;
-	log_free(&n->mem_log);
+	sim_log_free(&n->mem_log);
 }
 
 void sim_destroy(struct sim *s)
@@ -649,10 +723,12 @@ void sim_destroy(struct sim *s)
 		struct sim_node *n = &s->nodes[id];
 		node_drop_volatile(n);
 		sim_machine_release(n);
-		log_free(&n->disk_log);
+		sim_log_free(&n->disk_log);
 	}
-	for (size_t i = 0; i < s->n_heap; i++)
+	for (size_t i = 0; i < s->n_heap; i++) {
 		msg_free(s->heap[i].msg);
+		free(s->heap[i].transfer);
+	}
 	free(s->heap);
 	sim_checker_release(s);
 	free(s->trace);
@@ -683,12 +759,14 @@ int sim_restart(struct sim *s, uint64_t id)
 	int rc = make_raft(s, n);
 	if (rc != 0)
 		return rc;
-	rc = raft_restore_begin(n->raft, &n->disk_hs, NULL);
+	rc = raft_restore_begin(n->raft, &n->disk_hs,
+				n->disk_snap.meta.index ? &n->disk_snap.meta
+							: NULL);
 	for (uint64_t i = 0; i < n->disk_log.n && rc == 0; i++) {
 		const struct sim_entry *e = &n->disk_log.e[i];
 		struct raft_entry re = {
 			.term = e->term,
-			.index = i + 1,
+			.index = n->disk_log.offset + 1 + i,
 			.type = e->type,
 			.size = e->size,
 			.data = e->data,
@@ -700,13 +778,16 @@ int sim_restart(struct sim *s, uint64_t id)
 	if (rc != 0)
 		return sim_fail(s, "node %llu: restore failed: %d",
 				(unsigned long long)id, rc);
-	log_copy(&n->mem_log, &n->disk_log);
+	sim_log_copy(&n->mem_log, &n->disk_log);
 	n->up = true;
 	n->applied = 0;
 	n->applied_chain = 0;
-	/* The state machine is rebuilt from the log; clients start a new
-	 * epoch (what they had outstanding has an unknown outcome). */
+	/* The state machine is the snapshot's, then the log is applied again;
+	 * clients start a new epoch (what they had outstanding has an unknown
+	 * outcome). */
 	rc = sim_machine_reset(s, n);
+	if (rc == 0 && n->disk_snap.meta.index)
+		rc = sim_machine_rebuild(s, n, n->disk_snap.meta.index);
 	if (rc != 0)
 		return sim_fail(s, "node %llu: state machine: %d",
 				(unsigned long long)id, rc);
@@ -714,7 +795,7 @@ int sim_restart(struct sim *s, uint64_t id)
 	sim_trace(s, "n%llu RESTART term %llu vote %llu last %llu",
 		  (unsigned long long)id, (unsigned long long)n->disk_hs.term,
 		  (unsigned long long)n->disk_hs.vote,
-		  (unsigned long long)n->disk_log.n);
+		  (unsigned long long)sim_log_last(&n->disk_log));
 	rc = sim_check_restart(s, n);
 	if (rc != 0)
 		return rc;
@@ -817,6 +898,17 @@ int sim_read(struct sim *s, uint64_t id)
 	return process(s, n);
 }
 
+int sim_snapshot(struct sim *s, uint64_t id, uint64_t tail)
+{
+	if (!sim_is_up(s, id))
+		return -EINVAL;
+	struct sim_node *n = &s->nodes[id];
+	int rc = take_snapshot(s, n, tail);
+	if (rc != 0)
+		return rc;
+	return process(s, n);
+}
+
 int sim_transfer(struct sim *s, uint64_t target)
 {
 	uint64_t id = sim_leader(s);
@@ -839,9 +931,54 @@ uint64_t sim_cmd_applied_index(const struct sim *s, uint64_t cmd)
 
 /* ---- running ---- */
 
+/* A snapshot transfer ends: delivered (the follower gets the complete
+ * snapshot as a RAFT_MSG_SNAPSHOT) or cut off (the leader hears it failed). */
+static int on_transfer(struct sim *s, struct sim_transfer *t)
+{
+	struct sim_node *leader = &s->nodes[t->from];
+	struct sim_node *to = &s->nodes[t->to];
+	bool leader_same = leader->up && leader->boot == t->from_boot;
+	bool ok = to->up && to->boot == t->to_boot && !to->paused &&
+		  !s->cut[t->from][t->to];
+	int rc = 0;
+	if (ok) {
+		s->stats.snapshots_sent++;
+		struct raft_message m = {
+			.type = RAFT_MSG_SNAPSHOT,
+			.from = t->from,
+			.to = t->to,
+			.term = t->term,
+			.snapshot = &t->meta,
+		};
+		sim_trace(s, "n%llu <- n%llu snapshot %llu complete",
+			  (unsigned long long)t->to, (unsigned long long)t->from,
+			  (unsigned long long)t->meta.index);
+		rc = raft_step(to->raft, &m);
+		if (rc != 0)
+			return sim_fail(s, "node %llu rejects snapshot: %d",
+					(unsigned long long)t->to, rc);
+		rc = process(s, to);
+	} else {
+		s->stats.snapshots_failed++;
+		sim_trace(s, "n%llu -> n%llu snapshot %llu cut off",
+			  (unsigned long long)t->from, (unsigned long long)t->to,
+			  (unsigned long long)t->meta.index);
+	}
+	if (rc == 0 && leader_same) {
+		rc = raft_snapshot_sent(leader->raft, t->to, t->meta.index, ok);
+		if (rc != 0)
+			return sim_fail(s, "node %llu: snapshot_sent: %d",
+					(unsigned long long)t->from, rc);
+		rc = process(s, leader);
+	}
+	return rc;
+}
+
 static int on_event(struct sim *s, struct sim_event *ev)
 {
 	struct sim_node *n = &s->nodes[ev->node];
+	if (ev->type == EV_SNAPSHOT)
+		return on_transfer(s, ev->transfer);
 	if (!n->up || ev->boot != n->boot) {
 		if (ev->type == EV_DELIVER)
 			s->stats.messages_dropped++;
@@ -895,6 +1032,7 @@ int sim_step(struct sim *s)
 	s->stats.events++;
 	int rc = on_event(s, &ev);
 	msg_free(ev.msg);
+	free(ev.transfer);
 	return s->failed ? -EFAULT : rc;
 }
 

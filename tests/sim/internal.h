@@ -18,9 +18,19 @@ struct sim_entry {
 };
 
 struct sim_log {
-	struct sim_entry *e; /* e[i] is index i + 1 */
+	struct sim_entry *e; /* e[i] is index offset + 1 + i */
 	uint64_t n;
 	uint64_t cap;
+	uint64_t offset;       /* entries up to here were compacted */
+	uint64_t offset_term;
+	uint64_t offset_chain;
+};
+
+/* A snapshot on a node's disk: metadata and the chain of the log prefix
+ * whose state it holds. */
+struct sim_snapshot {
+	struct raft_snapshot_meta meta;
+	uint64_t chain;
 };
 
 /* A write handed to the disk and not yet durable. */
@@ -29,6 +39,8 @@ struct sim_write {
 	uint64_t due_us;
 	bool hs_changed;
 	struct raft_hard_state hs;
+	bool install; /* replace the log by this snapshot first */
+	struct sim_snapshot snap;
 	uint64_t truncate_from;
 	struct sim_entry *entries; /* owned copies */
 	uint32_t n_entries;
@@ -73,6 +85,7 @@ struct sim_node {
 	/* The disk: what survives a crash. */
 	struct raft_hard_state disk_hs;
 	struct sim_log disk_log;
+	struct sim_snapshot disk_snap; /* meta.index 0: none */
 	/* What the node has written, durable or not (its view of its log). */
 	struct sim_log mem_log;
 	struct sim_write *writes; /* FIFO, oldest first */
@@ -104,6 +117,7 @@ enum sim_event_type {
 	EV_TICK = 1,
 	EV_DELIVER = 2,
 	EV_SYNC = 3,
+	EV_SNAPSHOT = 4, /* a snapshot transfer ends */
 };
 
 struct sim_event {
@@ -113,12 +127,27 @@ struct sim_event {
 	uint64_t node;
 	uint64_t boot; /* events of a previous life of the node are void */
 	struct sim_msg *msg;
+	struct sim_transfer *transfer;
 };
 
-/* Per index: what the cluster committed there (first node to commit it). */
+/* Per index: what the cluster committed there (first node to commit it),
+ * with the payload, so a snapshot's state can be rebuilt. */
 struct sim_committed {
 	uint64_t term;
 	uint64_t chain;
+	uint8_t type;
+	uint32_t size;
+	uint8_t *data;
+};
+
+/* A snapshot being streamed from a leader to a follower. */
+struct sim_transfer {
+	uint64_t from;
+	uint64_t to;
+	uint64_t from_boot;
+	uint64_t to_boot;
+	uint64_t term;
+	struct raft_snapshot_meta meta;
 };
 
 struct sim {
@@ -157,6 +186,20 @@ struct sim {
 	struct sim_stats stats;
 };
 
+/* log.c */
+uint64_t sim_log_last(const struct sim_log *log);
+const struct sim_entry *sim_log_get(const struct sim_log *log, uint64_t index);
+bool sim_log_chain_at(const struct sim_log *log, uint64_t index,
+		      uint64_t *chain, uint64_t *term);
+void sim_log_free(struct sim_log *log);
+void sim_log_truncate(struct sim_log *log, uint64_t from);
+void sim_log_append(struct sim_log *log, uint64_t term, uint8_t type,
+		    const void *data, uint32_t size);
+void sim_log_copy(struct sim_log *dst, const struct sim_log *src);
+void sim_log_compact(struct sim_log *log, uint64_t upto);
+void sim_log_reset(struct sim_log *log, uint64_t offset, uint64_t term,
+		   uint64_t chain);
+
 /* cluster.c */
 uint64_t sim_rand(struct sim *s);
 uint64_t sim_rand_range(struct sim *s, uint64_t lo, uint64_t hi);
@@ -172,6 +215,9 @@ int sim_machine_reset(struct sim *s, struct sim_node *n);
 void sim_machine_release(struct sim_node *n);
 int sim_machine_apply(struct sim *s, struct sim_node *n, uint64_t index,
 		      const struct sim_entry *e);
+/* Rebuild a node's state machine as of index from the cluster's committed
+ * entries (what installing a snapshot of that index gives). */
+int sim_machine_rebuild(struct sim *s, struct sim_node *n, uint64_t index);
 int sim_client_propose(struct sim *s, struct sim_node *n, uint64_t *cmd);
 int sim_client_retry(struct sim *s, struct sim_node *n);
 int sim_read_start(struct sim *s, struct sim_node *n);

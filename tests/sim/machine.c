@@ -244,3 +244,31 @@ int sim_read_answer(struct sim *s, struct sim_node *n, uint64_t context,
 			(unsigned long long)n->id,
 			(unsigned long long)context);
 }
+
+int sim_machine_rebuild(struct sim *s, struct sim_node *n, uint64_t index)
+{
+	if (index > s->n_committed)
+		return -EINVAL;
+	/* The machine's state is replaced; the clients' outstanding
+	 * proposals stay, and those the snapshot shows applied resolve. */
+	raft_dedup_table_destroy(n->dedup);
+	n->dedup = NULL;
+	if (raft_dedup_table_create(NULL, &n->dedup) != 0)
+		return -ENOMEM;
+	if (n->effects)
+		memset(n->effects, 0, n->cap_effects);
+	for (uint64_t i = 1; i <= index; i++) {
+		const struct sim_committed *c = &s->committed[i - 1];
+		struct sim_entry e = {.term = c->term,
+				      .type = c->type,
+				      .size = c->size,
+				      .data = c->data,
+				      .chain = c->chain};
+		int rc = sim_machine_apply(s, n, i, &e);
+		if (rc != 0)
+			return rc;
+	}
+	n->applied = index;
+	n->applied_chain = index ? s->committed[index - 1].chain : 0;
+	return 0;
+}

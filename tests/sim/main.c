@@ -325,6 +325,13 @@ static int run_seed(uint64_t seed, const struct run_opts *o,
 	static const uint64_t batches[] = {1, 64, 512, 4096, 65536};
 	c.max_batch_bytes = batches[range(&g, 0, 5)];
 	c.max_inflight_msgs = (uint32_t)range(&g, 1, 17);
+	/* Snapshots: never, or every 10..300 applied entries with a tail;
+	 * transfers that take up to an election timeout (some far longer). */
+	if (range(&g, 0, 4) != 0) {
+		c.snapshot_every = range(&g, 10, 300);
+		c.snapshot_tail = range(&g, 0, 50);
+	}
+	c.snapshot_transfer_us = range(&g, 1000, 10 * SIM_TICK_US);
 	/* One entry per message and per round trip cannot catch up a backlog
 	 * within the liveness bound; keep a window when batches are tiny. */
 	if (c.max_batch_bytes < 512 && c.max_inflight_msgs < 8)
@@ -507,6 +514,10 @@ int main(int argc, char **argv)
 		total.retries += st.retries;
 		total.duplicates += st.duplicates;
 		total.transfers += st.transfers;
+		total.snapshots += st.snapshots;
+		total.snapshots_sent += st.snapshots_sent;
+		total.snapshots_failed += st.snapshots_failed;
+		total.installs += st.installs;
 		if (rc == 0) {
 			passed++;
 		} else {
@@ -538,6 +549,12 @@ int main(int argc, char **argv)
 	       (unsigned long long)total.retries,
 	       (unsigned long long)total.duplicates,
 	       (unsigned long long)total.transfers);
+	printf("raftsim: %llu snapshots taken, %llu sent (%llu cut off), %llu "
+	       "installed\n",
+	       (unsigned long long)total.snapshots,
+	       (unsigned long long)total.snapshots_sent,
+	       (unsigned long long)total.snapshots_failed,
+	       (unsigned long long)total.installs);
 	printf("raftsim: faults:");
 	for (size_t i = 0; i < N_FAULTS; i++)
 		printf(" %s=%llu", fault_names[i], (unsigned long long)faults[i]);

@@ -3,7 +3,7 @@
 # the test-only deliberate bugs compiled in (RAFT_TEST_BUGS), to show the
 # checks can fail.
 SIM_LIB_SRCS := tests/sim/cluster.c tests/sim/checker.c tests/sim/figure8.c \
-	tests/sim/machine.c
+	tests/sim/machine.c tests/sim/log.c
 SIM_LIB_OBJS := $(SIM_LIB_SRCS:%.c=$(BUILD)/%.o)
 SIM_LIB := $(BUILD)/tests/sim/libsim.a
 DEPFILES += $(SIM_LIB_OBJS:.o=.d) $(BUILD)/tests/sim/main.d

@@ -48,6 +48,12 @@ struct sim_config {
 	/* Client proposals whose outcome is unknown after this long are
 	 * retried with the same id. */
 	uint64_t retry_us;
+	/* Each node snapshots when it applied this many entries since its
+	 * last snapshot (0: never), keeping snapshot_tail entries. */
+	uint64_t snapshot_every;
+	uint64_t snapshot_tail;
+	/* Snapshot transfers take this long (a random share of it). */
+	uint64_t snapshot_transfer_us;
 };
 
 void sim_config_default(struct sim_config *c, uint32_t nodes, uint64_t seed);
@@ -99,6 +105,8 @@ int sim_propose(struct sim *s, uint64_t id, uint64_t *cmd);
  * when it arrives: its read index must cover everything committed before
  * the read was invoked. Returns 0 or the core's error. */
 int sim_read(struct sim *s, uint64_t id);
+/* Node id snapshots its state now, keeping tail entries (0 or an error). */
+int sim_snapshot(struct sim *s, uint64_t id, uint64_t tail);
 /* Ask the leader to hand leadership to target (0: the best voter). */
 int sim_transfer(struct sim *s, uint64_t target);
 /* The index at which command cmd was first applied anywhere, 0 if never. */
@@ -156,6 +164,10 @@ struct sim_stats {
 	uint64_t retries;        /* proposals re-sent with the same id */
 	uint64_t duplicates;     /* proposals the duplicate table stopped */
 	uint64_t transfers;      /* leadership transfers started */
+	uint64_t snapshots;      /* snapshots taken */
+	uint64_t snapshots_sent; /* transfers completed */
+	uint64_t snapshots_failed; /* transfers cut off */
+	uint64_t installs;       /* snapshots installed */
 	uint64_t append_rejects; /* APPEND_RESP with reject set */
 };
 
