@@ -12,6 +12,10 @@
  *                synced: the Raft log is the durable record)
  *   reads        lookup, getattr, readdir by cookie, read, readlink,
  *                getxattr/listxattr, statfs, lseek data/hole
+ *   snapshots    fs_snapshot_* (bounded chunks with a running checksum),
+ *                fs_install_* (fresh store beside the current one, synced,
+ *                switched atomically)
+ *   state hash   fs_store_hash (every replicated key), fs_store_subtree_hash
  *
  * The store layout and its format version: docs/FS_STORE.md.
  *
@@ -228,7 +232,9 @@ struct fs_store;
 /*
  * Open (and create when missing) the store in directory dir, which the
  * store owns (it holds a CURRENT file naming the store-N LevelDB
- * directory in use).
+ * directory in use and, during an install, an INSTALL marker). A store
+ * left with an unfinished install is cleaned up: the old store is kept and
+ * fs_store_interrupted_install reports the install to restart.
  * Returns 0, or -EIO (LevelDB or file error; corrupt contents), -ENOMEM,
  * -EUCLEAN (an unknown format version or a malformed superblock).
  */
@@ -331,5 +337,76 @@ int fs_statfs(struct fs_store *s, struct fs_statfs *st);
 /* Whether ino is in the orphan table, and which nodes hold it. */
 int fs_orphan_holders(struct fs_store *s, uint64_t ino, uint64_t *holders,
 		      uint32_t max, uint32_t *n);
+
+/* ---------------------------------------------------------------------- */
+/* State hash.                                                             */
+
+#define FS_HASH_BYTES 32u
+
+/* SHA-256 over every replicated key and value of the store, in key order
+ * (each as u32 length + bytes). Two replicas at the same applied index
+ * must agree. Holds the store's lock shared meanwhile (apply waits). */
+int fs_store_hash(struct fs_store *s, uint8_t out[FS_HASH_BYTES]);
+
+/*
+ * A hash of the subtree under ino: its inode, data, xattrs and, for a
+ * directory, every entry (name, cookie) with the subtree hash of its
+ * target. Equal subtrees hash equal on every replica, so a mismatch found
+ * by fs_store_hash can be narrowed down to paths. -ENOENT, -EIO.
+ */
+int fs_store_subtree_hash(struct fs_store *s, uint64_t ino,
+			  uint8_t out[FS_HASH_BYTES]);
+
+/* ---------------------------------------------------------------------- */
+/* Snapshots.                                                              */
+
+/*
+ * A snapshot stream is a sequence of chunks, each at most the size the
+ * reader was given, tagged with the snapshot's index and term and its byte
+ * offset in the stream, and carrying the CRC-32C of the stream up to its
+ * end; the last chunk is flagged and counts the records. The layout of a
+ * chunk is in docs/FS_STORE.md.
+ */
+/* Smallest chunk buffer: it holds any one record (a 1 MiB block). */
+#define FS_CHUNK_MIN (FS_BLOCK_SIZE_MAX + 8192u)
+
+struct fs_snapshot;
+
+/* Start a snapshot of the current state (a consistent view at the applied
+ * index; apply may go on meanwhile, but no install may finish until
+ * fs_snapshot_end). term: the term of that log entry. */
+int fs_snapshot_begin(struct fs_store *s, uint64_t term,
+		      struct fs_snapshot **out);
+/* The applied index the snapshot is at. */
+uint64_t fs_snapshot_index(const struct fs_snapshot *snap);
+/* The next chunk into buf (size >= FS_CHUNK_MIN); *len gets its length,
+ * *last whether it is the final one. */
+int fs_snapshot_next(struct fs_snapshot *snap, uint8_t *buf, size_t size,
+		     size_t *len, bool *last);
+void fs_snapshot_end(struct fs_snapshot *snap);
+
+struct fs_install;
+
+/*
+ * Install a snapshot into store s: a fresh store is built beside the
+ * current one (an INSTALL marker names it), chunks must arrive in order,
+ * each is validated (index, term, offset, checksum, record encoding).
+ * fs_install_finish, after the last chunk, syncs the new store and
+ * switches to it atomically; the old store is removed. A crash before the
+ * switch leaves the old store (the next open removes the partial one and
+ * reports it); a crash after it leaves the new one. Returns 0, or -EBADMSG
+ * (a bad chunk: the install must be restarted), -EIO, -ENOMEM.
+ */
+int fs_install_begin(struct fs_store *s, uint64_t index, uint64_t term,
+		     struct fs_install **out);
+int fs_install_chunk(struct fs_install *in, const uint8_t *chunk, size_t len);
+int fs_install_finish(struct fs_install *in);
+/* Abandon an install (removes the partial store); accepts NULL. */
+void fs_install_abort(struct fs_install *in);
+
+/* Whether the last open found and removed an unfinished install; its
+ * index and term. */
+bool fs_store_interrupted_install(struct fs_store *s, uint64_t *index,
+				  uint64_t *term);
 
 #endif

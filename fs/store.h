@@ -43,11 +43,6 @@ int fs_store_file_path(const struct fs_store *s, const char *name, char *buf,
  * Takes the lock exclusively. */
 int fs_store_switch(struct fs_store *s, uint64_t gen, struct fs_kv *kv);
 
-/* Whether the last open found and removed an unfinished install; its
- * index and term. */
-bool fs_store_interrupted_install(struct fs_store *s, uint64_t *index,
-				  uint64_t *term);
-
 /* Write the INSTALL marker (synced) / remove it. */
 int fs_store_mark_install(struct fs_store *s, uint64_t gen, uint64_t index,
 			  uint64_t term);
