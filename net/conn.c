@@ -515,6 +515,8 @@ static void finish_connect(struct net *n, struct conn *c)
 
 void net_conn_pump(struct net *n, struct conn *c)
 {
+	if (c->closed)
+		return; /* closed earlier in this turn; freed after it */
 	c->again = false;
 	if (c->state == CONN_CONNECTING)
 		finish_connect(n, c);
@@ -532,6 +534,8 @@ void net_conn_pump(struct net *n, struct conn *c)
 void net_conn_timers(struct net *n, struct conn *c, int64_t now)
 {
 	uint32_t idle = n->opts.idle_timeout_ms;
+	if (c->closed)
+		return;
 	if (c->state != CONN_ESTABLISHED) {
 		if (now >= c->deadline_ms)
 			net_conn_close(n, c, NET_LOG_WARN, "%s timed out",

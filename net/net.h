@@ -367,6 +367,17 @@ int net_send(struct net *n, const struct raft_message *m,
 int net_admin_reply(struct net *n, uint64_t conn_id,
 		    const struct net_admin_msg *resp);
 
+/*
+ * Membership changes, from any thread. net_peer_add dials a new peer (and
+ * accepts its certificate from then on); net_peer_remove closes the peer's
+ * connections, drops its queue and refuses its certificate from then on.
+ * Both take effect on the I/O thread right after they return. Errors:
+ * -EEXIST already a peer (or this node), -ENOENT not a peer, -EINVAL a bad
+ * id or address, -ENOSPC RAFT_MAX_MEMBERS peers already.
+ */
+int net_peer_add(struct net *n, uint64_t id, const char *address);
+int net_peer_remove(struct net *n, uint64_t id);
+
 struct net_peer_stats {
 	bool up;               /* outbound connection established */
 	uint64_t queued_bytes; /* encoded, not yet written to the socket */
@@ -377,6 +388,28 @@ struct net_peer_stats {
 
 /* -ENOENT for an unknown peer. */
 int net_peer_stats(struct net *n, uint64_t peer, struct net_peer_stats *st);
+
+/*
+ * A blocking admin client (`raftfs status --connect HOST:PORT --certs DIR`):
+ * connect to address with the given certificate (admin.crt, or a node's),
+ * check that the server is a node of the same cluster, send one request and
+ * wait for the response with the same request id, all within timeout_ms.
+ * The response's payload is copied into resp_buf (resp->payload points
+ * there). Errors: -ETIMEDOUT, -ECONNREFUSED and other connect errors,
+ * -EPROTO a TLS or identity failure, -EBADMSG a bad response, -EMSGSIZE
+ * resp_buf too small; one line in err.
+ */
+struct net_client_options {
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
+	uint32_t timeout_ms;
+};
+
+int net_admin_call(const char *address, const struct net_client_options *o,
+		   const struct net_admin_msg *req, uint8_t *resp_buf,
+		   size_t resp_size, struct net_admin_msg *resp, char *err,
+		   size_t err_size);
 
 /* The port the listener is bound to (useful with port 0). */
 uint16_t net_listen_port(const struct net *n);

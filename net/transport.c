@@ -68,6 +68,8 @@ void net_options_default(struct net_options *opts, uint64_t id)
 
 struct peer *net_peer_find(struct net *n, uint64_t id)
 {
+	if (id == 0)
+		return NULL;
 	for (uint32_t i = 0; i < n->n_peers; i++) {
 		if (n->peers[i].id == id)
 			return &n->peers[i];
@@ -160,12 +162,13 @@ int net_send(struct net *n, const struct raft_message *m,
 	rc = net_raft_frame_size(m, &size);
 	if (rc < 0)
 		return rc;
+	pthread_mutex_lock(&n->lock);
 	struct peer *p = net_peer_find(n, m->to);
 	if (p == NULL)
-		return -ENOENT;
-	pthread_mutex_lock(&n->lock);
-	rc = p->up ? sendq_reserve(&p->q, size) : -ENOTCONN;
-	if (rc < 0)
+		rc = -ENOENT;
+	else
+		rc = p->up ? sendq_reserve(&p->q, size) : -ENOTCONN;
+	if (rc < 0 && p)
 		p->dropped_frames++;
 	pthread_mutex_unlock(&n->lock);
 	if (rc < 0)
@@ -178,7 +181,9 @@ int net_send(struct net *n, const struct raft_message *m,
 		rc = net_raft_frame_encode(m, payload, payload_ctx, f->data,
 					   size);
 	pthread_mutex_lock(&n->lock);
-	if (rc == 0 && p->up) {
+	/* The peer may have gone down (its queue dropped) or been removed
+	 * meanwhile; then this frame goes nowhere. */
+	if (rc == 0 && p->up && p->id == m->to) {
 		f->size = size;
 		f->counted = true;
 		sendq_append(&p->q, f);
@@ -235,10 +240,12 @@ int net_admin_reply(struct net *n, uint64_t conn_id,
 
 int net_peer_stats(struct net *n, uint64_t peer, struct net_peer_stats *st)
 {
-	struct peer *p = net_peer_find(n, peer);
-	if (p == NULL)
-		return -ENOENT;
 	pthread_mutex_lock(&n->lock);
+	struct peer *p = net_peer_find(n, peer);
+	if (p == NULL) {
+		pthread_mutex_unlock(&n->lock);
+		return -ENOENT;
+	}
 	st->up = p->up;
 	st->queued_bytes = p->q.bytes;
 	st->sent_frames = p->sent_frames;
@@ -251,6 +258,124 @@ int net_peer_stats(struct net *n, uint64_t peer, struct net_peer_stats *st)
 uint16_t net_listen_port(const struct net *n)
 {
 	return n->listen_port;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Membership changes.                                                    */
+
+static int queue_change(struct net *n, const struct peer_change *ch)
+{
+	int rc = 0;
+	pthread_mutex_lock(&n->lock);
+	bool known = net_peer_find(n, ch->id) != NULL;
+	uint32_t used = 0;
+	for (uint32_t i = 0; i < n->n_peers; i++)
+		used += n->peers[i].id != 0;
+	/* Later changes see earlier ones still pending. */
+	for (uint32_t i = 0; i < n->n_changes; i++) {
+		if (n->changes[i].id == ch->id)
+			known = n->changes[i].add;
+		used += n->changes[i].add ? 1 : 0;
+	}
+	if (ch->add && (known || ch->id == n->id))
+		rc = -EEXIST;
+	else if (!ch->add && !known)
+		rc = -ENOENT;
+	else if ((ch->add && used >= RAFT_MAX_MEMBERS) ||
+		 n->n_changes >= NET_MAX_PEER_CHANGES)
+		rc = -ENOSPC;
+	else
+		n->changes[n->n_changes++] = *ch;
+	pthread_mutex_unlock(&n->lock);
+	if (rc == 0)
+		wake(n);
+	return rc;
+}
+
+int net_peer_add(struct net *n, uint64_t id, const char *address)
+{
+	struct peer_change ch = {.add = true, .id = id};
+	if (id == 0 || address == NULL ||
+	    strlen(address) >= sizeof(ch.address))
+		return -EINVAL;
+	snprintf(ch.address, sizeof(ch.address), "%s", address);
+	if (net_resolve(ch.address, &ch.addr, &ch.addr_len) < 0)
+		return -EINVAL;
+	return queue_change(n, &ch);
+}
+
+int net_peer_remove(struct net *n, uint64_t id)
+{
+	struct peer_change ch = {.add = false, .id = id};
+	if (id == 0)
+		return -EINVAL;
+	return queue_change(n, &ch);
+}
+
+static void apply_add(struct net *n, const struct peer_change *ch)
+{
+	struct peer *p = NULL;
+	for (uint32_t i = 0; i < n->n_peers && !p; i++) {
+		if (n->peers[i].id == 0)
+			p = &n->peers[i];
+	}
+	pthread_mutex_lock(&n->lock);
+	if (p == NULL)
+		p = &n->peers[n->n_peers++]; /* queue_change kept room */
+	/* A sender may still hold a reservation made for the slot's former
+	 * peer; it releases it against these counters. */
+	uint64_t reserved_bytes = p->q.bytes;
+	uint32_t reserved_frames = p->q.frames;
+	memset(p, 0, sizeof(*p));
+	p->q.bytes = reserved_bytes;
+	p->q.frames = reserved_frames;
+	p->id = ch->id;
+	memcpy(p->address, ch->address, sizeof(p->address));
+	p->addr = ch->addr;
+	p->addr_len = ch->addr_len;
+	p->q.limit_bytes = n->opts.max_queue_bytes;
+	p->q.limit_frames = n->opts.max_queue_frames;
+	pthread_mutex_unlock(&n->lock);
+	net_log(n, NET_LOG_INFO, "peer %" PRIu64 " (%s): added", p->id,
+		p->address);
+}
+
+static void apply_remove(struct net *n, uint64_t id)
+{
+	struct peer *p = net_peer_find(n, id);
+	if (p == NULL)
+		return;
+	if (p->out)
+		net_conn_close(n, p->out, NET_LOG_INFO,
+			       "removed from the peers");
+	for (struct conn *c = n->inbound; c; c = c->next) {
+		if (!c->closed && c->who.role == NET_ROLE_NODE &&
+		    c->who.node_id == id)
+			net_conn_close(n, c, NET_LOG_INFO,
+				       "removed from the peers");
+	}
+	net_sendq_drop_all(n, &p->q);
+	pthread_mutex_lock(&n->lock);
+	p->id = 0;
+	p->up = false;
+	pthread_mutex_unlock(&n->lock);
+	net_log(n, NET_LOG_INFO, "peer %" PRIu64 ": removed", id);
+}
+
+static void apply_changes(struct net *n)
+{
+	struct peer_change changes[NET_MAX_PEER_CHANGES];
+	pthread_mutex_lock(&n->lock);
+	uint32_t count = n->n_changes;
+	memcpy(changes, n->changes, count * sizeof(changes[0]));
+	n->n_changes = 0;
+	pthread_mutex_unlock(&n->lock);
+	for (uint32_t i = 0; i < count; i++) {
+		if (changes[i].add)
+			apply_add(n, &changes[i]);
+		else
+			apply_remove(n, changes[i].id);
+	}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -430,7 +555,7 @@ static void sweep(struct net *n, int64_t now)
 		struct peer *p = &n->peers[i];
 		if (p->out)
 			net_conn_timers(n, p->out, now);
-		else if (now >= p->next_attempt_ms)
+		else if (p->id != 0 && now >= p->next_attempt_ms)
 			start_connect(n, p, now);
 	}
 	struct conn *c = n->inbound;
@@ -526,6 +651,7 @@ static void *io_thread(void *arg)
 				uint64_t v;
 				ssize_t rc = read(n->wake_fd, &v, sizeof(v));
 				(void)rc;
+				apply_changes(n);
 				kick_writers(n);
 			} else {
 				struct conn *c = ptr;
@@ -548,8 +674,8 @@ static void *io_thread(void *arg)
 /* Creation and destruction.                                              */
 
 /* "host:port" or "[v6]:port" to a socket address (resolved once, here). */
-static int resolve(const char *address, struct sockaddr_storage *out,
-		   socklen_t *len)
+int net_resolve(const char *address, struct sockaddr_storage *out,
+		socklen_t *len)
 {
 	char host[RAFT_MAX_ADDRESS];
 	const char *colon = strrchr(address, ':');
@@ -641,7 +767,7 @@ static int setup(struct net *n, char *err, size_t err_size)
 	rc = check_own_certificate(n, err, err_size);
 	if (rc < 0)
 		return rc;
-	if (resolve(o->listen, &n->listen_addr, &n->listen_addr_len) < 0)
+	if (net_resolve(o->listen, &n->listen_addr, &n->listen_addr_len) < 0)
 		return net_err(err, err_size, -EINVAL,
 			       "bad listen address '%s'", o->listen);
 	for (uint32_t i = 0; i < o->n_peers; i++) {
@@ -652,7 +778,7 @@ static int setup(struct net *n, char *err, size_t err_size)
 				       "bad or duplicate peer id %" PRIu64,
 				       pa->id);
 		if (memchr(pa->address, '\0', sizeof(pa->address)) == NULL ||
-		    resolve(pa->address, &p->addr, &p->addr_len) < 0)
+		    net_resolve(pa->address, &p->addr, &p->addr_len) < 0)
 			return net_err(err, err_size, -EINVAL,
 				       "bad address for peer %" PRIu64, pa->id);
 		p->id = pa->id;

@@ -101,6 +101,17 @@ struct peer {
 	uint64_t connects;
 };
 
+/* A membership change waiting for the I/O thread (n->lock). */
+struct peer_change {
+	bool add;
+	uint64_t id;
+	char address[RAFT_MAX_ADDRESS];
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+};
+
+#define NET_MAX_PEER_CHANGES 32
+
 struct net {
 	struct net_options opts;
 	uint64_t id;
@@ -120,8 +131,12 @@ struct net {
 	uint64_t next_conn_id;
 
 	pthread_mutex_t lock;
+	/* Written by the I/O thread only, under n->lock; a slot with id 0 is
+	 * free. Other threads read under n->lock. */
 	struct peer peers[RAFT_MAX_MEMBERS];
-	uint32_t n_peers;
+	uint32_t n_peers; /* slots in use or freed */
+	struct peer_change changes[NET_MAX_PEER_CHANGES]; /* n->lock */
+	uint32_t n_changes;
 	struct conn *inbound; /* n->lock for the list links */
 	uint32_t n_inbound;
 	struct conn *graveyard; /* closed, freed after the event batch */
@@ -141,6 +156,9 @@ struct out_frame *net_sendq_take(struct net *n, struct sendq *q);
 void net_sendq_done(struct net *n, struct sendq *q, struct out_frame *f);
 void net_sendq_drop_all(struct net *n, struct sendq *q);
 struct peer *net_peer_find(struct net *n, uint64_t id);
+/* "host:port" or "[v6]:port" to a socket address (may resolve a name). */
+int net_resolve(const char *address, struct sockaddr_storage *out,
+		socklen_t *len);
 
 /* conn.c */
 struct conn *net_conn_new(struct net *n, int fd, bool outbound,

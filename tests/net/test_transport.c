@@ -561,6 +561,99 @@ static void test_admin_certificate_makes_admin_requests(void **state)
 	assert_still_serving(f);
 }
 
+static int admin_call(struct fixture *f, const char *ca_dir, const char *name,
+		      struct net_admin_msg *resp, uint8_t *buf, size_t size,
+		      char *err)
+{
+	char ca[PATH_MAX], crt[PATH_MAX], key[PATH_MAX], file[64], addr[32];
+	path(ca_dir, "ca.crt", ca);
+	snprintf(file, sizeof(file), "%s.crt", name);
+	path(f->dir, file, crt);
+	snprintf(file, sizeof(file), "%s.key", name);
+	path(f->dir, file, key);
+	address_of(&f->nodes[1], addr, sizeof(addr));
+	struct net_client_options o = {.ca_file = ca, .cert_file = crt,
+				       .key_file = key, .timeout_ms = 3000};
+	struct net_admin_msg req = {.kind = 9, .request_id = 1234,
+				    .payload = (const uint8_t *)"status?",
+				    .payload_bytes = 7};
+	return net_admin_call(addr, &o, &req, buf, size, resp, err, 512);
+}
+
+static void test_admin_call_gets_the_answer(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[1024];
+	char err[512] = "";
+	struct net_admin_msg resp;
+	int rc = admin_call(f, f->dir, "admin", &resp, buf, sizeof(buf), err);
+	if (rc < 0)
+		fprintf(stderr, "%s\n", err);
+	assert_int_equal(rc, 0);
+	assert_int_equal(resp.kind, 9);
+	assert_int_equal(resp.request_id, 1234);
+	assert_int_equal(resp.payload_bytes, 4);
+	assert_memory_equal(resp.payload, "pong", 4);
+	/* A buffer too small for the answer is an error, not an overflow. */
+	rc = admin_call(f, f->dir, "admin", &resp, buf,
+			NET_FRAME_HEADER_BYTES + NET_ADMIN_FIXED_BYTES + 3, err);
+	assert_int_equal(rc, -EMSGSIZE);
+	assert_still_serving(f);
+}
+
+static void test_admin_call_refuses_a_server_of_another_cluster(void **state)
+{
+	struct fixture *f = *state;
+	char other[80], err[512];
+	uint8_t buf[1024];
+	struct net_admin_msg resp;
+	/* The client trusts another cluster's CA: node 1 is a stranger. */
+	snprintf(other, sizeof(other), "%s/other", f->dir);
+	assert_int_equal(net_certs_create(other, 1, err, sizeof(err)), 0);
+	int rc = admin_call(f, other, "admin", &resp, buf, sizeof(buf), err);
+	assert_int_equal(rc, -EPROTO);
+	assert_non_null(strstr(err, "certificate verif"));
+	/* And nothing listens here: a clear connect error. */
+	f->nodes[1].port = f->nodes[4].port;
+	rc = admin_call(f, f->dir, "admin", &resp, buf, sizeof(buf), err);
+	assert_int_equal(rc, -ECONNREFUSED);
+}
+
+static void test_peers_added_and_removed_at_run_time(void **state)
+{
+	struct fixture *f = *state;
+	char addr4[32];
+	const uint64_t p4[] = {1};
+	assert_int_equal(start_node_with(f, 4, "node4", p4, 1, NULL), 0);
+	/* Not a peer of node 1 yet: refused. */
+	assert_true(wait_log(&f->nodes[1],
+			     "certificate names node 4, not a peer of node 1",
+			     5000));
+	address_of(&f->nodes[4], addr4, sizeof(addr4));
+	assert_int_equal(net_peer_add(f->nodes[1].net, 4, addr4), 0);
+	assert_int_equal(net_peer_add(f->nodes[1].net, 4, addr4), -EEXIST);
+	assert_int_equal(net_peer_add(f->nodes[1].net, 1, addr4), -EEXIST);
+	assert_int_equal(net_peer_add(f->nodes[1].net, 5, "nowhere"), -EINVAL);
+	assert_true(exchange(f, 1, 4));
+	assert_true(exchange(f, 4, 1));
+	assert_int_equal(net_peer_remove(f->nodes[1].net, 4), 0);
+	assert_int_equal(net_peer_remove(f->nodes[1].net, 4), -ENOENT);
+	assert_true(wait_log(&f->nodes[1], "peer 4: removed", 3000));
+	struct raft_message m = heartbeat(1, 4, 1);
+	assert_int_equal(net_send(f->nodes[1].net, &m, NULL, NULL), -ENOENT);
+	/* Node 4 keeps dialling and is refused again. */
+	pthread_mutex_lock(&f->nodes[1].lock);
+	f->nodes[1].log_len = 0;
+	pthread_mutex_unlock(&f->nodes[1].lock);
+	assert_true(wait_log(&f->nodes[1],
+			     "certificate names node 4, not a peer of node 1",
+			     5000));
+	/* The slot is reused by the next peer added. */
+	assert_int_equal(net_peer_add(f->nodes[1].net, 4, addr4), 0);
+	assert_true(exchange(f, 4, 1));
+	assert_still_serving(f);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Bad input, one test each.                                              */
 
@@ -914,6 +1007,9 @@ static void test_silent_cut_then_heal(void **state)
 TEST_MAIN(T(test_nodes_exchange_heartbeats_both_ways),
 	  T(test_append_payloads_arrive_intact), T(test_send_refusals),
 	  T(test_admin_certificate_makes_admin_requests),
+	  T(test_admin_call_gets_the_answer),
+	  T(test_admin_call_refuses_a_server_of_another_cluster),
+	  T(test_peers_added_and_removed_at_run_time),
 	  T(test_certificate_of_another_ca),
 	  T(test_certificate_of_another_cluster),
 	  T(test_node_certificate_claiming_another_id),
