@@ -151,7 +151,7 @@ static int check_configuration(const struct raft_configuration *conf,
 				return fail(why, "duplicate member id",
 					    -EBADMSG);
 		}
-		if (mb->role != RAFT_VOTER && mb->role != RAFT_LEARNER)
+		if (mb->role < RAFT_VOTER || mb->role > RAFT_REMOVED)
 			return fail(why, "unknown member role", -EBADMSG);
 		int alen = address_length(mb->address);
 		if (alen < 0)

@@ -62,8 +62,7 @@ int raft_configuration_decode(const uint8_t *buf, size_t size,
 		struct raft_member *m = &c.members[i];
 		m->id = get_u64(p);
 		m->role = p[8];
-		if (m->id == 0 ||
-		    (m->role != RAFT_VOTER && m->role != RAFT_LEARNER))
+		if (m->id == 0 || m->role < RAFT_VOTER || m->role > RAFT_REMOVED)
 			return -EINVAL;
 		/* The address must end in NUL within its field, with nothing
 		 * but NULs after it, so equal configurations encode equally. */

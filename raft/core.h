@@ -138,6 +138,9 @@ struct progress {
 	uint64_t acked_round;
 	/* Snapshot state: the index of the snapshot being streamed. */
 	uint64_t pending_snapshot;
+	/* Learner catch-up rounds (membership.c). */
+	uint64_t catchup_target; /* the leader's last index when it began */
+	uint64_t catchup_start;  /* r->ticks then */
 };
 
 int raft_progress_init(struct raft *r, struct progress *pr, uint64_t id,
@@ -181,6 +184,7 @@ struct raft {
 	uint64_t applied_hint; /* highest apply_index handed out */
 	uint32_t election_elapsed;
 	uint32_t heartbeat_elapsed;
+	uint64_t ticks; /* ticks since this node started leading */
 	uint32_t randomized_timeout;
 	struct raft_random rng;
 	bool restoring;
@@ -292,6 +296,12 @@ bool raft_maybe_commit(struct raft *r);
 /* Send what each follower may receive now. */
 int raft_flush_appends(struct raft *r);
 int raft_broadcast_heartbeat(struct raft *r);
+
+/* membership.c */
+bool raft_is_member(const struct raft *r, uint64_t id);
+bool raft_is_removed(const struct raft *r, uint64_t id);
+int raft_membership_check_learner(struct raft *r, struct progress *pr);
+int raft_membership_after_commit(struct raft *r);
 
 /* read_index.c */
 int raft_handle_read_index(struct raft *r, const struct raft_message *m);

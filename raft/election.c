@@ -51,6 +51,7 @@ int raft_become_leader(struct raft *r)
 	for (uint64_t i = r->commit + 1; i <= last; i++)
 		r->uncommitted_bytes += raft_log_meta(&r->log, i)->size;
 	r->read_round = 0;
+	r->ticks = 0;
 	raft_transfer_abort(r);
 	for (uint32_t i = 0; i < r->n_peers; i++) {
 		struct progress *pr = &r->peers[i];
@@ -63,6 +64,8 @@ int raft_become_leader(struct raft *r)
 		pr->recent_active = true;
 		pr->need_append = true;
 		pr->acked_round = 0;
+		pr->catchup_target = last;
+		pr->catchup_start = 0;
 	}
 	/* §5.4.2 / §8: a no-op of the new term lets the leader learn what is
 	 * committed and serve reads. */

@@ -76,6 +76,12 @@ static int check_leader(const struct raft *r, char *buf, size_t size)
 			    (unsigned long long)r->id,
 			    (unsigned long long)r->leader,
 			    (unsigned long long)r->vote);
+	uint64_t conf_index = 0;
+	(void)raft_log_conf(&r->log, &conf_index);
+	if (!raft_is_member(r, r->id) && conf_index <= r->commit)
+		return fail(buf, size, "leader %llu still leads after its "
+				       "removal committed",
+			    (unsigned long long)r->id);
 	uint64_t uncommitted = 0;
 	for (uint64_t i = r->commit + 1; i <= last; i++)
 		uncommitted += raft_log_meta(&r->log, i)->size;

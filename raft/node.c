@@ -18,6 +18,7 @@ void raft_options_default(struct raft_options *opts, uint64_t id)
 	opts->max_inflight_bytes = 64u * 1024 * 1024;
 	opts->max_batch_bytes = 1024u * 1024;
 	opts->max_uncommitted_bytes = 256u * 1024 * 1024;
+	opts->auto_promote = true;
 	opts->pre_vote = true;
 	opts->check_quorum = true;
 	opts->seed = id;
@@ -123,7 +124,7 @@ int raft_peers_rebuild(struct raft *r)
 	uint64_t next = raft_log_last_index(&r->log) + 1;
 	for (uint32_t i = 0; i < c->n; i++) {
 		const struct raft_member *m = &c->members[i];
-		if (m->id == r->id)
+		if (m->id == r->id || m->role == RAFT_REMOVED)
 			continue;
 		struct progress *old = raft_peer(r, m->id);
 		if (old) {
@@ -141,6 +142,8 @@ int raft_peers_rebuild(struct raft *r)
 			}
 			peers[n].recent_active = true;
 			peers[n].need_append = r->state == RAFT_LEADER;
+			peers[n].catchup_target = next - 1;
+			peers[n].catchup_start = r->ticks;
 		}
 		n++;
 	}

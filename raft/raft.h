@@ -59,7 +59,8 @@
 	(RAFT_MAX_BATCH_BYTES +                                                \
 	 RAFT_MAX_BATCH_ENTRIES * RAFT_ENTRY_OVERHEAD_BYTES +                  \
 	 RAFT_MESSAGE_OVERHEAD_BYTES)
-/* Most members (voters and learners) of one configuration. */
+/* Most members of one configuration, tombstones of removed ids included
+ * (so at most this many ids over the cluster's life; docs/RAFT.md). */
 #define RAFT_MAX_MEMBERS 16u
 /* Longest member address ("host:port"), including the terminating NUL. */
 #define RAFT_MAX_ADDRESS 64u
@@ -109,6 +110,8 @@ struct raft_entry {
 enum raft_role {
 	RAFT_VOTER = 1,
 	RAFT_LEARNER = 2, /* receives the log, never counts for quorum */
+	RAFT_REMOVED = 3, /* a tombstone: the id was removed and may never
+			     return; its messages are refused */
 };
 
 struct raft_member {
@@ -250,6 +253,7 @@ struct raft_options {
 	uint64_t max_uncommitted_bytes; /* leader cap; a single entry is
 					   always admitted when nothing is
 					   uncommitted */
+	bool auto_promote;  /* the leader promotes caught-up learners (on) */
 	bool pre_vote;      /* thesis §9.6 (default on) */
 	bool check_quorum;  /* leader steps down without a majority (on) */
 	uint64_t seed;      /* for election timeout randomization */
@@ -272,6 +276,9 @@ enum raft_test_bug {
 						   the vote is durable */
 	RAFT_BUG_READ_NO_ROUND = 1u << 3, /* answer reads at once, without
 					     confirming leadership */
+	RAFT_BUG_LEARNER_QUORUM = 1u << 4, /* count learners toward commit */
+	RAFT_BUG_OVERLAP_CHANGES = 1u << 5, /* accept a membership change
+					       while another is pending */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -316,7 +323,8 @@ int raft_tick(struct raft *r);
  * A message received from a peer. Validated first: a message not for this
  * node, from id 0 or this node, of an unknown type, with non-contiguous
  * entries, terms out of order or sizes beyond the limits gets -EINVAL and
- * changes nothing. Messages from stale terms are answered or ignored as the
+ * changes nothing; a message from a removed id (a tombstone of the
+ * committed configuration) gets -EPERM and changes nothing. Messages from stale terms are answered or ignored as the
  * algorithm says. Entries' data is referenced until the next update is done.
  */
 int raft_step(struct raft *r, const struct raft_message *m);
@@ -334,6 +342,37 @@ int raft_step(struct raft *r, const struct raft_message *m);
 int raft_propose(struct raft *r, const void *const *data,
 		 const uint32_t *sizes, uint32_t n, uint64_t *index,
 		 uint64_t *term);
+
+/*
+ * Membership changes, one server at a time (thesis §4.1), on the leader:
+ *
+ *   RAFT_ADD_LEARNER  id joins as a learner (address required); it gets
+ *                     the log (or a snapshot) but no vote. With
+ *                     auto_promote the leader promotes it once it caught up
+ *                     (a round of replication shorter than an election
+ *                     timeout, thesis §4.2.1).
+ *   RAFT_PROMOTE      a learner becomes a voter
+ *   RAFT_REMOVE       a member leaves; its id becomes a tombstone and is
+ *                     never accepted again. A leader that removes itself
+ *                     keeps leading (without counting itself) until the
+ *                     change commits, then steps down.
+ *
+ * A configuration takes effect when appended (see the top of this file).
+ * Accepted only once an entry of the leader's term has committed and no
+ * other change is pending (its entry is committed). *index (may be NULL)
+ * gets the entry's index. Errors: -EPERM not leader or transfer in
+ * progress; -EBUSY a change is pending or the term has no commit yet, retry;
+ * -EEXIST the id was ever a member; -ENOENT no such member; -EINVAL bad
+ * arguments or no voter would remain; -ENOSPC no room in the configuration.
+ */
+enum raft_change {
+	RAFT_ADD_LEARNER = 1,
+	RAFT_PROMOTE = 2,
+	RAFT_REMOVE = 3,
+};
+
+int raft_change_membership(struct raft *r, enum raft_change change,
+			   uint64_t id, const char *address, uint64_t *index);
 
 /*
  * The caller took a snapshot of its state machine at index (at most the

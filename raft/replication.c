@@ -191,7 +191,7 @@ bool raft_maybe_commit(struct raft *r)
 	if (raft_is_voter(r, r->id))
 		match[n++] = r->persisted;
 	for (uint32_t i = 0; i < r->n_peers; i++)
-		if (r->peers[i].voter)
+		if (r->peers[i].voter || RAFT_BUG(r, RAFT_BUG_LEARNER_QUORUM))
 			match[n++] = r->peers[i].match;
 	uint64_t index = raft_quorum_committed_index(match, n);
 	if (index <= r->commit)
@@ -207,6 +207,7 @@ bool raft_maybe_commit(struct raft *r)
 	/* The term's first commit may release waiting reads; an error leaves
 	 * them waiting for the next chance. */
 	(void)raft_reads_advance(r);
+	(void)raft_membership_after_commit(r);
 	return true;
 }
 
@@ -214,6 +215,7 @@ int raft_tick_leader(struct raft *r)
 {
 	r->heartbeat_elapsed++;
 	r->election_elapsed++;
+	r->ticks++;
 	if (r->transfer_target &&
 	    ++r->transfer_elapsed >= r->opts.election_ticks)
 		raft_transfer_abort(r); /* the target did not win: resume */
@@ -398,6 +400,13 @@ int raft_handle_append_resp(struct raft *r, const struct raft_message *m)
 	}
 	if (advanced)
 		raft_maybe_commit(r);
+	if (r->state != RAFT_LEADER)
+		return 0; /* it removed itself and stepped down */
+	if (!pr->voter) {
+		int rc = raft_membership_check_learner(r, pr);
+		if (rc != 0)
+			return rc;
+	}
 	if (m->from == r->transfer_target)
 		return raft_transfer_maybe_send(r);
 	return 0;
@@ -422,6 +431,11 @@ int raft_handle_heartbeat_resp(struct raft *r, const struct raft_message *m)
 		raft_progress_inflight_free_first(pr);
 	if (pr->match < raft_log_last_index(&r->log))
 		pr->need_append = true;
+	if (!pr->voter) {
+		int rc = raft_membership_check_learner(r, pr);
+		if (rc != 0)
+			return rc;
+	}
 	return raft_reads_advance(r);
 }
 

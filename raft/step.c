@@ -150,6 +150,11 @@ int raft_step(struct raft *r, const struct raft_message *m)
 		return -EINVAL;
 	if (!message_valid(r, m))
 		return -EINVAL;
+	/* Thesis §4.1: messages are handled whatever our configuration
+	 * says (a joining or lagging node may not know the current one),
+	 * except from ids removed for good. */
+	if (raft_is_removed(r, m->from))
+		return -EPERM;
 	r->has_state = true;
 	if (!is_term_free(m->type) && !apply_term_rules(r, m))
 		return 0;

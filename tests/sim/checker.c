@@ -115,6 +115,10 @@ static int check_leader(struct sim *s, struct sim_node *n)
 	}
 	if (n->last_state == RAFT_LEADER && n->last_state_term == term)
 		return 0;
+	/* What it commits from now on is checked against its quorum. */
+	n->quorum_checked = raft_commit_index(n->raft);
+	n->conf_now = *raft_configuration(n->raft);
+	memset(&n->conf_before, 0, sizeof(n->conf_before));
 	/* Newly elected: it must hold every committed entry (§5.4.1). */
 	uint64_t c = s->n_committed, chain = 0, t = 0;
 	if (c > n->mem_log.offset &&
@@ -152,6 +156,117 @@ static int check_log_matching(struct sim *s, struct sim_node *a)
 	return 0;
 }
 
+static bool durable_at(const struct sim_node *n, uint64_t index,
+		       uint64_t chain)
+{
+	if (index <= n->disk_snap.meta.index)
+		return true; /* inside its snapshot of committed state */
+	const struct sim_entry *e = sim_log_get(&n->disk_log, index);
+	return e && e->chain == chain;
+}
+
+static bool majority_holds(const struct sim *s,
+			   const struct raft_configuration *conf,
+			   uint64_t index, uint64_t chain)
+{
+	size_t voters = 0, holding = 0;
+	for (uint32_t i = 0; i < conf->n; i++) {
+		const struct raft_member *m = &conf->members[i];
+		if (m->role != RAFT_VOTER)
+			continue;
+		voters++;
+		if (m->id <= s->cfg.nodes &&
+		    durable_at(&s->nodes[m->id], index, chain))
+			holding++;
+	}
+	return voters > 0 && holding >= voters / 2 + 1;
+}
+
+/* A leader's commit index must be durable on a majority of the voters of
+ * the configuration in force (or, when it changed in the same step, of the
+ * one before it): learners never count. */
+static int check_quorum(struct sim *s, struct sim_node *n)
+{
+	const struct raft_configuration *conf = raft_configuration(n->raft);
+	if (memcmp(conf, &n->conf_now, sizeof(*conf)) != 0) {
+		n->conf_before = n->conf_now;
+		n->conf_now = *conf;
+	}
+	uint64_t commit = raft_commit_index(n->raft);
+	if (commit <= n->quorum_checked)
+		return 0;
+	n->quorum_checked = commit;
+	uint64_t chain, term;
+	if (!sim_log_chain_at(&n->mem_log, commit, &chain, &term))
+		return 0; /* inside its own snapshot */
+	if (majority_holds(s, &n->conf_now, commit, chain) ||
+	    (n->conf_before.n && majority_holds(s, &n->conf_before, commit,
+						chain)))
+		return 0;
+	return sim_fail(s, "leader %llu commits %llu, which no majority of "
+			   "its configuration's voters holds",
+			(unsigned long long)n->id, (unsigned long long)commit);
+}
+
+static size_t voter_difference(const struct raft_configuration *a,
+			       const struct raft_configuration *b)
+{
+	size_t d = 0;
+	for (uint32_t i = 0; i < a->n; i++) {
+		const struct raft_member *m = &a->members[i];
+		const struct raft_member *o = raft_configuration_get(b, m->id);
+		if ((m->role == RAFT_VOTER) != (o && o->role == RAFT_VOTER))
+			d++;
+	}
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct raft_member *m = &b->members[i];
+		if (m->role == RAFT_VOTER && !raft_configuration_get(a, m->id))
+			d++;
+	}
+	return d;
+}
+
+int sim_check_conf_append(struct sim *s, struct sim_node *n, uint64_t index,
+			  const struct raft_entry *e)
+{
+	struct raft_configuration next, prev;
+	if (raft_configuration_decode(e->data, e->size, &next) != 0)
+		return sim_fail(s, "leader %llu appends a bad configuration",
+				(unsigned long long)n->id);
+	s->stats.changes++;
+	/* The configuration it replaces: the latest entry before it, or the
+	 * snapshot's. */
+	uint64_t prev_index = 0;
+	bool found = false;
+	for (uint64_t i = index - 1; i > n->mem_log.offset && !found; i--) {
+		const struct sim_entry *pe = sim_log_get(&n->mem_log, i);
+		if (pe && pe->type == RAFT_ENTRY_CONFIG) {
+			if (raft_configuration_decode(pe->data, pe->size,
+						      &prev) != 0)
+				return sim_fail(s, "bad configuration at %llu",
+						(unsigned long long)i);
+			prev_index = i;
+			found = true;
+		}
+	}
+	if (!found) {
+		prev = n->disk_snap.meta.conf;
+		prev_index = n->disk_snap.meta.conf_index;
+	}
+	if (prev_index > raft_commit_index(n->raft))
+		return sim_fail(s, "leader %llu appends configuration %llu while "
+				   "%llu is not committed (changes overlap)",
+				(unsigned long long)n->id,
+				(unsigned long long)index,
+				(unsigned long long)prev_index);
+	if (found && voter_difference(&prev, &next) > 1)
+		return sim_fail(s, "leader %llu changes more than one voter at "
+				   "%llu",
+				(unsigned long long)n->id,
+				(unsigned long long)index);
+	return 0;
+}
+
 int sim_check_node(struct sim *s, struct sim_node *n)
 {
 	char why[256];
@@ -161,6 +276,8 @@ int sim_check_node(struct sim *s, struct sim_node *n)
 	int rc = record_committed(s, n, raft_commit_index(n->raft));
 	if (rc == 0 && raft_is_leader(n->raft))
 		rc = check_leader(s, n);
+	if (rc == 0 && raft_is_leader(n->raft))
+		rc = check_quorum(s, n);
 	if (rc == 0)
 		rc = check_log_matching(s, n);
 	uint64_t term = raft_term(n->raft);

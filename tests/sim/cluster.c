@@ -481,6 +481,12 @@ static int handle_update(struct sim *s, struct sim_node *n,
 			w->first_index = u->entries[0].index;
 		for (uint32_t i = 0; i < u->n_entries; i++) {
 			const struct raft_entry *e = &u->entries[i];
+			if (e->type == RAFT_ENTRY_CONFIG &&
+			    raft_is_leader(n->raft) && e->term == raft_term(n->raft)) {
+				rc = sim_check_conf_append(s, n, e->index, e);
+				if (rc != 0)
+					return rc;
+			}
 			w->entries[i].term = e->term;
 			w->entries[i].type = e->type;
 			w->entries[i].size = e->size;
@@ -619,6 +625,7 @@ static int make_raft(struct sim *s, struct sim_node *n)
 	o.heartbeat_ticks = s->cfg.heartbeat_ticks;
 	o.pre_vote = s->cfg.pre_vote;
 	o.check_quorum = s->cfg.check_quorum;
+	o.auto_promote = !s->cfg.manual_promote;
 	o.test_bugs = s->cfg.test_bugs;
 	o.seed = s->cfg.seed * 1000003u + n->id * 7919u + n->boot;
 	if (s->cfg.max_batch_bytes)
@@ -672,8 +679,8 @@ int sim_create(const struct sim_config *c, struct sim **out)
 	}
 	struct raft_configuration conf;
 	memset(&conf, 0, sizeof(conf));
-	conf.n = c->nodes;
-	for (uint32_t i = 0; i < c->nodes; i++) {
+	conf.n = c->voters && c->voters < c->nodes ? c->voters : c->nodes;
+	for (uint32_t i = 0; i < conf.n; i++) {
 		conf.members[i].id = i + 1;
 		conf.members[i].role = RAFT_VOTER;
 		snprintf(conf.members[i].address, RAFT_MAX_ADDRESS,
@@ -687,7 +694,8 @@ int sim_create(const struct sim_config *c, struct sim **out)
 		rc = sim_machine_reset(s, n);
 		if (rc == 0)
 			rc = make_raft(s, n);
-		if (rc == 0)
+		/* Spare nodes start empty and wait to be added. */
+		if (rc == 0 && id <= conf.n)
 			rc = raft_bootstrap(n->raft, &conf);
 		if (rc == 0)
 			rc = process(s, n);
@@ -909,6 +917,27 @@ int sim_snapshot(struct sim *s, uint64_t id, uint64_t tail)
 	return process(s, n);
 }
 
+int sim_change(struct sim *s, enum raft_change change, uint64_t id)
+{
+	uint64_t leader = sim_leader(s);
+	if (!leader)
+		return -EPERM;
+	struct sim_node *n = &s->nodes[leader];
+	char address[RAFT_MAX_ADDRESS];
+	snprintf(address, sizeof(address), "127.0.0.%llu:7000",
+		 (unsigned long long)id);
+	int rc = raft_change_membership(n->raft, change, id, address, NULL);
+	sim_trace(s, "n%llu membership %s %llu -> %d",
+		  (unsigned long long)leader,
+		  change == RAFT_ADD_LEARNER ? "add"
+		  : change == RAFT_PROMOTE   ? "promote"
+					     : "remove",
+		  (unsigned long long)id, rc);
+	if (rc != 0)
+		return rc;
+	return process(s, n);
+}
+
 int sim_transfer(struct sim *s, uint64_t target)
 {
 	uint64_t id = sim_leader(s);
@@ -954,7 +983,9 @@ static int on_transfer(struct sim *s, struct sim_transfer *t)
 			  (unsigned long long)t->to, (unsigned long long)t->from,
 			  (unsigned long long)t->meta.index);
 		rc = raft_step(to->raft, &m);
-		if (rc != 0)
+		if (rc == -EPERM)
+			rc = 0; /* from a removed id */
+		else if (rc != 0)
 			return sim_fail(s, "node %llu rejects snapshot: %d",
 					(unsigned long long)t->to, rc);
 		rc = process(s, to);
@@ -1005,6 +1036,10 @@ static int on_event(struct sim *s, struct sim_event *ev)
 			return 0;
 		}
 		int rc = raft_step(n->raft, &ev->msg->m);
+		if (rc == -EPERM) {
+			s->stats.refused++; /* from a removed id */
+			return 0;
+		}
 		if (rc != 0)
 			return sim_fail(s, "node %llu rejects %s from %llu: %d",
 					(unsigned long long)n->id,
@@ -1088,13 +1123,74 @@ uint64_t sim_leader(const struct sim *s)
 	return best;
 }
 
+bool sim_is_member(const struct sim *s, uint64_t id)
+{
+	uint64_t leader = sim_leader(s);
+	for (uint64_t k = 1; k <= s->cfg.nodes; k++) {
+		const struct sim_node *n = &s->nodes[k];
+		if (!n->up || (leader && k != leader))
+			continue;
+		const struct raft_member *m =
+			raft_configuration_get(raft_configuration(n->raft), id);
+		if (m && m->role != RAFT_REMOVED)
+			return true;
+		if (leader)
+			return false;
+	}
+	return false;
+}
+
+static const struct raft_configuration *leader_conf(const struct sim *s)
+{
+	uint64_t leader = sim_leader(s);
+	return leader ? raft_configuration(s->nodes[leader].raft) : NULL;
+}
+
+bool sim_was_member(const struct sim *s, uint64_t id)
+{
+	const struct raft_configuration *c = leader_conf(s);
+	return c && raft_configuration_get(c, id) != NULL;
+}
+
+bool sim_is_voter(const struct sim *s, uint64_t id)
+{
+	const struct raft_configuration *c = leader_conf(s);
+	const struct raft_member *m = c ? raft_configuration_get(c, id) : NULL;
+	return m && m->role == RAFT_VOTER;
+}
+
+uint32_t sim_voter_count(const struct sim *s)
+{
+	const struct raft_configuration *c = leader_conf(s);
+	uint32_t n = 0;
+	for (uint32_t i = 0; c && i < c->n; i++)
+		n += c->members[i].role == RAFT_VOTER;
+	return n;
+}
+
+bool sim_is_learner(const struct sim *s, uint64_t id)
+{
+	const struct raft_configuration *c = leader_conf(s);
+	const struct raft_member *m = c ? raft_configuration_get(c, id) : NULL;
+	return m && m->role == RAFT_LEARNER;
+}
+
+uint32_t sim_member_count(const struct sim *s)
+{
+	const struct raft_configuration *c = leader_conf(s);
+	uint32_t n = 0;
+	for (uint32_t i = 0; c && i < c->n; i++)
+		n += c->members[i].role != RAFT_REMOVED;
+	return n;
+}
+
 bool sim_converged(const struct sim *s, uint64_t min_index)
 {
 	uint64_t applied = 0;
 	bool first = true;
 	for (uint64_t id = 1; id <= s->cfg.nodes; id++) {
 		const struct sim_node *n = &s->nodes[id];
-		if (!n->up)
+		if (!n->up || !sim_is_member(s, id))
 			continue;
 		if (first) {
 			applied = n->applied;

@@ -111,6 +111,11 @@ struct sim_node {
 	uint64_t next_tick_us;
 	uint8_t last_state;
 	uint64_t last_state_term;
+	/* As a leader: the configurations in force now and before, and the
+	 * commit index last checked against them. */
+	struct raft_configuration conf_now;
+	struct raft_configuration conf_before;
+	uint64_t quorum_checked;
 };
 
 enum sim_event_type {
@@ -231,6 +236,9 @@ int sim_check_sent(struct sim *s, struct sim_node *n,
 int sim_check_apply(struct sim *s, struct sim_node *n, uint64_t index,
 		    const struct sim_entry *e);
 int sim_check_restart(struct sim *s, struct sim_node *n);
+/* A leader appends configuration entry e at index: one change at a time. */
+int sim_check_conf_append(struct sim *s, struct sim_node *n, uint64_t index,
+			  const struct raft_entry *e);
 void sim_checker_release(struct sim *s);
 
 #endif

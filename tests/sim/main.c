@@ -11,7 +11,7 @@
  *   raftsim --seeds N [--base B]      N seeds from B
  *   options: --events E (10000) --nodes N (random) --verbose
  *            --bug figure8|vote-any-log|vote-before-persist|
- *                  read-no-round|dedup-off
+ *                  read-no-round|learner-quorum|overlap-changes|dedup-off
  *            --expect-violation        succeed only if some seed fails
  *
  * Ends with "N passed, N failed" (one test per seed).
@@ -72,7 +72,8 @@ static uint64_t random_down(struct sim *s, struct rng *g, uint32_t n)
 static const char *fault_names[] = {
 	"crash", "restart", "partition", "one-way", "isolate-leader",
 	"heal", "lossy-net", "calm-net", "pause", "slow-disk", "churn",
-	"transfer", "flap", "rejoin-check",
+	"transfer", "flap", "rejoin-check", "member-add", "member-remove",
+	"member-promote",
 };
 #define N_FAULTS (sizeof(fault_names) / sizeof(fault_names[0]))
 
@@ -156,10 +157,18 @@ static void rejoin_check(struct sim *s, struct rng *g, uint32_t n)
 	if (sim_run_for(s, 3 * 10 * SIM_TICK_US) != 0)
 		return;
 	uint64_t leader = sim_leader(s);
-	if (!leader)
+	/* The cut-off voter must leave a majority behind. */
+	if (!leader || sim_voter_count(s) < 3)
 		return;
 	uint64_t term = raft_term(sim_raft(s, leader));
-	uint64_t follower = leader % n + 1;
+	uint64_t follower = 0;
+	for (uint64_t k = 1; k <= n && !follower; k++) {
+		uint64_t id = (leader + k - 1) % n + 1;
+		if (id != leader && sim_is_voter(s, id))
+			follower = id;
+	}
+	if (!follower)
+		return;
 	sim_partition(s, 1u << (follower - 1));
 	if (sim_run_for(s, range(g, 300000, 2000000)) != 0)
 		return;
@@ -244,6 +253,31 @@ static void inject_fault(struct sim *s, struct rng *g, uint32_t n,
 	case 13:
 		rejoin_check(s, g, n);
 		break;
+	case 14:
+		/* A spare node joins as a learner (promoted once caught up);
+		 * ids never return, so each spare joins at most once. */
+		for (uint64_t k = 1; k <= n; k++) {
+			if (!sim_is_member(s, k) && !sim_was_member(s, k)) {
+				(void)sim_change(s, RAFT_ADD_LEARNER, k);
+				break;
+			}
+		}
+		break;
+	case 16:
+		/* Without automatic promotion learners linger until this. */
+		for (uint64_t k = 1; k <= n; k++) {
+			if (sim_is_learner(s, k)) {
+				(void)sim_change(s, RAFT_PROMOTE, k);
+				break;
+			}
+		}
+		break;
+	case 15:
+		/* Remove a member (sometimes the leader); keep three. */
+		if (sim_member_count(s) > 3 && (id = range(g, 1, n + 1)) &&
+		    sim_is_member(s, id))
+			(void)sim_change(s, RAFT_REMOVE, id);
+		break;
 	}
 }
 
@@ -320,6 +354,11 @@ static int run_seed(uint64_t seed, const struct run_opts *o,
 	sim_config_default(&c, n, seed);
 	c.test_bugs = o->bugs;
 	c.dedup_off = o->dedup_off;
+	/* Half the clusters start smaller than the nodes there are, leaving
+	 * spares to add. */
+	if (n >= 3 && range(&g, 0, 2) == 0)
+		c.voters = (uint32_t)range(&g, 2, n);
+	c.manual_promote = range(&g, 0, 2) == 0;
 	/* Small batches and windows split a leader's catch-up of old entries
 	 * from its own no-op, which is where commit rules go wrong. */
 	static const uint64_t batches[] = {1, 64, 512, 4096, 65536};
@@ -422,7 +461,8 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: raftsim (--seed S | --seeds N [--base B]) [--events E]\n"
 		"               [--nodes N] [--bug figure8|vote-any-log|"
-		"vote-before-persist|read-no-round|dedup-off]\n"
+		"vote-before-persist|read-no-round|learner-quorum|\n"
+		"                overlap-changes|dedup-off]\n"
 		"               [--expect-violation] [--verbose]\n");
 	return 2;
 }
@@ -469,6 +509,10 @@ int main(int argc, char **argv)
 				o.bugs |= RAFT_BUG_VOTE_BEFORE_PERSIST;
 			else if (!strcmp(v, "read-no-round"))
 				o.bugs |= RAFT_BUG_READ_NO_ROUND;
+			else if (!strcmp(v, "learner-quorum"))
+				o.bugs |= RAFT_BUG_LEARNER_QUORUM;
+			else if (!strcmp(v, "overlap-changes"))
+				o.bugs |= RAFT_BUG_OVERLAP_CHANGES;
 			else if (!strcmp(v, "dedup-off"))
 				o.dedup_off = true;
 			else
@@ -518,6 +562,8 @@ int main(int argc, char **argv)
 		total.snapshots_sent += st.snapshots_sent;
 		total.snapshots_failed += st.snapshots_failed;
 		total.installs += st.installs;
+		total.changes += st.changes;
+		total.refused += st.refused;
 		if (rc == 0) {
 			passed++;
 		} else {
@@ -555,6 +601,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)total.snapshots_sent,
 	       (unsigned long long)total.snapshots_failed,
 	       (unsigned long long)total.installs);
+	printf("raftsim: %llu membership changes, %llu messages refused from "
+	       "removed ids\n",
+	       (unsigned long long)total.changes,
+	       (unsigned long long)total.refused);
 	printf("raftsim: faults:");
 	for (size_t i = 0; i < N_FAULTS; i++)
 		printf(" %s=%llu", fault_names[i], (unsigned long long)faults[i]);

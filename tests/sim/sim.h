@@ -33,6 +33,8 @@ struct sim;
 
 struct sim_config {
 	uint32_t nodes;     /* 1..SIM_MAX_NODES */
+	uint32_t voters;    /* the first this many form the cluster (0: all);
+			       the others start empty, waiting to be added */
 	uint64_t seed;
 	uint32_t election_ticks;
 	uint32_t heartbeat_ticks;
@@ -42,6 +44,7 @@ struct sim_config {
 	uint32_t trace_lines; /* recent events kept for a failure report */
 	uint64_t max_batch_bytes;
 	uint32_t max_inflight_msgs;
+	bool manual_promote; /* learners wait for sim_change(PROMOTE) */
 	/* Test-only: the state machine ignores the duplicate table, so a
 	 * retried proposal takes effect twice (the check must catch it). */
 	bool dedup_off;
@@ -107,6 +110,20 @@ int sim_propose(struct sim *s, uint64_t id, uint64_t *cmd);
 int sim_read(struct sim *s, uint64_t id);
 /* Node id snapshots its state now, keeping tail entries (0 or an error). */
 int sim_snapshot(struct sim *s, uint64_t id, uint64_t tail);
+/* Membership changes through the leader (raft_change_membership). */
+int sim_change(struct sim *s, enum raft_change change, uint64_t id);
+/* Whether id is a voter or learner of the leader's configuration (of any
+ * up node's, when there is no leader). */
+bool sim_is_member(const struct sim *s, uint64_t id);
+/* Whether id was ever in the leader's configuration (member or tombstone). */
+bool sim_was_member(const struct sim *s, uint64_t id);
+/* Whether id is a voter of the leader's configuration, and how many. */
+bool sim_is_voter(const struct sim *s, uint64_t id);
+uint32_t sim_voter_count(const struct sim *s);
+/* Whether id is a learner of the leader's configuration. */
+bool sim_is_learner(const struct sim *s, uint64_t id);
+/* Voters and learners of the leader's configuration. */
+uint32_t sim_member_count(const struct sim *s);
 /* Ask the leader to hand leadership to target (0: the best voter). */
 int sim_transfer(struct sim *s, uint64_t target);
 /* The index at which command cmd was first applied anywhere, 0 if never. */
@@ -129,7 +146,7 @@ uint64_t sim_now(const struct sim *s);
 uint64_t sim_events(const struct sim *s);
 /* The id of the leader with the highest term among up nodes, 0 if none. */
 uint64_t sim_leader(const struct sim *s);
-/* Whether every up node has applied the same index, at least min_index. */
+/* Whether every up member has applied the same index, at least min_index. */
 bool sim_converged(const struct sim *s, uint64_t min_index);
 
 /* Report a violation found by a check outside the simulator (a scenario's
@@ -168,6 +185,8 @@ struct sim_stats {
 	uint64_t snapshots_sent; /* transfers completed */
 	uint64_t snapshots_failed; /* transfers cut off */
 	uint64_t installs;       /* snapshots installed */
+	uint64_t changes;        /* membership changes appended */
+	uint64_t refused;        /* messages refused from removed ids */
 	uint64_t append_rejects; /* APPEND_RESP with reject set */
 };
 
