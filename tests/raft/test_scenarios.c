@@ -494,6 +494,162 @@ static void test_retry_after_leader_change_applied_once(void **state)
 	done(s);
 }
 
+/* ---- Raft III ---- */
+
+static struct sim *make_with(uint32_t nodes, uint32_t voters,
+			     uint64_t snapshot_every, uint64_t tail)
+{
+	struct sim_config c;
+	sim_config_default(&c, nodes, SEED + 100 + nodes);
+	c.voters = voters;
+	c.snapshot_every = snapshot_every;
+	c.snapshot_tail = tail;
+	struct sim *s = NULL;
+	assert_int_equal(sim_create(&c, &s), 0);
+	return s;
+}
+
+static bool is_voter(struct sim *s, void *arg)
+{
+	return sim_is_voter(s, *(uint64_t *)arg);
+}
+
+static void test_learner_catch_up_and_promotion(void **state)
+{
+	(void)state;
+	struct sim *s = make_with(4, 3, 0, 0);
+	wait_leader(s);
+	for (int i = 0; i < 50; i++)
+		commit_one(s);
+	uint64_t newcomer = 4;
+	assert_false(sim_is_member(s, newcomer));
+	assert_int_equal(sim_change(s, RAFT_ADD_LEARNER, newcomer), 0);
+	/* A learner first: it receives the log but has no vote. */
+	assert_true(sim_is_learner(s, newcomer));
+	assert_int_equal(sim_voter_count(s), 3);
+	assert_int_equal(sim_run_until(s, is_voter, &newcomer, 20 * ELECTION_US),
+			 0);
+	assert_int_equal(sim_voter_count(s), 4);
+	struct applied_goal g = {.cmd = commit_one(s)};
+	assert_true(sim_applied(s, newcomer) >= sim_cmd_applied_index(s, g.cmd));
+	/* An id that was ever a member is never added again. */
+	assert_int_equal(sim_change(s, RAFT_ADD_LEARNER, newcomer), -EEXIST);
+	done(s);
+}
+
+static void test_remove_the_leader(void **state)
+{
+	(void)state;
+	struct sim *s = make(5);
+	uint64_t old = wait_leader(s);
+	commit_one(s);
+	assert_int_equal(sim_change(s, RAFT_REMOVE, old), 0);
+	/* The change commits, the old leader steps down, another leads. */
+	assert_int_equal(sim_run_until(s, leader_other_than, &old,
+				       30 * ELECTION_US),
+			 0);
+	assert_false(raft_is_leader(sim_raft(s, old)));
+	assert_false(sim_is_member(s, old));
+	assert_int_equal(sim_voter_count(s), 4);
+	commit_one(s);
+	/* The removed node's messages are refused from now on. */
+	assert_int_equal(sim_run_for(s, 10 * ELECTION_US), 0);
+	uint64_t leader = sim_leader(s);
+	assert_true(leader != old);
+	commit_one(s);
+	done(s);
+}
+
+static void test_follower_needs_snapshot(void **state)
+{
+	(void)state;
+	struct sim *s = make_with(3, 0, 20, 5);
+	uint64_t leader = wait_leader(s);
+	commit_one(s);
+	uint64_t lagger = leader % 3 + 1;
+	assert_int_equal(sim_crash(s, lagger), 0);
+	for (int i = 0; i < 100; i++)
+		commit_one(s);
+	/* Its next entry was compacted away everywhere. */
+	assert_true(raft_first_index(sim_raft(s, leader)) >
+		    sim_applied(s, lagger) + 1);
+	assert_int_equal(sim_restart(s, lagger), 0);
+	commit_one(s);
+	struct sim_stats st;
+	sim_stats_get(s, &st);
+	assert_true(st.installs >= 1);
+	assert_true(sim_converged(s, 100));
+	done(s);
+}
+
+static bool installed(struct sim *s, void *arg)
+{
+	(void)arg;
+	struct sim_stats st;
+	sim_stats_get(s, &st);
+	return st.installs > 0;
+}
+
+static void test_snapshot_transfer_interrupted(void **state)
+{
+	(void)state;
+	struct sim_config c;
+	sim_config_default(&c, 3, SEED + 7);
+	c.snapshot_every = 20;
+	c.snapshot_tail = 0;
+	c.snapshot_transfer_us = 5 * ELECTION_US;
+	struct sim *s = NULL;
+	assert_int_equal(sim_create(&c, &s), 0);
+	uint64_t leader = wait_leader(s);
+	uint64_t lagger = leader % 3 + 1;
+	assert_int_equal(sim_crash(s, lagger), 0);
+	for (int i = 0; i < 60; i++)
+		commit_one(s);
+	assert_int_equal(sim_restart(s, lagger), 0);
+	/* The transfer starts, then the link breaks before it ends. */
+	assert_int_equal(sim_run_for(s, ELECTION_US), 0);
+	sim_cut(s, leader, lagger, true);
+	assert_int_equal(sim_run_for(s, 10 * ELECTION_US), 0);
+	struct sim_stats st;
+	sim_stats_get(s, &st);
+	assert_true(st.snapshots_failed >= 1);
+	assert_int_equal(st.installs, 0);
+	/* Healed, it is asked for again and completes. */
+	sim_heal(s);
+	assert_int_equal(sim_run_until(s, installed, NULL, 100 * ELECTION_US),
+			 0);
+	commit_one(s);
+	done(s);
+}
+
+static void test_restart_everyone_from_snapshots(void **state)
+{
+	(void)state;
+	struct sim *s = make_with(3, 0, 15, 4);
+	wait_leader(s);
+	for (int i = 0; i < 80; i++)
+		commit_one(s);
+	uint64_t before[4], first[4];
+	for (uint64_t id = 1; id <= 3; id++) {
+		before[id] = sim_applied(s, id);
+		first[id] = raft_first_index(sim_raft(s, id));
+		assert_true(first[id] > 1); /* compacted */
+	}
+	for (uint64_t id = 1; id <= 3; id++)
+		assert_int_equal(sim_crash(s, id), 0);
+	for (uint64_t id = 1; id <= 3; id++) {
+		assert_int_equal(sim_restart(s, id), 0);
+		/* Back from its snapshot: nothing it had compacted is asked
+		 * for again, commit starts at the snapshot. */
+		assert_true(sim_applied(s, id) >= first[id] - 1);
+		assert_true(raft_commit_index(sim_raft(s, id)) >= first[id] - 1);
+	}
+	commit_one(s);
+	for (uint64_t id = 1; id <= 3; id++)
+		assert_true(sim_applied(s, id) > before[id]);
+	done(s);
+}
+
 TEST_MAIN(cmocka_unit_test(test_initial_election),
 	  cmocka_unit_test(test_reelection_after_leader_loss),
 	  cmocka_unit_test(test_no_commit_without_quorum),
@@ -511,4 +667,9 @@ TEST_MAIN(cmocka_unit_test(test_initial_election),
 	  cmocka_unit_test(test_transfer_times_out_and_resumes),
 	  cmocka_unit_test(test_read_index),
 	  cmocka_unit_test(test_stale_read_trap),
-	  cmocka_unit_test(test_retry_after_leader_change_applied_once))
+	  cmocka_unit_test(test_retry_after_leader_change_applied_once),
+	  cmocka_unit_test(test_learner_catch_up_and_promotion),
+	  cmocka_unit_test(test_remove_the_leader),
+	  cmocka_unit_test(test_follower_needs_snapshot),
+	  cmocka_unit_test(test_snapshot_transfer_interrupted),
+	  cmocka_unit_test(test_restart_everyone_from_snapshots))
