@@ -333,6 +333,93 @@ static void test_single_voter_reads_and_transfer(void **state)
 	raft_destroy(r);
 }
 
+static struct raft *single_leader(void)
+{
+	struct raft *r = node(1, 1);
+	drain(r);
+	for (int i = 0; i < 40 && !raft_is_leader(r); i++) {
+		raft_tick(r);
+		drain(r);
+	}
+	assert_true(raft_is_leader(r));
+	drain(r);
+	return r;
+}
+
+static void test_membership_errors(void **state)
+{
+	(void)state;
+	struct raft *f = node(1, 3);
+	drain(f);
+	assert_int_equal(raft_change_membership(f, RAFT_ADD_LEARNER, 9,
+						"127.0.0.9:7000", NULL),
+			 -EPERM);
+	raft_destroy(f);
+
+	struct raft *r = single_leader();
+	assert_int_equal(raft_change_membership(r, RAFT_ADD_LEARNER, 0, "x:1",
+						NULL),
+			 -EINVAL);
+	assert_int_equal(raft_change_membership(r, RAFT_ADD_LEARNER, 2, "",
+						NULL),
+			 -EINVAL);
+	assert_int_equal(raft_change_membership(r, RAFT_ADD_LEARNER, 1, "x:1",
+						NULL),
+			 -EEXIST);
+	assert_int_equal(raft_change_membership(r, RAFT_PROMOTE, 1, NULL,
+						NULL),
+			 -EINVAL); /* already a voter */
+	assert_int_equal(raft_change_membership(r, RAFT_PROMOTE, 5, NULL,
+						NULL),
+			 -ENOENT);
+	assert_int_equal(raft_change_membership(r, RAFT_REMOVE, 1, NULL, NULL),
+			 -EINVAL); /* the last voter */
+	uint64_t index = 0;
+	assert_int_equal(raft_change_membership(r, RAFT_ADD_LEARNER, 2,
+						"127.0.0.2:7000", &index),
+			 0);
+	assert_true(index > 0);
+	/* Until it commits, no other change. */
+	assert_int_equal(raft_change_membership(r, RAFT_ADD_LEARNER, 3,
+						"127.0.0.3:7000", NULL),
+			 -EBUSY);
+	drain(r);
+	assert_true(raft_commit_index(r) >= index);
+	assert_int_equal(raft_change_membership(r, RAFT_REMOVE, 2, NULL, NULL),
+			 0);
+	drain(r);
+	/* A tombstone: never again, and its messages are refused. */
+	assert_int_equal(raft_change_membership(r, RAFT_ADD_LEARNER, 2,
+						"127.0.0.2:7000", NULL),
+			 -EEXIST);
+	struct raft_message m = {.type = RAFT_MSG_APPEND_RESP, .from = 2,
+				 .to = 1, .term = raft_term(r), .index = 1};
+	assert_int_equal(raft_step(r, &m), -EPERM);
+	raft_destroy(r);
+}
+
+static void test_snapshot_taken_validated(void **state)
+{
+	(void)state;
+	struct raft *r = single_leader();
+	struct raft_snapshot_meta meta;
+	uint64_t applied = raft_commit_index(r);
+	assert_int_equal(raft_snapshot_taken(r, applied + 1, 0, &meta), -EINVAL);
+	assert_int_equal(raft_snapshot_taken(r, 0, 0, &meta), -EINVAL);
+	assert_int_equal(raft_snapshot_taken(r, applied, 0, &meta), 0);
+	assert_int_equal(meta.index, applied);
+	assert_int_equal(meta.term, raft_term_at(r, applied));
+	assert_int_equal(meta.conf.n, 1);
+	assert_int_equal(raft_first_index(r), applied + 1);
+	/* Not newer than the last one. */
+	assert_int_equal(raft_snapshot_taken(r, applied, 0, &meta), -EINVAL);
+	/* Stale or unknown transfer reports change nothing. */
+	assert_int_equal(raft_snapshot_sent(r, 7, applied, true), 0);
+	char why[200];
+	assert_int_equal(raft_check_invariants(r, why, sizeof(why)), 0);
+	raft_destroy(r);
+}
+
 /* ---- failing the Nth allocation ---- */
 
 struct failing_alloc {
@@ -425,4 +512,6 @@ TEST_MAIN(cmocka_unit_test(test_options_validated),
 	  cmocka_unit_test(test_follower_rejects_overwriting_commit),
 	  cmocka_unit_test(test_reads_and_transfer_refused_without_leader),
 	  cmocka_unit_test(test_single_voter_reads_and_transfer),
+	  cmocka_unit_test(test_membership_errors),
+	  cmocka_unit_test(test_snapshot_taken_validated),
 	  cmocka_unit_test(test_failing_nth_allocation))
