@@ -3,8 +3,10 @@
 
 /*
  * Private to net/: the state of a struct net shared by transport.c (the
- * I/O thread, timers, the public API) and conn.c (one connection's
- * handshake, reads, frames and writes), and the TLS helpers of tls.c.
+ * I/O thread, its loop and timers, creation), peers.c (the peer table,
+ * membership changes, dialling with backoff), send.c (the send queues and
+ * the calls of other threads), conn.c (one connection's handshake, reads,
+ * frames and writes) and the TLS helpers of tls.c.
  *
  * Ownership: the I/O thread owns every connection, socket and SSL object.
  * n->lock protects only what other threads touch: the send queues
@@ -156,6 +158,14 @@ struct out_frame *net_sendq_take(struct net *n, struct sendq *q);
 void net_sendq_done(struct net *n, struct sendq *q, struct out_frame *f);
 void net_sendq_drop_all(struct net *n, struct sendq *q);
 struct peer *net_peer_find(struct net *n, uint64_t id);
+/* Wake the I/O thread (work was queued for it). */
+void net_wake(struct net *n);
+/* TCP options of every connection: no delay, keepalive, user timeout. */
+void net_socket_options(struct net *n, int fd);
+
+/* peers.c (I/O thread) */
+void net_peer_connect(struct net *n, struct peer *p, int64_t now);
+void net_peers_apply_changes(struct net *n);
 /* "host:port" or "[v6]:port" to a socket address (may resolve a name). */
 int net_resolve(const char *address, struct sockaddr_storage *out,
 		socklen_t *len);
