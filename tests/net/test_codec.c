@@ -693,7 +693,9 @@ static void test_body_rejects_bad_members(void **state)
 	assert_int_equal(corrupt_member(0, 0, 0), 0); /* high byte of id */
 	assert_int_equal(corrupt_member(1, 7, 0), -EBADMSG); /* id 0 */
 	assert_int_equal(corrupt_member(2, 7, 1), -EBADMSG); /* duplicate */
-	assert_int_equal(corrupt_member(1, 8, 4), -EBADMSG); /* role */
+	assert_int_equal(corrupt_member(1, 8, RAFT_REMOVED), 0); /* tombstone */
+	assert_int_equal(corrupt_member(1, 8, RAFT_REMOVED + 1), -EBADMSG);
+	assert_int_equal(corrupt_member(1, 8, 0), -EBADMSG); /* role */
 	assert_int_equal(corrupt_member(1, 9, 64), -EMSGSIZE); /* length */
 	assert_int_equal(corrupt_member(1, 9, 200), -EMSGSIZE);
 	assert_int_equal(corrupt_member(2, 9, 15), -EBADMSG); /* truncated */
