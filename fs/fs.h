@@ -293,7 +293,9 @@ struct fs_dirent {
  * order: "." (cookie 1), ".." (cookie 2), then the entries, whose cookies
  * are sequence numbers given at apply, stable under other changes and
  * across snapshot install. fn returns non-zero to stop (that value is
- * returned). Returns 0, -ENOENT, -ENOTDIR, -EIO.
+ * returned); it runs with the store's lock held shared, so it may call
+ * other read functions but must not apply. Returns 0, -ENOENT, -ENOTDIR,
+ * -EIO.
  */
 int fs_readdir(struct fs_store *s, uint64_t ino, uint64_t cookie,
 	       int (*fn)(void *ctx, const struct fs_dirent *e), void *ctx);
