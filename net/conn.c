@@ -55,10 +55,11 @@ struct conn *net_conn_new(struct net *n, int fd, bool outbound,
 	return c;
 }
 
-void net_conn_free(struct conn *c)
+void net_conn_free(struct net *n, struct conn *c)
 {
 	if (c == NULL)
 		return;
+	__atomic_sub_fetch(&n->rbuf_bytes, c->rcap, __ATOMIC_RELAXED);
 	SSL_free(c->ssl);
 	free(c->rbuf);
 	free(c);
@@ -326,7 +327,7 @@ static void on_frame(struct net *n, struct conn *c, const struct net_frame *f)
 
 /* Make room for more bytes: compact, or double while full. The buffer
  * never grows past the frame it is waiting for. */
-static int rbuf_room(struct conn *c, size_t need)
+static int rbuf_room(struct net *n, struct conn *c, size_t need)
 {
 	if (c->roff > 0 && (c->rlen == c->rcap || c->roff == c->rlen)) {
 		memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
@@ -341,6 +342,7 @@ static int rbuf_room(struct conn *c, size_t need)
 	uint8_t *b = realloc(c->rbuf, cap);
 	if (b == NULL)
 		return -ENOMEM;
+	__atomic_add_fetch(&n->rbuf_bytes, cap - c->rcap, __ATOMIC_RELAXED);
 	c->rbuf = b;
 	c->rcap = cap;
 	return 0;
@@ -369,7 +371,7 @@ static void pump_read(struct net *n, struct conn *c)
 		(void)net_frame_parse(c->rbuf + c->roff, c->rlen - c->roff, &f,
 				      &need, NULL);
 	while (!c->closed && budget > 0) {
-		if (rbuf_room(c, need) < 0) {
+		if (rbuf_room(n, c, need) < 0) {
 			net_conn_close(n, c, NET_LOG_ERROR,
 				       "out of memory for a receive buffer");
 			return;

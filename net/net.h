@@ -411,6 +411,16 @@ int net_admin_call(const char *address, const struct net_client_options *o,
 		   size_t resp_size, struct net_admin_msg *resp, char *err,
 		   size_t err_size);
 
+struct net_stats {
+	uint32_t inbound; /* accepted connections open */
+	/* Bytes allocated for frames being received. A buffer grows only by
+	 * doubling when the bytes that arrived fill it, never to a length a
+	 * frame header claims. */
+	uint64_t receive_buffer_bytes;
+};
+
+void net_stats_get(struct net *n, struct net_stats *st);
+
 /* The port the listener is bound to (useful with port 0). */
 uint16_t net_listen_port(const struct net *n);
 

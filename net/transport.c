@@ -66,6 +66,15 @@ void net_options_default(struct net_options *opts, uint64_t id)
 	opts->max_inbound = 32;
 }
 
+void net_stats_get(struct net *n, struct net_stats *st)
+{
+	pthread_mutex_lock(&n->lock);
+	st->inbound = n->n_inbound;
+	pthread_mutex_unlock(&n->lock);
+	st->receive_buffer_bytes =
+		__atomic_load_n(&n->rbuf_bytes, __ATOMIC_RELAXED);
+}
+
 uint16_t net_listen_port(const struct net *n)
 {
 	return n->listen_port;
@@ -195,7 +204,7 @@ static void bury(struct net *n)
 	while (n->graveyard) {
 		struct conn *c = n->graveyard;
 		n->graveyard = c->next;
-		net_conn_free(c);
+		net_conn_free(n, c);
 	}
 }
 
@@ -438,7 +447,7 @@ static void conn_destroy(struct net *n, struct conn *c)
 		f = NULL;
 	}
 	net_sendq_drop_all(n, &c->own_q);
-	net_conn_free(c);
+	net_conn_free(n, c);
 }
 
 void net_destroy(struct net *n)

@@ -142,6 +142,7 @@ struct net {
 	struct conn *inbound; /* n->lock for the list links */
 	uint32_t n_inbound;
 	struct conn *graveyard; /* closed, freed after the event batch */
+	uint64_t rbuf_bytes; /* receive buffers allocated (__atomic) */
 
 	/* Decoding scratch of the I/O thread. */
 	struct raft_entry *entries;
@@ -176,7 +177,7 @@ struct conn *net_conn_new(struct net *n, int fd, bool outbound,
 void net_conn_pump(struct net *n, struct conn *c);
 void net_conn_close(struct net *n, struct conn *c, int level,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void net_conn_free(struct conn *c);
+void net_conn_free(struct net *n, struct conn *c);
 void net_conn_set_events(struct net *n, struct conn *c);
 void net_conn_timers(struct net *n, struct conn *c, int64_t now);
 

@@ -880,6 +880,58 @@ static void test_truncated_frame(void **state)
 	assert_still_serving(f);
 }
 
+/* Wait until node 1's receive buffers reach at least `bytes`. */
+static uint64_t rbuf_after(struct fixture *f, uint64_t bytes)
+{
+	struct net_stats st;
+	int64_t end = now_ms() + 3000;
+	do {
+		net_stats_get(f->nodes[1].net, &st);
+		if (st.receive_buffer_bytes >= bytes)
+			break;
+		sleep_ms(10);
+	} while (now_ms() < end);
+	return st.receive_buffer_bytes;
+}
+
+static void test_claimed_length_is_not_allocated(void **state)
+{
+	struct fixture *f = *state;
+	struct raw r;
+	static uint8_t body[256 * 1024];
+	struct net_stats st;
+	net_stats_get(f->nodes[1].net, &st);
+	uint64_t base = st.receive_buffer_bytes;
+	/* A valid header claiming the largest frame, then little data. */
+	uint32_t claimed = NET_MAX_FRAME_BYTES - NET_FRAME_HEADER_BYTES;
+	uint8_t hdr[NET_FRAME_HEADER_BYTES] = {
+		0x52, 0x46, 0x53, 0x4e, NET_PROTOCOL_VERSION, NET_FRAME_RAFT,
+		0, 0, (uint8_t)(claimed >> 24), (uint8_t)(claimed >> 16),
+		(uint8_t)(claimed >> 8), (uint8_t)claimed};
+	assert_true(raw_open(&r, &f->nodes[1], f->dir, "node3", 0));
+	raw_write(&r, hdr, sizeof(hdr));
+	raw_write(&r, body, 1000);
+	uint64_t grown = rbuf_after(f, base + 1) - base;
+	/* Only the initial buffer: nothing sized by the claim (4 MiB). */
+	assert_true(grown > 0 && grown <= 64 * 1024);
+	/* 256 KiB more arrive: the buffer follows what arrived. */
+	raw_write(&r, body, sizeof(body));
+	grown = rbuf_after(f, base + 256 * 1024) - base;
+	assert_true(grown <= 2 * (sizeof(body) + 1000 + sizeof(hdr)));
+	assert_true(grown < claimed / 4);
+	raw_close(&r);
+	assert_true(wait_log(&f->nodes[1], "truncated frame", 3000));
+	int64_t end = now_ms() + 3000;
+	do {
+		net_stats_get(f->nodes[1].net, &st);
+		if (st.receive_buffer_bytes <= base)
+			break;
+		sleep_ms(10);
+	} while (now_ms() < end);
+	assert_true(st.receive_buffer_bytes <= base); /* freed with it */
+	assert_still_serving(f);
+}
+
 static void small_queue(struct net_options *o)
 {
 	o->max_queue_bytes = 8u * 1024u * 1024u;
@@ -1017,5 +1069,6 @@ TEST_MAIN(T(test_nodes_exchange_heartbeats_both_ways),
 	  T(test_expired_certificate), T(test_admin_certificate_sending_raft),
 	  T(test_plaintext_client), T(test_tls12_client),
 	  T(test_random_bytes_after_handshake), T(test_4gib_length_field),
-	  T(test_truncated_frame), T0(test_peer_that_stops_reading),
+	  T(test_truncated_frame), T(test_claimed_length_is_not_allocated),
+	  T0(test_peer_that_stops_reading),
 	  T0(test_silent_cut_then_heal))
