@@ -200,8 +200,11 @@ void raft_log_compact(struct raft *r, struct raft_log *log, uint64_t index)
 		raft_mem_free(r, log->confs[k].encoded);
 		k++;
 	}
-	memmove(log->confs, log->confs + k, (log->n_confs - k) * sizeof(*log->confs));
-	log->n_confs -= k;
+	if (k > 0) {
+		memmove(log->confs, log->confs + k,
+			(log->n_confs - k) * sizeof(*log->confs));
+		log->n_confs -= k;
+	}
 }
 
 void raft_log_reset(struct raft *r, struct raft_log *log,

@@ -457,6 +457,15 @@ static int handle_update(struct sim *s, struct sim_node *n,
 		if (rc != 0)
 			return rc;
 	}
+	for (uint32_t i = 0; i < u->n_entries; i++) {
+		const struct raft_entry *e = &u->entries[i];
+		if (e->type == RAFT_ENTRY_CONFIG && raft_is_leader(n->raft) &&
+		    e->term == raft_term(n->raft)) {
+			rc = sim_check_conf_append(s, n, e->index, e);
+			if (rc != 0)
+				return rc;
+		}
+	}
 	if (u->hard_state_changed || u->truncate_from || u->n_entries ||
 	    u->install_snapshot) {
 		w = calloc(1, sizeof(*w));
@@ -481,12 +490,6 @@ static int handle_update(struct sim *s, struct sim_node *n,
 			w->first_index = u->entries[0].index;
 		for (uint32_t i = 0; i < u->n_entries; i++) {
 			const struct raft_entry *e = &u->entries[i];
-			if (e->type == RAFT_ENTRY_CONFIG &&
-			    raft_is_leader(n->raft) && e->term == raft_term(n->raft)) {
-				rc = sim_check_conf_append(s, n, e->index, e);
-				if (rc != 0)
-					return rc;
-			}
 			w->entries[i].term = e->term;
 			w->entries[i].type = e->type;
 			w->entries[i].size = e->size;
@@ -502,12 +505,14 @@ static int handle_update(struct sim *s, struct sim_node *n,
 					  ? u->install_snapshot->index
 				  : u->truncate_from ? u->truncate_from - 1
 						     : sim_log_last(&n->mem_log);
-		if (u->n_entries && u->entries[0].index != before + 1)
+		if (u->n_entries && u->entries[0].index != before + 1) {
+			write_free(w);
 			return sim_fail(s, "node %llu: update appends at %llu "
-					   "after %llu",
+					"after %llu",
 					(unsigned long long)n->id,
 					(unsigned long long)u->entries[0].index,
 					(unsigned long long)before);
+		}
 		apply_write_to_log(&n->mem_log, w);
 		uint64_t due = s->now_us + sim_rand_range(s, s->disk_min_us,
 							  s->disk_max_us + 1);
