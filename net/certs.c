@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -474,5 +475,40 @@ int net_cert_identity(const char *path, struct net_identity *id, char *err,
 	X509_free(crt);
 	if (rc < 0)
 		return net_err(err, err_size, rc, "%s: %s", path, why);
+	return 0;
+}
+
+int net_certs_expiry_warning(const char *dir, uint64_t node_id, int64_t now,
+			     char *warn, size_t warn_size)
+{
+	char name[2][64], path[PATH_MAX], day[32];
+	snprintf(name[0], sizeof(name[0]), "ca.crt");
+	snprintf(name[1], sizeof(name[1]), "node%" PRIu64 ".crt", node_id);
+	for (int i = 0; i < 2; i++) {
+		struct net_identity id;
+		path_join(path, sizeof(path), dir, name[i]);
+		int rc = net_cert_identity(path, &id, warn, warn_size);
+		if (rc < 0)
+			return rc;
+		int64_t left_s = id.not_after - now;
+		if (left_s >= (int64_t)NET_CERT_WARN_DAYS * DAY_S)
+			continue;
+		time_t t = (time_t)id.not_after;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+		const char *fix = i == 0 ? "a new CA means new certificates for "
+					   "every node ('raftfs certs create' "
+					   "in a new directory)"
+					 : "run 'raftfs certs renew --node N'";
+		if (left_s <= 0)
+			net_err(warn, warn_size, 1, "%s expired on %s; %s",
+				name[i], day, fix);
+		else
+			net_err(warn, warn_size, 1,
+				"%s expires in %" PRId64 " days, on %s; %s",
+				name[i], left_s / DAY_S, day, fix);
+		return 1;
+	}
 	return 0;
 }

@@ -258,6 +258,16 @@ int net_cert_issue(const char *ca_dir, const struct net_cert_request *req,
 int net_ca_create(const char *dir, const char *cluster_id, char *err,
 		  size_t err_size);
 
+/*
+ * For `raftfs status`: whether the CA or node<ID>'s certificate in dir
+ * expires within NET_CERT_WARN_DAYS of now (seconds since the epoch), or has
+ * expired. Returns 1 with one line in warn ("node2.crt expires in 12 days,
+ * on 2026-12-04; run 'raftfs certs renew --node 2'"), 0 when both are good
+ * for longer, or a negative errno with the reason in warn.
+ */
+int net_certs_expiry_warning(const char *dir, uint64_t node_id, int64_t now,
+			     char *warn, size_t warn_size);
+
 /* Read the certificate at path and say who it names. -EINVAL when it names
  * no raftfs identity or more than one. */
 int net_cert_identity(const char *path, struct net_identity *id, char *err,

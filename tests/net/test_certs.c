@@ -268,6 +268,39 @@ static void test_identity_of_a_foreign_certificate(void **state)
 			 -EIO);
 }
 
+static void test_expiry_warning(void **state)
+{
+	struct fixture *f = *state;
+	char warn[512];
+	assert_int_equal(net_certs_create(f->dir, 2, f->err, sizeof(f->err)),
+			 0);
+	int64_t now = time(NULL);
+	assert_int_equal(net_certs_expiry_warning(f->dir, 2, now, warn,
+						  sizeof(warn)),
+			 0);
+	/* 20 days before the node certificate expires. */
+	int64_t later = identity(f, "node2.crt").not_after - 20 * 86400;
+	assert_int_equal(net_certs_expiry_warning(f->dir, 2, later, warn,
+						  sizeof(warn)),
+			 1);
+	assert_non_null(strstr(warn, "node2.crt expires in 20 days"));
+	assert_non_null(strstr(warn, "certs renew"));
+	later = identity(f, "node2.crt").not_after + 86400;
+	assert_int_equal(net_certs_expiry_warning(f->dir, 2, later, warn,
+						  sizeof(warn)),
+			 1);
+	assert_non_null(strstr(warn, "node2.crt expired on"));
+	/* A renewed certificate is good again. */
+	assert_int_equal(net_certs_renew(f->dir, 2, f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(net_certs_expiry_warning(f->dir, 2, now + 86400,
+						  warn, sizeof(warn)),
+			 0);
+	assert_int_equal(net_certs_expiry_warning(f->dir, 7, now, warn,
+						  sizeof(warn)),
+			 -ENOENT);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 TEST_MAIN(T(test_create_writes_ca_nodes_and_admin),
 	  T(test_create_refuses_existing_keys),
@@ -275,4 +308,4 @@ TEST_MAIN(T(test_create_writes_ca_nodes_and_admin),
 	  T(test_create_refuses_bad_counts), T(test_add_issues_one_more_node),
 	  T(test_add_without_ca_fails), T(test_renew_replaces_the_pair),
 	  T(test_issue_other_cluster_and_expired),
-	  T(test_identity_of_a_foreign_certificate))
+	  T(test_identity_of_a_foreign_certificate), T(test_expiry_warning))
