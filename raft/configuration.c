@@ -4,25 +4,10 @@
 #include <string.h>
 
 #include "raft/core.h"
+#include "raft/byteorder.h"
 
 #define CONF_VERSION 1u
 #define MEMBER_BYTES (8u + 1u + RAFT_MAX_ADDRESS)
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 size_t raft_configuration_encoded_size(uint32_t n)
 {
@@ -37,7 +22,7 @@ void raft_configuration_encode(const struct raft_configuration *conf,
 	uint8_t *p = buf + 2;
 	for (uint32_t i = 0; i < conf->n; i++) {
 		const struct raft_member *m = &conf->members[i];
-		put_u64(p, m->id);
+		raft_put_u64(p, m->id);
 		p[8] = m->role;
 		memset(p + 9, 0, RAFT_MAX_ADDRESS);
 		size_t len = strnlen(m->address, RAFT_MAX_ADDRESS - 1);
@@ -60,7 +45,7 @@ int raft_configuration_decode(const uint8_t *buf, size_t size,
 	const uint8_t *p = buf + 2;
 	for (uint32_t i = 0; i < n; i++) {
 		struct raft_member *m = &c.members[i];
-		m->id = get_u64(p);
+		m->id = raft_get_u64(p);
 		m->role = p[8];
 		if (m->id == 0 || m->role < RAFT_VOTER || m->role > RAFT_REMOVED)
 			return -EINVAL;

@@ -1,27 +1,11 @@
 /* Proposal ids, the duplicate-table rules and an in-memory table. */
 
 #include "raft/proposal.h"
+#include "raft/byteorder.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 bool raft_proposal_is_valid(const struct raft_proposal *p)
 {
@@ -31,10 +15,10 @@ bool raft_proposal_is_valid(const struct raft_proposal *p)
 
 void raft_proposal_encode(const struct raft_proposal *p, uint8_t *buf)
 {
-	put_u64(buf, p->id.node);
-	put_u64(buf + 8, p->id.epoch);
-	put_u64(buf + 16, p->id.seq);
-	put_u64(buf + 24, p->low_water);
+	raft_put_u64(buf, p->id.node);
+	raft_put_u64(buf + 8, p->id.epoch);
+	raft_put_u64(buf + 16, p->id.seq);
+	raft_put_u64(buf + 24, p->low_water);
 }
 
 int raft_proposal_decode(const uint8_t *buf, size_t size,
@@ -44,10 +28,10 @@ int raft_proposal_decode(const uint8_t *buf, size_t size,
 
 	if (buf == NULL || size < RAFT_PROPOSAL_BYTES)
 		return -EINVAL;
-	d.id.node = get_u64(buf);
-	d.id.epoch = get_u64(buf + 8);
-	d.id.seq = get_u64(buf + 16);
-	d.low_water = get_u64(buf + 24);
+	d.id.node = raft_get_u64(buf);
+	d.id.epoch = raft_get_u64(buf + 8);
+	d.id.seq = raft_get_u64(buf + 16);
+	d.low_water = raft_get_u64(buf + 24);
 	if (!raft_proposal_is_valid(&d))
 		return -EINVAL;
 	*p = d;

@@ -32,22 +32,24 @@ void *raft_arena_alloc(struct raft *r, size_t size)
 	return p;
 }
 
+static int queue_message(struct raft *r, struct raft_message **queue,
+			 uint32_t *n, uint32_t *cap, const struct raft_message *m)
+{
+	if (*n == *cap && grow(r, (void **)queue, cap, sizeof(*m)) != 0)
+		return -ENOMEM;
+	(*queue)[(*n)++] = *m;
+	return 0;
+}
+
 int raft_send(struct raft *r, const struct raft_message *m)
 {
-	if (r->n_out == r->cap_out &&
-	    grow(r, (void **)&r->out, &r->cap_out, sizeof(*m)) != 0)
-		return -ENOMEM;
-	r->out[r->n_out++] = *m;
-	return 0;
+	return queue_message(r, &r->out, &r->n_out, &r->cap_out, m);
 }
 
 int raft_send_after_persist(struct raft *r, const struct raft_message *m)
 {
-	if (r->n_out_after == r->cap_out_after &&
-	    grow(r, (void **)&r->out_after, &r->cap_out_after, sizeof(*m)) != 0)
-		return -ENOMEM;
-	r->out_after[r->n_out_after++] = *m;
-	return 0;
+	return queue_message(r, &r->out_after, &r->n_out_after,
+			     &r->cap_out_after, m);
 }
 
 int raft_pending_add(struct raft *r, const struct raft_entry *e)

@@ -12,12 +12,17 @@
 
 /* ---- randomness, hashing, tracing ---- */
 
-uint64_t sim_rand(struct sim *s)
+uint64_t sim_splitmix(uint64_t *state)
 {
-	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+uint64_t sim_rand(struct sim *s)
+{
+	return sim_splitmix(&s->rng);
 }
 
 uint64_t sim_rand_range(struct sim *s, uint64_t lo, uint64_t hi)
@@ -1151,42 +1156,48 @@ static const struct raft_configuration *leader_conf(const struct sim *s)
 	return leader ? raft_configuration(s->nodes[leader].raft) : NULL;
 }
 
-bool sim_was_member(const struct sim *s, uint64_t id)
+/* The role of id in the leader's configuration; 0 when absent or when
+ * there is no leader. */
+static uint8_t leader_role(const struct sim *s, uint64_t id)
 {
 	const struct raft_configuration *c = leader_conf(s);
-	return c && raft_configuration_get(c, id) != NULL;
+	const struct raft_member *m = c ? raft_configuration_get(c, id) : NULL;
+	return m ? m->role : 0;
+}
+
+/* Members of the leader's configuration with a role in the mask (bit r). */
+static uint32_t leader_count(const struct sim *s, uint32_t roles)
+{
+	const struct raft_configuration *c = leader_conf(s);
+	uint32_t n = 0;
+	for (uint32_t i = 0; c && i < c->n; i++)
+		n += (roles >> c->members[i].role) & 1u;
+	return n;
+}
+
+bool sim_was_member(const struct sim *s, uint64_t id)
+{
+	return leader_role(s, id) != 0;
 }
 
 bool sim_is_voter(const struct sim *s, uint64_t id)
 {
-	const struct raft_configuration *c = leader_conf(s);
-	const struct raft_member *m = c ? raft_configuration_get(c, id) : NULL;
-	return m && m->role == RAFT_VOTER;
-}
-
-uint32_t sim_voter_count(const struct sim *s)
-{
-	const struct raft_configuration *c = leader_conf(s);
-	uint32_t n = 0;
-	for (uint32_t i = 0; c && i < c->n; i++)
-		n += c->members[i].role == RAFT_VOTER;
-	return n;
+	return leader_role(s, id) == RAFT_VOTER;
 }
 
 bool sim_is_learner(const struct sim *s, uint64_t id)
 {
-	const struct raft_configuration *c = leader_conf(s);
-	const struct raft_member *m = c ? raft_configuration_get(c, id) : NULL;
-	return m && m->role == RAFT_LEARNER;
+	return leader_role(s, id) == RAFT_LEARNER;
+}
+
+uint32_t sim_voter_count(const struct sim *s)
+{
+	return leader_count(s, 1u << RAFT_VOTER);
 }
 
 uint32_t sim_member_count(const struct sim *s)
 {
-	const struct raft_configuration *c = leader_conf(s);
-	uint32_t n = 0;
-	for (uint32_t i = 0; c && i < c->n; i++)
-		n += c->members[i].role != RAFT_REMOVED;
-	return n;
+	return leader_count(s, (1u << RAFT_VOTER) | (1u << RAFT_LEARNER));
 }
 
 bool sim_converged(const struct sim *s, uint64_t min_index)

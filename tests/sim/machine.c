@@ -20,7 +20,7 @@
 
 #define CMD_HEADER (8u + RAFT_PROPOSAL_BYTES)
 
-int sim_machine_reset(struct sim *s, struct sim_node *n)
+static void machine_free(struct sim_node *n)
 {
 	raft_dedup_table_destroy(n->dedup);
 	n->dedup = NULL;
@@ -29,22 +29,23 @@ int sim_machine_reset(struct sim *s, struct sim_node *n)
 	n->cap_effects = 0;
 	n->n_pending = 0;
 	n->n_reads = 0;
+}
+
+int sim_machine_reset(struct sim *s, struct sim_node *n)
+{
+	(void)s;
+	machine_free(n);
 	n->epoch = n->boot + 1;
 	n->next_seq = 1;
-	(void)s;
 	return raft_dedup_table_create(NULL, &n->dedup);
 }
 
 void sim_machine_release(struct sim_node *n)
 {
-	raft_dedup_table_destroy(n->dedup);
-	n->dedup = NULL;
-	free(n->effects);
-	n->effects = NULL;
+	machine_free(n);
 	free(n->reads);
 	n->reads = NULL;
 	n->cap_reads = 0;
-	n->n_reads = 0;
 }
 
 static uint64_t get_u64(const uint8_t *p)

@@ -36,17 +36,9 @@ struct rng {
 	uint64_t s;
 };
 
-static uint64_t next(struct rng *g)
-{
-	uint64_t z = (g->s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static uint64_t range(struct rng *g, uint64_t lo, uint64_t hi)
 {
-	return hi <= lo ? lo : lo + next(g) % (hi - lo);
+	return hi <= lo ? lo : lo + sim_splitmix(&g->s) % (hi - lo);
 }
 
 static uint64_t random_up(struct sim *s, struct rng *g, uint32_t n)

@@ -31,6 +31,9 @@
 
 struct sim;
 
+/* splitmix64: the simulator's (and its drivers') seeded generator. */
+uint64_t sim_splitmix(uint64_t *state);
+
 struct sim_config {
 	uint32_t nodes;     /* 1..SIM_MAX_NODES */
 	uint32_t voters;    /* the first this many form the cluster (0: all);
