@@ -14,9 +14,9 @@ declare -A LAZYFS_PIDS=()
 _lazyfs_reap() {
 	local mnt=$1 pid=${LAZYFS_PIDS[$1]:-} i
 	[[ -n "$pid" ]] || return 0
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 1000; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
+		sleep 0.01
 	done
 	if kill -0 "$pid" 2>/dev/null; then
 		echo "lazyfs on $mnt did not exit; killing $pid" >&2
@@ -46,9 +46,9 @@ lazyfs_mount() {
 			_lazyfs_reap "$mnt"
 			return 1
 		fi
-		sleep 0.02
+		sleep 0.01
 	done
-	echo "lazyfs did not mount $mnt within 4 s" >&2
+	echo "lazyfs did not mount $mnt within 2 s" >&2
 	return 1
 }
 
