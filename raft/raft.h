@@ -561,4 +561,167 @@ int raft_check_invariants(struct raft *r, char *buf, size_t size);
 const char *raft_message_type_name(uint8_t type);
 const char *raft_state_name(uint8_t state);
 
+/* ====================================================================== */
+/* The runtime (raft/runtime*.c, raft/driver*.c, raft/logstore*.c)        */
+/* ====================================================================== */
+
+/*
+ * struct raft_runtime runs one node for real: a driver thread owns its
+ * struct raft and feeds it ticks, received messages, proposals and
+ * persistence completions from queues; a storage thread persists the
+ * core's updates in the node's log store (raft/logstore.h), many updates
+ * per synced LevelDB batch (group commit), and a message that must wait
+ * for persistence leaves only once its update and every earlier one are
+ * durable; an apply thread hands committed entries to the state machine
+ * through a queue bounded in bytes, reading them back from the store when
+ * it falls behind, so a slow apply never delays heartbeats. Thread model
+ * and lock order: docs/ARCHITECTURE.md.
+ *
+ * The runtime knows no sockets: the caller supplies a struct
+ * raft_transport to send and calls raft_runtime_receive for what arrives
+ * (net/ plugs in from outside raft/; tests use an in-process loopback).
+ *
+ * A store error while persisting (disk full, I/O error) stops the node:
+ * it acknowledges nothing it could not persist (no vote, no AppendEntries
+ * answer, no commit counted), sends nothing more, so the others elect a
+ * leader without it, fails every waiting proposal with -EIO, and says in
+ * raft_runtime_status.error what to do. What was durable stays durable.
+ */
+
+struct raft_proposal_id; /* raft/proposal.h */
+
+/*
+ * How the runtime sends. send runs on the driver thread and must not block
+ * (queue or drop: Raft tolerates lost messages). m and its entries are
+ * valid during the call only; every entry's data is attached (non-NULL
+ * when size > 0). Returns 0 or a negative errno (the message was dropped).
+ */
+struct raft_transport {
+	int (*send)(void *ctx, const struct raft_message *m);
+	void *ctx;
+};
+
+/* Largest result a state machine returns for one command. */
+#define RAFT_RUNTIME_MAX_RESULT_BYTES 512u
+
+/*
+ * The state machine. apply runs on the apply thread, for every committed
+ * entry (all types) in index order, each exactly once per start of the
+ * runtime after raft_runtime_options.applied_index. For an entry that
+ * carries a proposal id (the runtime never looks inside payloads), it sets
+ * *id (zeroed before the call) and writes the command's result, at most
+ * RAFT_RUNTIME_MAX_RESULT_BYTES, to result with *result_size: a proposer
+ * waiting for that id on this node receives it. A duplicate (a retried id)
+ * must report the original result. Returns 0, or a negative errno, which
+ * stops the node: nothing after e is applied.
+ */
+struct raft_fsm {
+	int (*apply)(void *ctx, const struct raft_entry *e,
+		     struct raft_proposal_id *id, void *result,
+		     size_t *result_size);
+	void *ctx;
+};
+
+struct raft_runtime_options {
+	uint64_t id;            /* this node, non-zero */
+	const char *dir;        /* its log store (a LevelDB directory) */
+	const char *cluster_id; /* recorded in, and checked against, the store */
+	/* With a new (empty) store: bootstrap a cluster of conf; without
+	 * bootstrap an empty store waits to be added. A store that holds
+	 * state ignores both and recovers. */
+	bool bootstrap;
+	struct raft_configuration conf;
+	struct raft_options raft;  /* the core's options (raft.id == id) */
+	uint32_t tick_ms;          /* one raft_tick */
+	uint64_t applied_index;    /* the state machine holds up to here */
+	uint64_t apply_queue_bytes; /* payload bytes queued for apply */
+	uint64_t entry_cache_bytes; /* recent payloads kept for sending */
+	uint64_t inbox_bytes;       /* received bytes queued; beyond: dropped */
+	uint64_t max_write_bytes;   /* payload bytes per synced batch */
+	struct raft_transport transport;
+	struct raft_fsm fsm;
+	/* One log line (no newline), level 0 error, 1 warn, 2 info, 3 debug,
+	 * from any runtime thread; NULL: no logging. */
+	void (*log)(void *ctx, int level, const char *line);
+	void *log_ctx;
+};
+
+/* Defaults for everything but dir, cluster_id, conf, transport and fsm. */
+void raft_runtime_options_default(struct raft_runtime_options *o, uint64_t id);
+
+struct raft_runtime;
+
+/*
+ * Open (or create) the log store, refuse a bad one, restore the core or
+ * bootstrap it. No thread runs yet. Returns 0, or a negative errno with
+ * one line in err (the store's refusals, -EINVAL bad options, -ENOMEM).
+ */
+int raft_runtime_create(const struct raft_runtime_options *o,
+			struct raft_runtime **out, char *err, size_t err_size);
+/* Start the driver, storage and apply threads. 0 or a negative errno. */
+int raft_runtime_start(struct raft_runtime *rt);
+/*
+ * Stop the threads (what is not yet durable is dropped, as in a crash),
+ * answer every waiting proposal with -ESHUTDOWN, close the store, free.
+ * Accepts NULL. Not from a runtime thread or callback.
+ */
+void raft_runtime_destroy(struct raft_runtime *rt);
+
+/*
+ * A message received from a peer: copied and queued for the driver (any
+ * thread; never blocks on the driver). Dropped when the inbox is full.
+ */
+void raft_runtime_receive(struct raft_runtime *rt,
+			  const struct raft_message *m);
+
+/*
+ * The outcome of a proposal, called exactly once on a runtime thread (must
+ * not block): rc 0 committed and applied on this node, result is the
+ * state machine's (valid during the call); otherwise the outcome is
+ * unknown or it was not accepted, and the caller retries with the SAME
+ * id: -ETIMEDOUT (timeout_ms passed), -EPERM (no leader known), -EBUSY
+ * (the leader's uncommitted cap), -EIO (the node stopped on an error),
+ * -ESHUTDOWN (the runtime is being destroyed).
+ */
+typedef void (*raft_runtime_done_fn)(void *ctx, int rc, const void *result,
+				     size_t result_size);
+
+/*
+ * Propose one command (data copied; size at most RAFT_MAX_ENTRY_BYTES)
+ * whose payload carries id (the state machine reports it on apply). Any
+ * thread. Returns 0 (done will be called), or at once -EINVAL, -ENOMEM,
+ * -EEXIST (a proposal with this id is already waiting here), -EIO (the
+ * node stopped), -ESHUTDOWN; done is not called then.
+ */
+int raft_runtime_propose_async(struct raft_runtime *rt,
+			       const struct raft_proposal_id *id,
+			       const void *data, uint32_t size,
+			       uint32_t timeout_ms, raft_runtime_done_fn done,
+			       void *ctx);
+
+/*
+ * The same, waiting for the outcome: returns its rc; on 0 the result is
+ * copied to result (up to result_cap bytes; *result_size gets its full
+ * size). Not from a runtime thread or callback.
+ */
+int raft_runtime_propose(struct raft_runtime *rt,
+			 const struct raft_proposal_id *id, const void *data,
+			 uint32_t size, uint32_t timeout_ms, void *result,
+			 size_t result_cap, size_t *result_size);
+
+struct raft_runtime_status {
+	struct raft_status raft;  /* the core, as of the driver's last round */
+	uint64_t durable_index;   /* the log store holds up to here */
+	uint64_t applied_index;   /* the state machine applied up to here */
+	uint64_t syncs;           /* synced store writes */
+	uint64_t synced_updates;  /* core updates those writes carried */
+	uint64_t dropped_messages; /* inbox full or transport refused */
+	int failed;               /* 0, or the error that stopped the node */
+	char error[320];          /* what failed and what to do */
+};
+
+/* Any thread. */
+void raft_runtime_status_get(struct raft_runtime *rt,
+			     struct raft_runtime_status *st);
+
 #endif

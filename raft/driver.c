@@ -1,0 +1,474 @@
+/*
+ * The driver thread: the only thread that touches the node's struct raft.
+ * It takes received messages, proposals, ticks and persistence
+ * completions from its queues, feeds them to the core and carries out
+ * each update the way the core's persistence contract demands
+ * (raft/raft.h): entries and hard state become a job for the storage
+ * thread, messages go out at once or once their job and every earlier
+ * one are durable, the apply index goes to the apply thread. It never
+ * waits for the network, the disk or the state machine.
+ */
+
+#include "raft/runtime_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Proposals handed to raft_propose at once. */
+#define PROPOSE_BATCH 256u
+/* Ticks the driver catches up on after a stall before it resets. */
+#define MAX_LATE_TICKS 5u
+
+/* ---- the entry cache: recent entries, for sending and applying ---- */
+
+struct rt_entry *rt_cache_get(struct raft_runtime *rt, uint64_t index)
+{
+	if (index < rt->c_first || index - rt->c_first >= rt->c_n)
+		return NULL;
+	return rt->cache[(rt->c_head + (index - rt->c_first)) % rt->c_cap];
+}
+
+static void cache_truncate(struct raft_runtime *rt, uint64_t from)
+{
+	while (rt->c_n > 0 && rt->c_first + rt->c_n - 1 >= from) {
+		struct rt_entry **slot =
+			&rt->cache[(rt->c_head + rt->c_n - 1) % rt->c_cap];
+		rt->c_bytes -= (*slot)->e.size;
+		rt_entry_unref(*slot);
+		*slot = NULL;
+		rt->c_n--;
+	}
+	if (rt->c_n == 0)
+		rt->c_first = from;
+}
+
+static int cache_append(struct raft_runtime *rt, struct rt_entry *x)
+{
+	if (rt->c_n == 0)
+		rt->c_first = x->e.index;
+	if (x->e.index != rt->c_first + rt->c_n)
+		return -EINVAL;
+	if (rt->c_n == rt->c_cap) {
+		size_t cap = rt->c_cap ? rt->c_cap * 2 : 1024;
+		struct rt_entry **c = malloc(cap * sizeof(*c));
+		if (c == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < rt->c_n; i++)
+			c[i] = rt->cache[(rt->c_head + i) % rt->c_cap];
+		free(rt->cache);
+		rt->cache = c;
+		rt->c_cap = cap;
+		rt->c_head = 0;
+	}
+	rt->cache[(rt->c_head + rt->c_n) % rt->c_cap] = rt_entry_ref(x);
+	rt->c_n++;
+	rt->c_bytes += x->e.size;
+	return 0;
+}
+
+/* Drop the oldest entries beyond the byte budget; only durable ones (the
+ * others cannot be read back from the store yet). */
+static void cache_evict(struct raft_runtime *rt)
+{
+	while (rt->c_n > 0 && rt->c_bytes > rt->o.entry_cache_bytes &&
+	       rt->c_first <= rt->durable_index) {
+		struct rt_entry *x = rt->cache[rt->c_head];
+		rt->cache[rt->c_head] = NULL;
+		rt->c_head = (rt->c_head + 1) % rt->c_cap;
+		rt->c_n--;
+		rt->c_first++;
+		rt->c_bytes -= x->e.size;
+		rt_entry_unref(x);
+	}
+}
+
+/* ---- sending ---- */
+
+/* Send m, attaching payloads the core left out (data NULL) from the cache
+ * or, for older entries, the store. */
+static void send_message(struct raft_runtime *rt, const struct raft_message *m)
+{
+	struct raft_entry *ents = NULL;
+	void **bufs = NULL;
+	struct raft_message out = *m;
+	int rc = 0;
+
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		const struct raft_entry *e = &m->entries[i];
+		struct rt_entry *x;
+		if (e->data != NULL || e->size == 0)
+			continue;
+		if (ents == NULL) {
+			ents = malloc(m->n_entries * sizeof(*ents));
+			bufs = calloc(m->n_entries, sizeof(*bufs));
+			if (ents == NULL || bufs == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(ents, m->entries, m->n_entries * sizeof(*ents));
+		}
+		x = rt_cache_get(rt, e->index);
+		if (x != NULL && x->e.term == e->term) {
+			ents[i].data = x->e.data;
+			continue;
+		}
+		struct raft_entry stored;
+		rc = raft_logstore_get(rt->ls, e->index, &stored, &bufs[i]);
+		if (rc == 0 && (stored.term != e->term || stored.size != e->size))
+			rc = -ESTALE;
+		if (rc != 0)
+			break;
+		ents[i].data = stored.data;
+	}
+	if (rc == 0) {
+		if (ents != NULL)
+			out.entries = ents;
+		rc = rt->o.transport.send(rt->o.transport.ctx, &out);
+	} else {
+		rt_log(rt, 1,
+		       "dropping %s to %" PRIu64 ": cannot attach its entries: %s",
+		       raft_message_type_name(m->type), m->to, strerror(-rc));
+	}
+	if (rc != 0)
+		rt->dropped++;
+	if (bufs != NULL)
+		for (uint32_t i = 0; i < m->n_entries; i++)
+			free(bufs[i]);
+	free(bufs);
+	free(ents);
+}
+
+/* ---- jobs ---- */
+
+static void job_free(struct rt_job *job)
+{
+	if (job == NULL)
+		return;
+	for (uint32_t i = 0; i < job->w.n_entries; i++)
+		rt_entry_unref(job->refs[i]);
+	while (job->after != NULL) {
+		struct rt_msg *m = job->after;
+		job->after = m->next;
+		free(m);
+	}
+	free(job->refs);
+	free(job->ents);
+	free(job);
+}
+
+/* Jobs up to seq are durable: release their messages, tell the core. */
+static int on_durable(struct raft_runtime *rt, uint64_t seq)
+{
+	uint64_t index = 0, term = 0;
+
+	while (rt->jobs != NULL && rt->jobs->seq <= seq) {
+		struct rt_job *job = rt->jobs;
+		rt->jobs = job->next;
+		if (rt->jobs == NULL)
+			rt->jobs_tail = NULL;
+		for (struct rt_msg *m = job->after; m != NULL; m = m->next)
+			send_message(rt, &m->m);
+		index = job->last_index;
+		term = job->last_term;
+		job_free(job);
+	}
+	rt->seen_durable_seq = seq;
+	if (index == 0)
+		return 0;
+	rt->durable_index = index;
+	return raft_persisted(rt->r, index, term);
+}
+
+static int job_from_update(struct raft_runtime *rt, const struct raft_update *u,
+			   struct rt_job **out)
+{
+	struct rt_job *job = calloc(1, sizeof(*job));
+	uint32_t n = u->n_entries;
+
+	*out = NULL;
+	if (job == NULL)
+		return -ENOMEM;
+	job->ents = calloc(n ? n : 1, sizeof(*job->ents));
+	job->refs = calloc(n ? n : 1, sizeof(*job->refs));
+	if (job->ents == NULL || job->refs == NULL) {
+		job_free(job);
+		return -ENOMEM;
+	}
+	job->after_tail = &job->after;
+	job->seq = ++rt->next_seq;
+	job->w.hard_state_changed = u->hard_state_changed;
+	job->w.hard_state = u->hard_state;
+	job->w.truncate_from = u->truncate_from;
+	job->w.entries = job->ents;
+	for (uint32_t i = 0; i < n; i++) {
+		struct rt_entry *x = rt_cache_get(rt, u->entries[i].index);
+		job->refs[i] = rt_entry_ref(x);
+		job->ents[i] = x->e;
+		job->payload_bytes += x->e.size;
+		job->w.n_entries++;
+	}
+	if (n > 0) {
+		rt->tail_index = u->entries[n - 1].index;
+		rt->tail_term = u->entries[n - 1].term;
+	} else if (u->truncate_from != 0) {
+		rt->tail_index = u->truncate_from - 1;
+		rt->tail_term = raft_term_at(rt->r, rt->tail_index);
+	}
+	job->last_index = rt->tail_index;
+	job->last_term = rt->tail_term;
+	*out = job;
+	return 0;
+}
+
+/* ---- one update ---- */
+
+static int handle_update(struct raft_runtime *rt, const struct raft_update *u)
+{
+	bool persist = u->hard_state_changed || u->truncate_from != 0 ||
+		       u->n_entries > 0;
+	int rc = 0;
+
+	/* The node's own view of its log changes at once; the cache holds
+	 * the payloads for sending and applying. */
+	if (u->truncate_from != 0)
+		cache_truncate(rt, u->truncate_from);
+	else if (u->n_entries > 0 && rt->c_n > 0 &&
+		 u->entries[0].index < rt->c_first + rt->c_n)
+		cache_truncate(rt, u->entries[0].index);
+	for (uint32_t i = 0; i < u->n_entries && rc == 0; i++) {
+		struct rt_entry *x = rt_entry_new(&u->entries[i]);
+		if (x == NULL)
+			return -ENOMEM;
+		rc = cache_append(rt, x);
+		rt_entry_unref(x);
+	}
+	if (rc != 0)
+		return rc;
+	if (persist) {
+		struct rt_job *job;
+		rc = job_from_update(rt, u, &job);
+		if (rc != 0)
+			return rc;
+		if (rt->jobs_tail != NULL)
+			rt->jobs_tail->next = job;
+		else
+			rt->jobs = job;
+		rt->jobs_tail = job;
+		rt_store_enqueue(rt, job);
+	}
+	/* The leader's AppendEntries go out before its own sync finishes
+	 * (thesis §10.2.1). */
+	for (uint32_t i = 0; i < u->n_messages; i++)
+		send_message(rt, &u->messages[i]);
+	/* Votes, append answers and anything carrying a new term wait for
+	 * this update AND every earlier one to be durable. */
+	for (uint32_t i = 0; i < u->n_messages_after_persist; i++) {
+		if (rt->jobs_tail == NULL) {
+			send_message(rt, &u->messages_after_persist[i]);
+			continue;
+		}
+		struct rt_msg *m = rt_msg_copy(&u->messages_after_persist[i]);
+		if (m == NULL)
+			return -ENOMEM;
+		*rt->jobs_tail->after_tail = m;
+		rt->jobs_tail->after_tail = &m->next;
+	}
+	if (u->apply_index != 0)
+		rt_apply_advance(rt, u->apply_index);
+	return 0;
+}
+
+static int process_updates(struct raft_runtime *rt)
+{
+	int rc = 0;
+
+	while (rc == 0 && raft_has_update(rt->r)) {
+		struct raft_update u;
+		rc = raft_update_get(rt->r, &u);
+		if (rc != 0)
+			break;
+		rc = handle_update(rt, &u);
+		raft_update_done(rt->r, &u);
+	}
+	cache_evict(rt);
+	return rc;
+}
+
+/* ---- proposals ---- */
+
+static void propose_batch(struct raft_runtime *rt, struct rt_proposal **ps,
+			  uint32_t n)
+{
+	const void *data[PROPOSE_BATCH] = {NULL};
+	uint32_t sizes[PROPOSE_BATCH] = {0};
+	int rc;
+
+	for (uint32_t i = 0; i < n; i++) {
+		data[i] = ps[i]->data;
+		sizes[i] = ps[i]->size;
+	}
+	rc = raft_propose(rt->r, data, sizes, n, NULL, NULL);
+	if (rc != 0)
+		for (uint32_t i = 0; i < n; i++)
+			rt_waiter_complete_id(rt, &ps[i]->id, rc, NULL, 0);
+}
+
+static void propose_all(struct raft_runtime *rt, struct rt_proposal *list)
+{
+	struct rt_proposal *batch[PROPOSE_BATCH];
+	uint32_t n = 0;
+
+	for (struct rt_proposal *p = list; p != NULL; p = p->next) {
+		batch[n++] = p;
+		if (n == PROPOSE_BATCH) {
+			propose_batch(rt, batch, n);
+			n = 0;
+		}
+	}
+	if (n > 0)
+		propose_batch(rt, batch, n);
+}
+
+/* ---- the loop ---- */
+
+static void publish_status(struct raft_runtime *rt)
+{
+	struct raft_status st;
+
+	raft_status_get(rt->r, &st);
+	pthread_mutex_lock(&rt->mu);
+	rt->status.raft = st;
+	rt->status.durable_index = rt->durable_index;
+	rt->status.dropped_messages += rt->dropped;
+	rt->dropped = 0;
+	pthread_mutex_unlock(&rt->mu);
+}
+
+/* The node stops on an error: it sends nothing more (so it acknowledges
+ * nothing it did not persist, and the others elect a leader without it)
+ * and answers every waiting proposer. */
+static void halt(struct raft_runtime *rt)
+{
+	rt->halted = true;
+	rt_waiters_expire(rt, 0, true, -EIO);
+	publish_status(rt);
+}
+
+static void abs_deadline(uint64_t ms, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ms / 1000u);
+	ts->tv_nsec = (long)(ms % 1000u) * 1000000L;
+}
+
+void *rt_driver_main(void *arg)
+{
+	struct raft_runtime *rt = arg;
+	uint64_t next_tick = rt_now_ms() + rt->o.tick_ms;
+	int rc;
+
+	rc = process_updates(rt); /* a bootstrap entry to persist */
+	if (rc != 0)
+		rt_fail(rt, rc, "driver: %s", strerror(-rc));
+	publish_status(rt);
+	pthread_mutex_lock(&rt->mu);
+	for (;;) {
+		while (!rt->stop && rt->inbox == NULL && rt->props == NULL &&
+		       rt->durable_seq == rt->seen_durable_seq &&
+		       !(rt->failed != 0 && !rt->halted) &&
+		       rt_now_ms() < next_tick) {
+			struct timespec ts;
+			abs_deadline(next_tick, &ts);
+			pthread_cond_timedwait(&rt->wake, &rt->mu, &ts);
+		}
+		if (rt->stop)
+			break;
+		struct rt_msg *msgs = rt->inbox;
+		struct rt_proposal *props = rt->props;
+		uint64_t durable = rt->durable_seq;
+		bool failed = rt->failed != 0;
+		rt->inbox = NULL;
+		rt->inbox_tail = &rt->inbox;
+		rt->inbox_bytes = 0;
+		rt->props = NULL;
+		rt->props_tail = &rt->props;
+		pthread_mutex_unlock(&rt->mu);
+
+		if (failed && !rt->halted)
+			halt(rt);
+		rc = 0;
+		if (!rt->halted) {
+			if (durable != rt->seen_durable_seq)
+				rc = on_durable(rt, durable);
+			for (struct rt_msg *m = msgs; m != NULL && rc == 0;
+			     m = m->next) {
+				int src = raft_step(rt->r, &m->m);
+				if (src == -ENOMEM)
+					rc = src;
+				else if (src != 0)
+					rt_log(rt, 3,
+					       "ignoring %s from %" PRIu64 ": %s",
+					       raft_message_type_name(m->m.type),
+					       m->m.from, strerror(-src));
+			}
+			if (rc == 0)
+				propose_all(rt, props);
+			uint64_t now = rt_now_ms();
+			if (rc == 0 && now >= next_tick) {
+				for (uint32_t i = 0;
+				     i < MAX_LATE_TICKS && now >= next_tick &&
+				     rc == 0;
+				     i++) {
+					rc = raft_tick(rt->r);
+					next_tick += rt->o.tick_ms;
+				}
+				if (now >= next_tick)
+					next_tick = now + rt->o.tick_ms;
+				rt_waiters_expire(rt, now, false, -ETIMEDOUT);
+			}
+			if (rc == 0)
+				rc = process_updates(rt);
+			if (rc != 0)
+				rt_fail(rt, rc, "driver: %s; restart the node",
+					strerror(-rc));
+			publish_status(rt);
+		} else {
+			rt->seen_durable_seq = durable;
+			/* Only proposals that raced the failure remain. */
+			for (struct rt_proposal *p = props; p != NULL;
+			     p = p->next)
+				rt_waiter_complete_id(rt, &p->id, -EIO, NULL,
+						      0);
+			next_tick = rt_now_ms() + 1000u;
+		}
+		/* The core referenced these until its update was done. */
+		while (msgs != NULL) {
+			struct rt_msg *m = msgs;
+			msgs = m->next;
+			free(m);
+		}
+		while (props != NULL) {
+			struct rt_proposal *p = props;
+			props = p->next;
+			free(p);
+		}
+		pthread_mutex_lock(&rt->mu);
+	}
+	pthread_mutex_unlock(&rt->mu);
+	return NULL;
+}
+
+void rt_driver_release(struct raft_runtime *rt)
+{
+	while (rt->jobs != NULL) {
+		struct rt_job *job = rt->jobs;
+		rt->jobs = job->next;
+		job_free(job);
+	}
+	rt->jobs_tail = NULL;
+	cache_truncate(rt, 0);
+	free(rt->cache);
+	rt->cache = NULL;
+}

@@ -1,0 +1,590 @@
+/*
+ * The runtime's public side: options, create/start/destroy, received
+ * messages, proposals and the table of proposers waiting for their
+ * outcome, status. The threads are in raft/driver.c, raft/runtime_store.c
+ * and raft/runtime_apply.c; locks in raft/runtime_internal.h.
+ */
+
+#include "raft/runtime_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t rt_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void rt_log(struct raft_runtime *rt, int level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	if (rt->o.log == NULL)
+		return;
+	n = snprintf(line, sizeof(line), "raft node %" PRIu64 ": ", rt->o.id);
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(line))
+		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	rt->o.log(rt->o.log_ctx, level, line);
+}
+
+void rt_fail(struct raft_runtime *rt, int err, const char *fmt, ...)
+{
+	va_list ap;
+	bool first;
+
+	pthread_mutex_lock(&rt->mu);
+	first = rt->failed == 0;
+	if (first) {
+		rt->failed = err < 0 ? err : -EIO;
+		va_start(ap, fmt);
+		vsnprintf(rt->error, sizeof(rt->error), fmt, ap);
+		va_end(ap);
+	}
+	pthread_cond_signal(&rt->wake);
+	pthread_mutex_unlock(&rt->mu);
+	if (first)
+		rt_log(rt, 0, "stopped: %s", rt->error);
+}
+
+/* ---- shared entries and copied messages ---- */
+
+struct rt_entry *rt_entry_new(const struct raft_entry *e)
+{
+	struct rt_entry *x = malloc(sizeof(*x) + e->size);
+
+	if (x == NULL)
+		return NULL;
+	atomic_init(&x->refs, 1);
+	x->e = *e;
+	if (e->size > 0)
+		memcpy(x->bytes, e->data, e->size);
+	x->e.data = x->bytes;
+	return x;
+}
+
+struct rt_entry *rt_entry_ref(struct rt_entry *x)
+{
+	atomic_fetch_add_explicit(&x->refs, 1, memory_order_relaxed);
+	return x;
+}
+
+void rt_entry_unref(struct rt_entry *x)
+{
+	if (x != NULL &&
+	    atomic_fetch_sub_explicit(&x->refs, 1, memory_order_acq_rel) == 1)
+		free(x);
+}
+
+struct rt_msg *rt_msg_copy(const struct raft_message *m)
+{
+	size_t bytes = sizeof(struct rt_msg) +
+		       (size_t)m->n_entries * sizeof(struct raft_entry);
+	struct rt_msg *c;
+	uint8_t *p;
+
+	for (uint32_t i = 0; i < m->n_entries; i++)
+		if (m->entries[i].data != NULL)
+			bytes += m->entries[i].size;
+	c = malloc(bytes);
+	if (c == NULL)
+		return NULL;
+	c->next = NULL;
+	c->bytes = bytes;
+	c->m = *m;
+	c->m.entries = c->entries;
+	p = (uint8_t *)&c->entries[m->n_entries];
+	for (uint32_t i = 0; i < m->n_entries; i++) {
+		c->entries[i] = m->entries[i];
+		if (m->entries[i].data != NULL) {
+			memcpy(p, m->entries[i].data, m->entries[i].size);
+			c->entries[i].data = p;
+			p += m->entries[i].size;
+		}
+	}
+	if (m->snapshot != NULL) {
+		c->snap = *m->snapshot;
+		c->m.snapshot = &c->snap;
+	}
+	return c;
+}
+
+/* ---- options, create, start, destroy ---- */
+
+void raft_runtime_options_default(struct raft_runtime_options *o, uint64_t id)
+{
+	memset(o, 0, sizeof(*o));
+	o->id = id;
+	raft_options_default(&o->raft, id);
+	o->tick_ms = 10;
+	o->apply_queue_bytes = 64u << 20;
+	o->entry_cache_bytes = 64u << 20;
+	o->inbox_bytes = 256u << 20;
+	o->max_write_bytes = 16u << 20;
+}
+
+static void seterr(char *err, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || size == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, size, fmt, ap);
+	va_end(ap);
+}
+
+static int init_sync(struct raft_runtime *rt)
+{
+	pthread_condattr_t ca;
+	int rc = pthread_condattr_init(&ca);
+
+	if (rc != 0)
+		return -rc;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&rt->mu, NULL);
+	pthread_mutex_init(&rt->store_mu, NULL);
+	pthread_mutex_init(&rt->apply_mu, NULL);
+	pthread_mutex_init(&rt->wait_mu, NULL);
+	pthread_cond_init(&rt->wake, &ca);
+	pthread_cond_init(&rt->store_wake, &ca);
+	pthread_cond_init(&rt->apply_wake, &ca);
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+static bool store_is_empty(const struct raft_logstore_info *info)
+{
+	return info->hs.term == 0 && info->hs.vote == 0 &&
+	       info->last_index == 0 && !info->has_snapshot;
+}
+
+int raft_runtime_create(const struct raft_runtime_options *o,
+			struct raft_runtime **out, char *err, size_t err_size)
+{
+	struct raft_runtime *rt = NULL;
+	struct raft_logstore_info info;
+	int rc;
+
+	*out = NULL;
+	if (o->id == 0 || o->dir == NULL || o->cluster_id == NULL ||
+	    o->raft.id != o->id || o->tick_ms == 0 ||
+	    o->transport.send == NULL || o->fsm.apply == NULL ||
+	    strlen(o->dir) >= sizeof(rt->dir) ||
+	    strlen(o->cluster_id) > RAFT_LOGSTORE_MAX_CLUSTER_ID ||
+	    o->apply_queue_bytes == 0 || o->max_write_bytes == 0) {
+		seterr(err, err_size, "raft runtime: invalid options");
+		return -EINVAL;
+	}
+	rt = calloc(1, sizeof(*rt));
+	if (rt == NULL) {
+		seterr(err, err_size, "raft runtime: out of memory");
+		return -ENOMEM;
+	}
+	rt->o = *o;
+	strcpy(rt->dir, o->dir);
+	strcpy(rt->cluster_id, o->cluster_id);
+	rt->o.dir = rt->dir;
+	rt->o.cluster_id = rt->cluster_id;
+	rt->inbox_tail = &rt->inbox;
+	rt->props_tail = &rt->props;
+	rt->sq_tail = &rt->sq;
+	rc = init_sync(rt);
+	if (rc != 0) {
+		free(rt);
+		seterr(err, err_size, "raft runtime: %s", strerror(-rc));
+		return rc;
+	}
+	rc = raft_logstore_open(rt->dir, rt->cluster_id, o->id, true, &rt->ls,
+				&info, err, err_size);
+	if (rc != 0)
+		goto fail;
+	rc = raft_create(&o->raft, &rt->r);
+	if (rc != 0) {
+		seterr(err, err_size, "raft runtime: cannot create the core: %s",
+		       strerror(-rc));
+		goto fail;
+	}
+	if (!store_is_empty(&info)) {
+		rc = raft_logstore_restore(rt->ls, rt->r, err, err_size);
+		if (rc != 0)
+			goto fail;
+		rt_log(rt, 2,
+		       "recovered term %" PRIu64 " vote %" PRIu64
+		       " log %" PRIu64 "..%" PRIu64,
+		       info.hs.term, info.hs.vote, info.first_index,
+		       info.last_index);
+	} else if (o->bootstrap) {
+		rc = raft_bootstrap(rt->r, &o->conf);
+		if (rc != 0) {
+			seterr(err, err_size,
+			       "raft runtime: bootstrap failed: %s",
+			       strerror(-rc));
+			goto fail;
+		}
+		rt_log(rt, 2, "bootstrapping a cluster of %" PRIu32 " members",
+		       o->conf.n);
+	} else {
+		rt_log(rt, 2, "empty log store: waiting to be added");
+	}
+	rt->durable_index = rt->tail_index = info.last_index;
+	rt->tail_term = info.last_term;
+	rt->c_first = info.last_index + 1;
+	rt->applied = o->applied_index;
+	rt->apply_next = o->applied_index + 1;
+	rt->apply_target = o->applied_index;
+	raft_status_get(rt->r, &rt->status.raft);
+	rt->status.durable_index = info.last_index;
+	*out = rt;
+	return 0;
+fail:
+	raft_destroy(rt->r);
+	raft_logstore_close(rt->ls);
+	free(rt);
+	return rc;
+}
+
+int raft_runtime_start(struct raft_runtime *rt)
+{
+	int rc;
+
+	if (rt->started)
+		return -EINVAL;
+	rc = pthread_create(&rt->store_thread, NULL, rt_store_main, rt);
+	if (rc != 0)
+		return -rc;
+	rc = pthread_create(&rt->apply_thread, NULL, rt_apply_main, rt);
+	if (rc != 0)
+		goto stop_store;
+	rc = pthread_create(&rt->driver_thread, NULL, rt_driver_main, rt);
+	if (rc != 0)
+		goto stop_apply;
+	rt->started = true;
+	return 0;
+stop_apply:
+	pthread_mutex_lock(&rt->apply_mu);
+	rt->apply_stop = true;
+	pthread_cond_signal(&rt->apply_wake);
+	pthread_mutex_unlock(&rt->apply_mu);
+	pthread_join(rt->apply_thread, NULL);
+stop_store:
+	pthread_mutex_lock(&rt->store_mu);
+	rt->store_stop = true;
+	pthread_cond_signal(&rt->store_wake);
+	pthread_mutex_unlock(&rt->store_mu);
+	pthread_join(rt->store_thread, NULL);
+	return -rc;
+}
+
+void raft_runtime_destroy(struct raft_runtime *rt)
+{
+	if (rt == NULL)
+		return;
+	if (rt->started) {
+		pthread_mutex_lock(&rt->mu);
+		rt->stop = true;
+		pthread_cond_signal(&rt->wake);
+		pthread_mutex_unlock(&rt->mu);
+		pthread_join(rt->driver_thread, NULL);
+		pthread_mutex_lock(&rt->store_mu);
+		rt->store_stop = true;
+		pthread_cond_signal(&rt->store_wake);
+		pthread_mutex_unlock(&rt->store_mu);
+		pthread_join(rt->store_thread, NULL);
+		pthread_mutex_lock(&rt->apply_mu);
+		rt->apply_stop = true;
+		pthread_cond_signal(&rt->apply_wake);
+		pthread_mutex_unlock(&rt->apply_mu);
+		pthread_join(rt->apply_thread, NULL);
+	}
+	pthread_mutex_lock(&rt->mu);
+	rt->stop = true;
+	pthread_mutex_unlock(&rt->mu);
+	rt_waiters_expire(rt, 0, true, -ESHUTDOWN);
+	while (rt->inbox != NULL) {
+		struct rt_msg *m = rt->inbox;
+		rt->inbox = m->next;
+		free(m);
+	}
+	while (rt->props != NULL) {
+		struct rt_proposal *p = rt->props;
+		rt->props = p->next;
+		free(p);
+	}
+	rt_driver_release(rt);
+	rt_apply_release(rt);
+	raft_destroy(rt->r);
+	raft_logstore_close(rt->ls);
+	pthread_mutex_destroy(&rt->mu);
+	pthread_mutex_destroy(&rt->store_mu);
+	pthread_mutex_destroy(&rt->apply_mu);
+	pthread_mutex_destroy(&rt->wait_mu);
+	pthread_cond_destroy(&rt->wake);
+	pthread_cond_destroy(&rt->store_wake);
+	pthread_cond_destroy(&rt->apply_wake);
+	free(rt);
+}
+
+/* ---- received messages ---- */
+
+void raft_runtime_receive(struct raft_runtime *rt,
+			  const struct raft_message *m)
+{
+	struct rt_msg *c = rt_msg_copy(m);
+
+	pthread_mutex_lock(&rt->mu);
+	if (c == NULL || rt->stop || rt->failed != 0 ||
+	    rt->inbox_bytes + c->bytes > rt->o.inbox_bytes) {
+		rt->status.dropped_messages++;
+		pthread_mutex_unlock(&rt->mu);
+		free(c);
+		return;
+	}
+	*rt->inbox_tail = c;
+	rt->inbox_tail = &c->next;
+	rt->inbox_bytes += c->bytes;
+	pthread_cond_signal(&rt->wake);
+	pthread_mutex_unlock(&rt->mu);
+}
+
+/* ---- waiters ---- */
+
+static uint32_t id_hash(const struct raft_proposal_id *id)
+{
+	uint64_t h = id->node * 0x9e3779b97f4a7c15ull ^
+		     id->epoch * 0xbf58476d1ce4e5b9ull ^
+		     id->seq * 0x94d049bb133111ebull;
+	return (uint32_t)((h ^ (h >> 29)) % RT_WAIT_BUCKETS);
+}
+
+static bool id_equal(const struct raft_proposal_id *a,
+		     const struct raft_proposal_id *b)
+{
+	return a->node == b->node && a->epoch == b->epoch && a->seq == b->seq;
+}
+
+/* Unlink w (wait_mu held). */
+static void waiter_unlink(struct raft_runtime *rt, struct rt_waiter *w)
+{
+	struct rt_waiter **pp = &rt->buckets[id_hash(&w->id)];
+
+	while (*pp != w)
+		pp = &(*pp)->hnext;
+	*pp = w->hnext;
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		rt->waiters = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	rt->n_waiters--;
+}
+
+void rt_waiter_complete_id(struct raft_runtime *rt,
+			   const struct raft_proposal_id *id, int rc,
+			   const void *result, size_t result_size)
+{
+	struct rt_waiter *w;
+
+	pthread_mutex_lock(&rt->wait_mu);
+	for (w = rt->buckets[id_hash(id)]; w != NULL; w = w->hnext)
+		if (id_equal(&w->id, id))
+			break;
+	if (w != NULL)
+		waiter_unlink(rt, w);
+	pthread_mutex_unlock(&rt->wait_mu);
+	if (w == NULL)
+		return;
+	w->done(w->ctx, rc, result, result_size);
+	free(w);
+}
+
+void rt_waiters_expire(struct raft_runtime *rt, uint64_t now_ms, bool all,
+		       int rc)
+{
+	struct rt_waiter *done = NULL, *w, *next;
+
+	pthread_mutex_lock(&rt->wait_mu);
+	for (w = rt->waiters; w != NULL; w = next) {
+		next = w->next;
+		if (all || w->deadline_ms <= now_ms) {
+			waiter_unlink(rt, w);
+			w->next = done;
+			done = w;
+		}
+	}
+	pthread_mutex_unlock(&rt->wait_mu);
+	for (w = done; w != NULL; w = next) {
+		next = w->next;
+		w->done(w->ctx, rc, NULL, 0);
+		free(w);
+	}
+}
+
+/* ---- proposals ---- */
+
+int raft_runtime_propose_async(struct raft_runtime *rt,
+			       const struct raft_proposal_id *id,
+			       const void *data, uint32_t size,
+			       uint32_t timeout_ms, raft_runtime_done_fn done,
+			       void *ctx)
+{
+	struct rt_waiter *w, *x;
+	struct rt_proposal *p;
+	uint32_t h;
+	int rc = 0;
+
+	if (id == NULL || id->node == 0 || id->epoch == 0 || id->seq == 0 ||
+	    size > RAFT_MAX_ENTRY_BYTES || (size > 0 && data == NULL) ||
+	    done == NULL)
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
+	p = malloc(sizeof(*p) + size);
+	if (w == NULL || p == NULL) {
+		free(w);
+		free(p);
+		return -ENOMEM;
+	}
+	w->id = *id;
+	w->deadline_ms = rt_now_ms() + timeout_ms;
+	w->done = done;
+	w->ctx = ctx;
+	p->next = NULL;
+	p->id = *id;
+	p->size = size;
+	if (size > 0)
+		memcpy(p->data, data, size);
+
+	h = id_hash(id);
+	pthread_mutex_lock(&rt->wait_mu);
+	for (x = rt->buckets[h]; x != NULL; x = x->hnext)
+		if (id_equal(&x->id, id))
+			break;
+	if (x != NULL) {
+		rc = -EEXIST;
+	} else {
+		w->hnext = rt->buckets[h];
+		rt->buckets[h] = w;
+		w->next = rt->waiters;
+		if (rt->waiters != NULL)
+			rt->waiters->prev = w;
+		rt->waiters = w;
+		rt->n_waiters++;
+	}
+	pthread_mutex_unlock(&rt->wait_mu);
+	if (rc != 0) {
+		free(w);
+		free(p);
+		return rc;
+	}
+
+	pthread_mutex_lock(&rt->mu);
+	if (rt->failed != 0)
+		rc = -EIO;
+	else if (rt->stop)
+		rc = -ESHUTDOWN;
+	if (rc == 0) {
+		*rt->props_tail = p;
+		rt->props_tail = &p->next;
+		pthread_cond_signal(&rt->wake);
+	}
+	pthread_mutex_unlock(&rt->mu);
+	if (rc != 0) {
+		/* Not queued: take the waiter back unless someone (a
+		 * shutdown or failure sweep) already answered it. */
+		bool mine = false;
+		pthread_mutex_lock(&rt->wait_mu);
+		for (x = rt->buckets[h]; x != NULL; x = x->hnext)
+			if (x == w)
+				mine = true;
+		if (mine)
+			waiter_unlink(rt, w);
+		pthread_mutex_unlock(&rt->wait_mu);
+		free(p);
+		if (!mine)
+			return 0; /* done was called */
+		free(w);
+	}
+	return rc;
+}
+
+struct sync_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool done;
+	int rc;
+	void *result;
+	size_t cap;
+	size_t size;
+};
+
+static void sync_done(void *ctx, int rc, const void *result,
+		      size_t result_size)
+{
+	struct sync_wait *sw = ctx;
+
+	pthread_mutex_lock(&sw->mu);
+	sw->rc = rc;
+	sw->size = result_size;
+	if (rc == 0 && result_size > 0 && sw->result != NULL)
+		memcpy(sw->result, result,
+		       result_size < sw->cap ? result_size : sw->cap);
+	sw->done = true;
+	pthread_cond_signal(&sw->cond);
+	pthread_mutex_unlock(&sw->mu);
+}
+
+int raft_runtime_propose(struct raft_runtime *rt,
+			 const struct raft_proposal_id *id, const void *data,
+			 uint32_t size, uint32_t timeout_ms, void *result,
+			 size_t result_cap, size_t *result_size)
+{
+	struct sync_wait sw = {.result = result, .cap = result_cap};
+	int rc;
+
+	pthread_mutex_init(&sw.mu, NULL);
+	pthread_cond_init(&sw.cond, NULL);
+	rc = raft_runtime_propose_async(rt, id, data, size, timeout_ms,
+					sync_done, &sw);
+	if (rc == 0) {
+		pthread_mutex_lock(&sw.mu);
+		while (!sw.done)
+			pthread_cond_wait(&sw.cond, &sw.mu);
+		pthread_mutex_unlock(&sw.mu);
+		rc = sw.rc;
+		if (result_size != NULL)
+			*result_size = sw.size;
+	}
+	pthread_mutex_destroy(&sw.mu);
+	pthread_cond_destroy(&sw.cond);
+	return rc;
+}
+
+/* ---- status ---- */
+
+void raft_runtime_status_get(struct raft_runtime *rt,
+			     struct raft_runtime_status *st)
+{
+	pthread_mutex_lock(&rt->mu);
+	*st = rt->status;
+	st->failed = rt->failed;
+	memcpy(st->error, rt->error, sizeof(st->error));
+	pthread_mutex_unlock(&rt->mu);
+	pthread_mutex_lock(&rt->apply_mu);
+	st->applied_index = rt->applied;
+	pthread_mutex_unlock(&rt->apply_mu);
+}

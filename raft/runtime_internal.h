@@ -1,0 +1,184 @@
+#ifndef RAFT_RUNTIME_INTERNAL_H
+#define RAFT_RUNTIME_INTERNAL_H
+
+/*
+ * The runtime's insides, shared by raft/runtime.c (API, proposals and
+ * their waiters), raft/driver.c (the driver thread), raft/runtime_store.c
+ * (the storage thread) and raft/runtime_apply.c (the apply thread).
+ * Private to raft/.
+ *
+ * Locks (never two held at once; none across I/O, a sync, a send or a
+ * callback):
+ *   rt->mu        the driver's inbox, proposals, durable_seq, failure,
+ *                 the published status
+ *   rt->store_mu  the storage thread's job queue
+ *   rt->apply_mu  the apply queue and its indexes
+ *   rt->wait_mu   the table of waiting proposals
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/logstore.h"
+#include "raft/proposal.h"
+#include "raft/raft.h"
+
+/* An entry shared (reference-counted, immutable) by the entry cache, the
+ * jobs that persist it and the apply queue. */
+struct rt_entry {
+	atomic_uint refs;
+	struct raft_entry e; /* e.data points to bytes */
+	uint8_t bytes[];
+};
+
+struct rt_entry *rt_entry_new(const struct raft_entry *e);
+struct rt_entry *rt_entry_ref(struct rt_entry *x);
+void rt_entry_unref(struct rt_entry *x);
+
+/* A message deep-copied into one allocation (received, or waiting for
+ * persistence). Entries with data NULL keep it NULL. */
+struct rt_msg {
+	struct rt_msg *next;
+	size_t bytes;
+	struct raft_message m;
+	struct raft_snapshot_meta snap;
+	struct raft_entry entries[];
+};
+
+struct rt_msg *rt_msg_copy(const struct raft_message *m);
+
+/* A proposal on its way to the driver; data is referenced by the core
+ * until the update after raft_propose is done. */
+struct rt_proposal {
+	struct rt_proposal *next;
+	struct raft_proposal_id id;
+	uint32_t size;
+	uint8_t data[];
+};
+
+/* One update's persistence, owned by the driver from creation until its
+ * batch is durable (the storage thread only reads it in between). */
+struct rt_job {
+	struct rt_job *next;  /* the driver's FIFO of jobs not yet durable */
+	struct rt_job *snext; /* the storage queue */
+	uint64_t seq;
+	struct raft_logstore_write w; /* w.entries = ents */
+	struct raft_entry *ents;
+	struct rt_entry **refs;
+	uint64_t payload_bytes;
+	/* The log's last index and its term once this job is durable. */
+	uint64_t last_index;
+	uint64_t last_term;
+	/* Released once this job and every earlier one are durable. */
+	struct rt_msg *after;
+	struct rt_msg **after_tail;
+};
+
+/* A proposer waiting for its outcome. */
+struct rt_waiter {
+	struct raft_proposal_id id;
+	uint64_t deadline_ms;
+	raft_runtime_done_fn done;
+	void *ctx;
+	struct rt_waiter *hnext;      /* hash chain */
+	struct rt_waiter *prev, *next; /* every waiter, for timeouts */
+};
+
+#define RT_WAIT_BUCKETS 1024u
+
+struct raft_runtime {
+	struct raft_runtime_options o;
+	char dir[4096];
+	char cluster_id[RAFT_LOGSTORE_MAX_CLUSTER_ID + 1];
+	struct raft *r;            /* driver thread only (after start) */
+	struct raft_logstore *ls;  /* writes: storage thread; reads: any */
+	bool started;
+
+	pthread_t driver_thread, store_thread, apply_thread;
+
+	/* ---- rt->mu ---- */
+	pthread_mutex_t mu;
+	pthread_cond_t wake; /* the driver */
+	bool stop;
+	struct rt_msg *inbox, **inbox_tail;
+	uint64_t inbox_bytes;
+	struct rt_proposal *props, **props_tail;
+	uint64_t durable_seq;  /* every job up to here is durable */
+	int failed;            /* 0, or what stopped the node */
+	char error[320];
+	struct raft_runtime_status status; /* published by the driver */
+
+	/* ---- rt->store_mu ---- */
+	pthread_mutex_t store_mu;
+	pthread_cond_t store_wake;
+	bool store_stop;
+	struct rt_job *sq, **sq_tail;
+
+	/* ---- rt->apply_mu ---- */
+	pthread_mutex_t apply_mu;
+	pthread_cond_t apply_wake;
+	bool apply_stop;
+	struct rt_entry **aq; /* ring */
+	size_t aq_head, aq_n, aq_cap;
+	uint64_t aq_bytes;
+	uint64_t apply_target; /* apply up to here */
+	uint64_t apply_next;   /* next index the driver may queue */
+	uint64_t applied;
+
+	/* ---- rt->wait_mu ---- */
+	pthread_mutex_t wait_mu;
+	struct rt_waiter *buckets[RT_WAIT_BUCKETS];
+	struct rt_waiter *waiters; /* list head */
+	uint64_t n_waiters;
+
+	/* ---- driver thread only ---- */
+	struct rt_entry **cache; /* ring of recent entries */
+	size_t c_head, c_n, c_cap;
+	uint64_t c_first; /* index of cache[c_head] */
+	uint64_t c_bytes;
+	struct rt_job *jobs, *jobs_tail; /* not yet durable */
+	uint64_t next_seq;
+	uint64_t seen_durable_seq;
+	uint64_t durable_index; /* as the completed jobs left the log */
+	uint64_t tail_index, tail_term; /* the log once every job is durable */
+	bool halted;
+	uint64_t dropped;
+};
+
+/* runtime.c */
+uint64_t rt_now_ms(void);
+void rt_log(struct raft_runtime *rt, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Stop the node on err (first error wins); wakes the driver. */
+void rt_fail(struct raft_runtime *rt, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Complete the waiter of id (if any) with rc and result. */
+void rt_waiter_complete_id(struct raft_runtime *rt,
+			   const struct raft_proposal_id *id, int rc,
+			   const void *result, size_t result_size);
+/* Complete every waiter whose deadline passed (all when all) with rc. */
+void rt_waiters_expire(struct raft_runtime *rt, uint64_t now_ms, bool all,
+		       int rc);
+
+/* driver.c */
+void *rt_driver_main(void *arg);
+/* Free everything the driver owns (after the threads stopped). */
+void rt_driver_release(struct raft_runtime *rt);
+
+/* runtime_store.c */
+void *rt_store_main(void *arg);
+void rt_store_enqueue(struct raft_runtime *rt, struct rt_job *job);
+
+/* runtime_apply.c */
+void *rt_apply_main(void *arg);
+/* The core's new apply index: queue what fits (driver thread). */
+void rt_apply_advance(struct raft_runtime *rt, uint64_t index);
+void rt_apply_release(struct raft_runtime *rt);
+
+/* driver.c: the cached entry at index, or NULL (driver thread). */
+struct rt_entry *rt_cache_get(struct raft_runtime *rt, uint64_t index);
+
+#endif

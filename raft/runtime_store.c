@@ -1,0 +1,94 @@
+/*
+ * The storage thread: persists the driver's jobs (one per update of the
+ * core) in order, every job queued by the time it wakes in ONE synced
+ * batch of the log store — group commit: while one batch syncs, the next
+ * one fills. It reports durability as a job sequence number; the driver
+ * releases the waiting messages and calls raft_persisted. After a failed
+ * write it stops the node and writes nothing more.
+ */
+
+#include "raft/runtime_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rt_store_enqueue(struct raft_runtime *rt, struct rt_job *job)
+{
+	pthread_mutex_lock(&rt->store_mu);
+	job->snext = NULL;
+	*rt->sq_tail = job;
+	rt->sq_tail = &job->snext;
+	pthread_cond_signal(&rt->store_wake);
+	pthread_mutex_unlock(&rt->store_mu);
+}
+
+void *rt_store_main(void *arg)
+{
+	struct raft_runtime *rt = arg;
+	struct raft_logstore_write *w = NULL;
+	uint32_t w_cap = 0;
+	char err[320];
+
+	pthread_mutex_lock(&rt->store_mu);
+	for (;;) {
+		while (!rt->store_stop && rt->sq == NULL)
+			pthread_cond_wait(&rt->store_wake, &rt->store_mu);
+		if (rt->store_stop)
+			break;
+		/* Take every queued job, up to the batch's byte budget (at
+		 * least one). */
+		struct rt_job *first = rt->sq, *last = NULL;
+		uint64_t bytes = 0;
+		uint32_t n = 0;
+		for (struct rt_job *j = first; j != NULL; j = j->snext) {
+			if (n > 0 && bytes + j->payload_bytes > rt->o.max_write_bytes)
+				break;
+			bytes += j->payload_bytes;
+			last = j;
+			n++;
+		}
+		int rc = 0;
+		if (n > w_cap) {
+			struct raft_logstore_write *nw =
+				realloc(w, (size_t)n * 2 * sizeof(*w));
+			if (nw == NULL)
+				rc = -ENOMEM;
+			else {
+				w = nw;
+				w_cap = n * 2;
+			}
+		}
+		/* Copy the writes out while the queue links are ours. */
+		uint32_t i = 0;
+		for (struct rt_job *j = first; rc == 0 && i < n; j = j->snext)
+			w[i++] = j->w;
+		if (rc == 0) {
+			rt->sq = last->snext;
+			if (rt->sq == NULL)
+				rt->sq_tail = &rt->sq;
+		}
+		pthread_mutex_unlock(&rt->store_mu);
+
+		err[0] = '\0';
+		if (rc == 0)
+			rc = raft_logstore_write(rt->ls, w, n, err, sizeof(err));
+		if (rc != 0) {
+			if (err[0] == '\0')
+				strcpy(err, strerror(-rc));
+			rt_fail(rt, rc, "%s", err);
+			pthread_mutex_lock(&rt->store_mu);
+			break; /* nothing more is written after a failure */
+		}
+		pthread_mutex_lock(&rt->mu);
+		rt->durable_seq = last->seq;
+		rt->status.syncs++;
+		rt->status.synced_updates += n;
+		pthread_cond_signal(&rt->wake);
+		pthread_mutex_unlock(&rt->mu);
+		pthread_mutex_lock(&rt->store_mu);
+	}
+	pthread_mutex_unlock(&rt->store_mu);
+	free(w);
+	return NULL;
+}

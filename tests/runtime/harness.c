@@ -1,0 +1,425 @@
+/* The in-process cluster of tests/runtime/harness.h. */
+
+#define _GNU_SOURCE
+#include "tests/runtime/harness.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "raft/runtime_internal.h"
+
+struct hnode {
+	uint64_t id;
+	struct harness *h;
+	pthread_rwlock_t lock; /* rt: write to change, read to use */
+	struct raft_runtime *rt;
+	uint64_t epoch; /* proposal epoch: starts so far */
+	uint64_t seq;
+	uint64_t sent;  /* messages through the loopback */
+
+	/* the test state machine (its apply thread; mu for readers) */
+	pthread_mutex_t mu;
+	uint64_t applied;
+	uint64_t chain;
+	struct raft_dedup_table *dedup;
+};
+
+struct harness {
+	struct harness_options o;
+	char dir[256];
+	bool own_dir;
+	struct hnode nodes[HARNESS_MAX_NODES + 1];
+	pthread_mutex_t cut_mu;
+	bool cut[HARNESS_MAX_NODES + 1][HARNESS_MAX_NODES + 1];
+	pthread_mutex_t seq_mu;
+};
+
+uint64_t harness_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 33);
+}
+
+/* ---- the loopback transport ---- */
+
+static int loop_send(void *ctx, const struct raft_message *m)
+{
+	struct hnode *from = ctx;
+	struct harness *h = from->h;
+	bool cut;
+
+	if (m->to == 0 || m->to > h->o.nodes)
+		return -ENOENT;
+	pthread_mutex_lock(&h->cut_mu);
+	cut = h->cut[m->from][m->to];
+	pthread_mutex_unlock(&h->cut_mu);
+	__atomic_add_fetch(&from->sent, 1, __ATOMIC_RELAXED);
+	if (cut)
+		return -ENOTCONN;
+	struct hnode *to = &h->nodes[m->to];
+	pthread_rwlock_rdlock(&to->lock);
+	if (to->rt != NULL)
+		raft_runtime_receive(to->rt, m);
+	pthread_rwlock_unlock(&to->lock);
+	return 0;
+}
+
+/* ---- the test state machine ---- */
+
+static int fsm_apply(void *ctx, const struct raft_entry *e,
+		     struct raft_proposal_id *id, void *result,
+		     size_t *result_size)
+{
+	struct hnode *n = ctx;
+	struct harness_result res = {e->index, e->term};
+	int rc = 0;
+
+	if (n->h->o.apply_delay_us > 0)
+		usleep(n->h->o.apply_delay_us);
+	pthread_mutex_lock(&n->mu);
+	if (e->index != n->applied + 1) {
+		pthread_mutex_unlock(&n->mu);
+		return -EILSEQ; /* applied out of order: stop the node */
+	}
+	n->chain = mix(mix(mix(n->chain, e->index), e->term), e->type);
+	for (uint32_t i = 0; i < e->size; i++)
+		n->chain = mix(n->chain, ((const uint8_t *)e->data)[i]);
+	n->applied = e->index;
+	if (e->type == RAFT_ENTRY_NORMAL) {
+		struct raft_proposal p;
+		if (raft_proposal_decode(e->data, e->size, &p) != 0) {
+			pthread_mutex_unlock(&n->mu);
+			return -EBADMSG;
+		}
+		const void *old = NULL;
+		size_t old_size = 0;
+		enum raft_dedup_verdict v =
+			raft_dedup_table_check(n->dedup, &p, &old, &old_size);
+		if (v == RAFT_DEDUP_DUPLICATE && old_size == sizeof(res))
+			memcpy(&res, old, sizeof(res));
+		rc = raft_dedup_table_record(n->dedup, &p, v, &res, sizeof(res));
+		*id = p.id;
+		memcpy(result, &res, sizeof(res));
+		*result_size = sizeof(res);
+	}
+	pthread_mutex_unlock(&n->mu);
+	return rc;
+}
+
+/* ---- nodes ---- */
+
+static void log_line(void *ctx, int level, const char *line)
+{
+	struct harness *h = ctx;
+	if (!h->o.quiet || level == 0)
+		fprintf(stderr, "%s\n", line);
+}
+
+const char *harness_node_dir(struct harness *h, uint64_t id, char *buf,
+			     size_t size)
+{
+	snprintf(buf, size, "%s/node%llu", h->dir, (unsigned long long)id);
+	return buf;
+}
+
+int harness_start_node_failing(struct harness *h, uint64_t id,
+			       uint64_t fail_write_at, int err_no)
+{
+	struct hnode *n = &h->nodes[id];
+	struct raft_runtime_options o;
+	struct raft_runtime *rt = NULL;
+	char dir[300], err[512];
+	int rc;
+
+	if (id == 0 || id > h->o.nodes || n->rt != NULL)
+		return -EINVAL;
+	raft_runtime_options_default(&o, id);
+	o.dir = harness_node_dir(h, id, dir, sizeof(dir));
+	o.cluster_id = HARNESS_CLUSTER_ID;
+	o.bootstrap = true;
+	o.conf.n = h->o.nodes;
+	for (uint32_t i = 0; i < h->o.nodes; i++) {
+		o.conf.members[i].id = i + 1;
+		o.conf.members[i].role = RAFT_VOTER;
+		snprintf(o.conf.members[i].address, RAFT_MAX_ADDRESS,
+			 "127.0.0.%u:7000", i + 1);
+	}
+	o.raft.election_ticks = h->o.election_ticks;
+	o.raft.heartbeat_ticks = h->o.election_ticks / 5 ? h->o.election_ticks / 5 : 1;
+	o.raft.seed = id * 7919u + (uint64_t)harness_now_us();
+	o.tick_ms = h->o.tick_ms;
+	if (h->o.apply_queue_bytes)
+		o.apply_queue_bytes = h->o.apply_queue_bytes;
+	o.transport.send = loop_send;
+	o.transport.ctx = n;
+	o.fsm.apply = fsm_apply;
+	o.fsm.ctx = n;
+	o.log = log_line;
+	o.log_ctx = h;
+
+	/* The state machine is in memory: it replays the log from 1. */
+	raft_dedup_table_destroy(n->dedup);
+	n->dedup = NULL;
+	rc = raft_dedup_table_create(NULL, &n->dedup);
+	if (rc != 0)
+		return rc;
+	n->applied = 0;
+	n->chain = 0;
+	rc = raft_runtime_create(&o, &rt, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "node %llu: %s\n", (unsigned long long)id, err);
+		return rc;
+	}
+	if (fail_write_at > 0)
+		raft_logstore_fail_write_at(rt->ls, fail_write_at, err_no);
+	pthread_rwlock_wrlock(&n->lock);
+	n->rt = rt;
+	n->epoch++;
+	n->seq = 0;
+	pthread_rwlock_unlock(&n->lock);
+	rc = raft_runtime_start(rt);
+	if (rc != 0)
+		harness_stop_node(h, id);
+	return rc;
+}
+
+int harness_start_node(struct harness *h, uint64_t id)
+{
+	return harness_start_node_failing(h, id, 0, 0);
+}
+
+void harness_stop_node(struct harness *h, uint64_t id)
+{
+	struct hnode *n = &h->nodes[id];
+	struct raft_runtime *rt;
+
+	pthread_rwlock_wrlock(&n->lock);
+	rt = n->rt;
+	n->rt = NULL;
+	pthread_rwlock_unlock(&n->lock);
+	raft_runtime_destroy(rt);
+}
+
+struct raft_runtime *harness_runtime(struct harness *h, uint64_t id)
+{
+	return h->nodes[id].rt;
+}
+
+void harness_options_default(struct harness_options *o, uint32_t nodes)
+{
+	memset(o, 0, sizeof(*o));
+	o->nodes = nodes;
+	o->tick_ms = 10;
+	o->election_ticks = 10;
+	o->quiet = true;
+}
+
+int harness_create(const struct harness_options *o, struct harness **out)
+{
+	struct harness *h;
+
+	*out = NULL;
+	if (o->nodes == 0 || o->nodes > HARNESS_MAX_NODES)
+		return -EINVAL;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	h->o = *o;
+	if (o->dir != NULL) {
+		snprintf(h->dir, sizeof(h->dir), "%s", o->dir);
+	} else {
+		snprintf(h->dir, sizeof(h->dir), "/tmp/raftfs-runtime-XXXXXX");
+		if (mkdtemp(h->dir) == NULL) {
+			free(h);
+			return -errno;
+		}
+		h->own_dir = true;
+	}
+	pthread_mutex_init(&h->cut_mu, NULL);
+	pthread_mutex_init(&h->seq_mu, NULL);
+	for (uint64_t id = 1; id <= o->nodes; id++) {
+		struct hnode *n = &h->nodes[id];
+		n->id = id;
+		n->h = h;
+		pthread_rwlock_init(&n->lock, NULL);
+		pthread_mutex_init(&n->mu, NULL);
+	}
+	*out = h;
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+		  struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void harness_destroy(struct harness *h)
+{
+	if (h == NULL)
+		return;
+	for (uint64_t id = 1; id <= h->o.nodes; id++)
+		harness_stop_node(h, id);
+	for (uint64_t id = 1; id <= h->o.nodes; id++) {
+		struct hnode *n = &h->nodes[id];
+		raft_dedup_table_destroy(n->dedup);
+		pthread_rwlock_destroy(&n->lock);
+		pthread_mutex_destroy(&n->mu);
+	}
+	if (h->own_dir)
+		nftw(h->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	pthread_mutex_destroy(&h->cut_mu);
+	pthread_mutex_destroy(&h->seq_mu);
+	free(h);
+}
+
+void harness_cut(struct harness *h, uint64_t from, uint64_t to, bool cut)
+{
+	pthread_mutex_lock(&h->cut_mu);
+	h->cut[from][to] = cut;
+	pthread_mutex_unlock(&h->cut_mu);
+}
+
+uint64_t harness_sent(struct harness *h, uint64_t id)
+{
+	return __atomic_load_n(&h->nodes[id].sent, __ATOMIC_RELAXED);
+}
+
+uint64_t harness_wait_leader(struct harness *h, uint32_t timeout_ms)
+{
+	uint64_t end = harness_now_us() + (uint64_t)timeout_ms * 1000u;
+
+	do {
+		uint64_t leader = 0, term = 0;
+		uint32_t agree = 0, running = 0;
+		for (uint64_t id = 1; id <= h->o.nodes; id++) {
+			struct raft_runtime_status st;
+			struct hnode *n = &h->nodes[id];
+			pthread_rwlock_rdlock(&n->lock);
+			if (n->rt != NULL) {
+				raft_runtime_status_get(n->rt, &st);
+				running++;
+				if (st.failed == 0 &&
+				    st.raft.state == RAFT_LEADER &&
+				    st.raft.term >= term) {
+					leader = id;
+					term = st.raft.term;
+				}
+			}
+			pthread_rwlock_unlock(&n->lock);
+		}
+		/* A leader the others follow (or a single node). */
+		for (uint64_t id = 1; leader != 0 && id <= h->o.nodes; id++) {
+			struct raft_runtime_status st;
+			struct hnode *n = &h->nodes[id];
+			pthread_rwlock_rdlock(&n->lock);
+			if (n->rt != NULL) {
+				raft_runtime_status_get(n->rt, &st);
+				if (st.raft.leader == leader &&
+				    st.raft.term == term)
+					agree++;
+			}
+			pthread_rwlock_unlock(&n->lock);
+		}
+		if (leader != 0 && agree * 2 > h->o.nodes)
+			return leader;
+		(void)running;
+		usleep(2000);
+	} while (harness_now_us() < end);
+	return 0;
+}
+
+void harness_next_id(struct harness *h, uint64_t node,
+		     struct raft_proposal_id *id)
+{
+	struct hnode *n = &h->nodes[node];
+	pthread_mutex_lock(&h->seq_mu);
+	id->node = node;
+	id->epoch = n->epoch;
+	id->seq = ++n->seq;
+	pthread_mutex_unlock(&h->seq_mu);
+}
+
+int harness_propose(struct harness *h, uint64_t node,
+		    const struct raft_proposal_id *id, const void *payload,
+		    uint32_t size, uint32_t timeout_ms,
+		    struct harness_result *res)
+{
+	struct hnode *n = &h->nodes[node];
+	struct raft_proposal p = {*id, id->seq};
+	uint8_t *cmd = malloc(RAFT_PROPOSAL_BYTES + size);
+	size_t rsize = 0;
+	int rc;
+
+	if (cmd == NULL)
+		return -ENOMEM;
+	raft_proposal_encode(&p, cmd);
+	if (size > 0)
+		memcpy(cmd + RAFT_PROPOSAL_BYTES, payload, size);
+	pthread_rwlock_rdlock(&n->lock);
+	if (n->rt == NULL)
+		rc = -ESHUTDOWN;
+	else
+		rc = raft_runtime_propose(n->rt, id, cmd,
+					  RAFT_PROPOSAL_BYTES + size,
+					  timeout_ms, res, sizeof(*res), &rsize);
+	pthread_rwlock_unlock(&n->lock);
+	free(cmd);
+	if (rc == 0 && rsize != sizeof(*res))
+		rc = -EBADMSG;
+	return rc;
+}
+
+void harness_applied(struct harness *h, uint64_t id, uint64_t *index,
+		     uint64_t *chain)
+{
+	struct hnode *n = &h->nodes[id];
+	pthread_mutex_lock(&n->mu);
+	*index = n->applied;
+	*chain = n->chain;
+	pthread_mutex_unlock(&n->mu);
+}
+
+int harness_wait_converged(struct harness *h, uint64_t index,
+			   uint32_t timeout_ms)
+{
+	uint64_t end = harness_now_us() + (uint64_t)timeout_ms * 1000u;
+
+	do {
+		uint64_t first = 0, chain0 = 0;
+		bool ok = true, any = false;
+		for (uint64_t id = 1; id <= h->o.nodes && ok; id++) {
+			uint64_t a, c;
+			if (h->nodes[id].rt == NULL)
+				continue;
+			harness_applied(h, id, &a, &c);
+			if (!any) {
+				first = a;
+				chain0 = c;
+				any = true;
+			}
+			ok = a >= index && a == first && c == chain0;
+		}
+		if (ok && any)
+			return 0;
+		usleep(2000);
+	} while (harness_now_us() < end);
+	return -ETIMEDOUT;
+}

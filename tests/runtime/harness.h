@@ -1,0 +1,90 @@
+#ifndef TESTS_RUNTIME_HARNESS_H
+#define TESTS_RUNTIME_HARNESS_H
+
+/*
+ * A cluster of 1..5 Raft runtimes in one process with real log stores in a
+ * temp dir, joined by an in-process loopback transport (links can be cut),
+ * each applying to a test state machine that records what it applied.
+ * Used by the runtime tests, the crash-test node and the benchmark.
+ *
+ * Commands of the test state machine: a proposal id (RAFT_PROPOSAL_BYTES,
+ * raft/proposal.h) followed by any bytes. Its result (struct
+ * harness_result) says where the command landed. Duplicates of an id are
+ * answered with the original result (raft/proposal.h's duplicate table).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/proposal.h"
+#include "raft/raft.h"
+
+#define HARNESS_MAX_NODES 5u
+#define HARNESS_CLUSTER_ID "c0ffee00c0ffee00c0ffee00c0ffee00"
+
+struct harness;
+
+struct harness_options {
+	uint32_t nodes;
+	uint32_t tick_ms;         /* default 10 */
+	uint32_t election_ticks;  /* default 10 */
+	const char *dir;          /* NULL: a new temp dir, removed at the end */
+	uint32_t apply_delay_us;  /* each apply sleeps this long */
+	uint64_t apply_queue_bytes; /* 0: the runtime's default */
+	bool quiet;               /* no runtime log lines on stderr */
+};
+
+struct harness_result {
+	uint64_t index; /* where the command was applied */
+	uint64_t term;
+};
+
+void harness_options_default(struct harness_options *o, uint32_t nodes);
+int harness_create(const struct harness_options *o, struct harness **out);
+/* Stop every node, remove the temp dir (when the harness made it). */
+void harness_destroy(struct harness *h);
+
+/* Start node id (create + start its runtime over its store): bootstraps
+ * on an empty store. fail_write_at > 0 injects a store failure (err_no)
+ * at that write. */
+int harness_start_node(struct harness *h, uint64_t id);
+int harness_start_node_failing(struct harness *h, uint64_t id,
+			       uint64_t fail_write_at, int err_no);
+/* Stop node id as a crash would (what was not durable is lost). */
+void harness_stop_node(struct harness *h, uint64_t id);
+struct raft_runtime *harness_runtime(struct harness *h, uint64_t id);
+const char *harness_node_dir(struct harness *h, uint64_t id, char *buf,
+			     size_t size);
+
+/* Cut (or heal) the link from -> to. */
+void harness_cut(struct harness *h, uint64_t from, uint64_t to, bool cut);
+/* Messages node id sent so far (through the loopback). */
+uint64_t harness_sent(struct harness *h, uint64_t id);
+
+/* Wait up to timeout_ms for one leader among the running nodes; 0 when
+ * none. */
+uint64_t harness_wait_leader(struct harness *h, uint32_t timeout_ms);
+
+/* A fresh proposal id of node `node` (epoch 1 + restarts). */
+void harness_next_id(struct harness *h, uint64_t node,
+		     struct raft_proposal_id *id);
+
+/* Propose a command (the id then payload) through node and wait. */
+int harness_propose(struct harness *h, uint64_t node,
+		    const struct raft_proposal_id *id, const void *payload,
+		    uint32_t size, uint32_t timeout_ms,
+		    struct harness_result *res);
+
+/* What node id's state machine applied: count and a hash chained over
+ * (index, term, payload) in order. */
+void harness_applied(struct harness *h, uint64_t id, uint64_t *index,
+		     uint64_t *chain);
+/* Wait until every running node applied at least index with equal
+ * chains; 0 or -ETIMEDOUT. */
+int harness_wait_converged(struct harness *h, uint64_t index,
+			   uint32_t timeout_ms);
+
+uint64_t harness_now_us(void);
+
+#endif

@@ -1,0 +1,356 @@
+/*
+ * The Raft runtime (raft/raft.h, runtime section) on the in-process
+ * harness: real stores, real threads, the loopback transport.
+ */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "raft/logstore.h"
+#include "tests/lib/test_main.h"
+#include "tests/runtime/harness.h"
+
+#define TIMEOUT_MS 5000u
+
+static struct harness *start_cluster(uint32_t nodes, uint32_t apply_delay_us,
+				     uint64_t apply_queue_bytes)
+{
+	struct harness_options o;
+	struct harness *h = NULL;
+	harness_options_default(&o, nodes);
+	o.apply_delay_us = apply_delay_us;
+	o.apply_queue_bytes = apply_queue_bytes;
+	assert_int_equal(harness_create(&o, &h), 0);
+	for (uint64_t id = 1; id <= nodes; id++)
+		assert_int_equal(harness_start_node(h, id), 0);
+	return h;
+}
+
+/* Propose through node until accepted (retrying with the same id while no
+ * leader is known or the outcome is unknown). */
+static void propose_ok(struct harness *h, uint64_t node, uint32_t i,
+		       struct harness_result *res)
+{
+	struct raft_proposal_id id;
+	char payload[32];
+	int rc;
+	uint64_t end = harness_now_us() + 10u * 1000000u;
+
+	harness_next_id(h, node, &id);
+	snprintf(payload, sizeof(payload), "command %u", i);
+	do {
+		rc = harness_propose(h, node, &id, payload,
+				     (uint32_t)strlen(payload), TIMEOUT_MS, res);
+		if (rc != 0)
+			usleep(5000);
+	} while (rc != 0 && rc != -EIO && harness_now_us() < end);
+	if (rc != 0)
+		fail_msg("proposal %u through node %llu: %d", i,
+			 (unsigned long long)node, rc);
+}
+
+static void test_single_node(void **state)
+{
+	(void)state;
+	struct harness *h = start_cluster(1, 0, 0);
+	struct harness_result res, prev = {0, 0};
+	struct raft_runtime_status st;
+
+	assert_int_equal(harness_wait_leader(h, TIMEOUT_MS), 1);
+	for (uint32_t i = 0; i < 200; i++) {
+		propose_ok(h, 1, i, &res);
+		assert_true(res.index > prev.index);
+		prev = res;
+	}
+	/* The status is published at the end of the driver's round, which
+	 * may come after the apply that answered the proposer. */
+	uint64_t end = harness_now_us() + 1000000u;
+	do {
+		raft_runtime_status_get(harness_runtime(h, 1), &st);
+	} while (st.durable_index < res.index && harness_now_us() < end);
+	assert_int_equal(st.failed, 0);
+	assert_true(st.durable_index >= res.index);
+	assert_true(st.applied_index >= res.index);
+	assert_true(st.syncs > 0);
+	harness_destroy(h);
+}
+
+static void test_three_nodes_converge(void **state)
+{
+	(void)state;
+	struct harness *h = start_cluster(3, 0, 0);
+	struct harness_result res = {0, 0};
+	uint64_t leader = harness_wait_leader(h, TIMEOUT_MS);
+
+	assert_true(leader != 0);
+	/* Through the leader and through followers (forwarded). */
+	for (uint32_t i = 0; i < 300; i++)
+		propose_ok(h, 1 + i % 3, i, &res);
+	assert_int_equal(harness_wait_converged(h, res.index, TIMEOUT_MS), 0);
+	harness_destroy(h);
+}
+
+/* A whole cluster stopped and restarted recovers its log and hard state
+ * and keeps going. */
+static void test_restart_recovers(void **state)
+{
+	(void)state;
+	struct harness *h = start_cluster(3, 0, 0);
+	struct harness_result res = {0, 0};
+	struct raft_runtime_status before[4], after;
+	uint64_t a0, c0, a, c;
+
+	assert_true(harness_wait_leader(h, TIMEOUT_MS) != 0);
+	for (uint32_t i = 0; i < 100; i++)
+		propose_ok(h, 1 + i % 3, i, &res);
+	assert_int_equal(harness_wait_converged(h, res.index, TIMEOUT_MS), 0);
+	harness_applied(h, 1, &a0, &c0);
+	for (uint64_t id = 1; id <= 3; id++) {
+		raft_runtime_status_get(harness_runtime(h, id), &before[id]);
+		harness_stop_node(h, id);
+	}
+	for (uint64_t id = 1; id <= 3; id++)
+		assert_int_equal(harness_start_node(h, id), 0);
+	for (uint64_t id = 1; id <= 3; id++) {
+		raft_runtime_status_get(harness_runtime(h, id), &after);
+		/* A term not yet durable at the stop may be lost (nothing
+		 * was sent with it); the committed entries' term is not. */
+		assert_true(after.raft.term >= res.term);
+		assert_true(before[id].raft.term >= res.term);
+		assert_true(after.raft.last_index >= res.index);
+	}
+	assert_true(harness_wait_leader(h, TIMEOUT_MS) != 0);
+	propose_ok(h, 2, 1000, &res);
+	assert_int_equal(harness_wait_converged(h, res.index, TIMEOUT_MS), 0);
+	/* The replayed prefix is the same. */
+	harness_applied(h, 1, &a, &c);
+	assert_true(a > a0);
+	harness_destroy(h);
+}
+
+struct load {
+	struct harness *h;
+	uint64_t node;
+	uint32_t count;
+	int failures;
+};
+
+static void *proposer(void *arg)
+{
+	struct load *l = arg;
+	for (uint32_t i = 0; i < l->count; i++) {
+		struct raft_proposal_id id;
+		struct harness_result res;
+		char payload[16] = "load";
+		int rc;
+		harness_next_id(l->h, l->node, &id);
+		do {
+			rc = harness_propose(l->h, l->node, &id, payload,
+					     sizeof(payload), TIMEOUT_MS, &res);
+			if (rc == -EBUSY || rc == -EPERM)
+				usleep(1000);
+		} while (rc == -EBUSY || rc == -EPERM || rc == -ETIMEDOUT);
+		if (rc != 0)
+			l->failures++;
+	}
+	return NULL;
+}
+
+/* Many concurrent proposers share syncs: fewer synced writes than
+ * updates persisted, and far fewer than proposals. */
+static void test_group_commit(void **state)
+{
+	(void)state;
+	struct harness *h = start_cluster(3, 0, 0);
+	enum { PROPOSERS = 32, EACH = 40 };
+	pthread_t t[PROPOSERS];
+	struct load l[PROPOSERS];
+	uint64_t leader = harness_wait_leader(h, TIMEOUT_MS);
+	struct raft_runtime_status st0, st;
+
+	assert_true(leader != 0);
+	raft_runtime_status_get(harness_runtime(h, leader), &st0);
+	for (int i = 0; i < PROPOSERS; i++) {
+		l[i] = (struct load){h, leader, EACH, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, proposer, &l[i]),
+				 0);
+	}
+	for (int i = 0; i < PROPOSERS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(l[i].failures, 0);
+	}
+	raft_runtime_status_get(harness_runtime(h, leader), &st);
+	uint64_t syncs = st.syncs - st0.syncs;
+	printf("group commit: %d proposals, %llu syncs on the leader\n",
+	       PROPOSERS * EACH, (unsigned long long)syncs);
+	assert_true(syncs * 2 < (uint64_t)PROPOSERS * EACH);
+	assert_true(st.synced_updates - st0.synced_updates >= syncs);
+	harness_destroy(h);
+}
+
+/* A slow state machine with a tiny apply queue: the driver never waits
+ * for it (no election happens: heartbeats keep flowing), the apply thread
+ * reads the entries back from the store, and everything is applied. */
+static void test_slow_apply_keeps_leader(void **state)
+{
+	(void)state;
+	struct harness *h = start_cluster(3, 1500, 2048);
+	uint64_t leader = harness_wait_leader(h, TIMEOUT_MS);
+	struct raft_runtime_status st0, st;
+	enum { N = 400 };
+
+	assert_true(leader != 0);
+	raft_runtime_status_get(harness_runtime(h, leader), &st0);
+	struct load l = {h, leader, N, 0};
+	pthread_t t[8];
+	struct load ls[8];
+	for (int i = 0; i < 8; i++) {
+		ls[i] = l;
+		ls[i].count = N / 8;
+		assert_int_equal(pthread_create(&t[i], NULL, proposer, &ls[i]),
+				 0);
+	}
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	raft_runtime_status_get(harness_runtime(h, leader), &st);
+	/* Applying took 400 x 1.5 ms on every node, far beyond an election
+	 * timeout, yet the leader kept its term. */
+	assert_int_equal(st.raft.state, RAFT_LEADER);
+	assert_int_equal(st.raft.term, st0.raft.term);
+	assert_int_equal(harness_wait_converged(h, st.raft.commit, 20000), 0);
+	harness_destroy(h);
+}
+
+/* A store failure on one node: it stops acknowledging and sending, says
+ * what to do, the other two go on, and what it had made durable is
+ * intact. */
+static void test_store_failure_stops_node(void **state)
+{
+	(void)state;
+	struct harness_options o;
+	struct harness *h = NULL;
+	struct harness_result res = {0, 0};
+	struct raft_runtime_status st;
+
+	harness_options_default(&o, 3);
+	assert_int_equal(harness_create(&o, &h), 0);
+	assert_int_equal(harness_start_node_failing(h, 1, 40, -ENOSPC), 0);
+	assert_int_equal(harness_start_node(h, 2), 0);
+	assert_int_equal(harness_start_node(h, 3), 0);
+	assert_true(harness_wait_leader(h, TIMEOUT_MS) != 0);
+	for (uint32_t i = 0; i < 200; i++) {
+		raft_runtime_status_get(harness_runtime(h, 1), &st);
+		if (st.failed != 0)
+			break;
+		propose_ok(h, 2 + i % 2, i, &res);
+	}
+	raft_runtime_status_get(harness_runtime(h, 1), &st);
+	assert_int_equal(st.failed, -ENOSPC);
+	assert_non_null(strstr(st.error, "disk full"));
+	assert_non_null(strstr(st.error, "restart the node"));
+	/* Proposals through the failed node are refused at once. */
+	struct raft_proposal_id id;
+	harness_next_id(h, 1, &id);
+	assert_int_equal(harness_propose(h, 1, &id, "x", 1, 1000, &res), -EIO);
+	/* It sends nothing more. */
+	uint64_t sent = harness_sent(h, 1);
+	usleep(300 * 1000);
+	assert_int_equal(harness_sent(h, 1), sent);
+	/* The others elect a leader if needed and keep committing. */
+	uint64_t leader = harness_wait_leader(h, TIMEOUT_MS);
+	assert_true(leader == 2 || leader == 3);
+	for (uint32_t i = 0; i < 20; i++)
+		propose_ok(h, leader, 500 + i, &res);
+	/* Node 1's store: what it had made durable is intact and agrees
+	 * with the cluster. */
+	uint64_t durable = st.durable_index;
+	harness_stop_node(h, 1);
+	char dir[300], err[512];
+	struct raft_logstore *ls1 = NULL, *ls2 = NULL;
+	struct raft_logstore_info info1;
+	harness_node_dir(h, 1, dir, sizeof(dir));
+	assert_int_equal(raft_logstore_open(dir, HARNESS_CLUSTER_ID, 1, false,
+					    &ls1, &info1, err, sizeof(err)),
+			 0);
+	assert_true(info1.last_index >= durable);
+	harness_stop_node(h, 2);
+	harness_node_dir(h, 2, dir, sizeof(dir));
+	assert_int_equal(raft_logstore_open(dir, HARNESS_CLUSTER_ID, 2, false,
+					    &ls2, NULL, err, sizeof(err)),
+			 0);
+	for (uint64_t i = 1; i <= durable; i++) {
+		struct raft_entry e1, e2;
+		void *b1 = NULL, *b2 = NULL;
+		assert_int_equal(raft_logstore_get(ls1, i, &e1, &b1), 0);
+		assert_int_equal(raft_logstore_get(ls2, i, &e2, &b2), 0);
+		assert_int_equal(e1.term, e2.term);
+		assert_int_equal(e1.size, e2.size);
+		assert_memory_equal(e1.data, e2.data, e1.size);
+		free(b1);
+		free(b2);
+	}
+	raft_logstore_close(ls1);
+	raft_logstore_close(ls2);
+	harness_destroy(h);
+}
+
+/* The same id proposed again after an unknown outcome gets the original
+ * result, not a second apply. */
+static void test_retry_same_id(void **state)
+{
+	(void)state;
+	struct harness *h = start_cluster(3, 0, 0);
+	struct harness_result r1, r2;
+	struct raft_proposal_id id;
+	uint64_t leader = harness_wait_leader(h, TIMEOUT_MS);
+
+	assert_true(leader != 0);
+	harness_next_id(h, leader, &id);
+	assert_int_equal(harness_propose(h, leader, &id, "once", 4, TIMEOUT_MS,
+					 &r1),
+			 0);
+	assert_int_equal(harness_propose(h, leader, &id, "once", 4, TIMEOUT_MS,
+					 &r2),
+			 0);
+	assert_int_equal(r1.index, r2.index);
+	assert_int_equal(r1.term, r2.term);
+	harness_destroy(h);
+}
+
+/* A node cut off from the others cannot commit: its proposal times out
+ * (outcome unknown) instead of hanging. */
+static void test_minority_times_out(void **state)
+{
+	(void)state;
+	struct harness *h = start_cluster(3, 0, 0);
+	struct harness_result res;
+	struct raft_proposal_id id;
+	uint64_t leader = harness_wait_leader(h, TIMEOUT_MS);
+
+	assert_true(leader != 0);
+	for (uint64_t o = 1; o <= 3; o++) {
+		if (o == leader)
+			continue;
+		harness_cut(h, leader, o, true);
+		harness_cut(h, o, leader, true);
+	}
+	harness_next_id(h, leader, &id);
+	uint64_t t0 = harness_now_us();
+	int rc = harness_propose(h, leader, &id, "lost", 4, 500, &res);
+	assert_true(rc == -ETIMEDOUT || rc == -EPERM);
+	assert_true(harness_now_us() - t0 < 2000000u);
+	harness_destroy(h);
+}
+
+TEST_MAIN(cmocka_unit_test(test_single_node),
+	  cmocka_unit_test(test_three_nodes_converge),
+	  cmocka_unit_test(test_restart_recovers),
+	  cmocka_unit_test(test_group_commit),
+	  cmocka_unit_test(test_slow_apply_keeps_leader),
+	  cmocka_unit_test(test_store_failure_stops_node),
+	  cmocka_unit_test(test_retry_same_id),
+	  cmocka_unit_test(test_minority_times_out))
