@@ -231,6 +231,12 @@ static int handle_update(struct raft_runtime *rt, const struct raft_update *u)
 		       u->n_entries > 0;
 	int rc = 0;
 
+	/* This runtime never calls raft_snapshot_taken, so the core has no
+	 * snapshot to send, and a snapshot from a leader cannot be installed
+	 * yet: stop rather than acknowledge state it does not hold. */
+	if (u->install_snapshot != NULL || u->n_snapshot_sends > 0)
+		return -EOPNOTSUPP;
+
 	/* The node's own view of its log changes at once; the cache holds
 	 * the payloads for sending and applying. */
 	if (u->truncate_from != 0)
@@ -430,7 +436,12 @@ void *rt_driver_main(void *arg)
 			}
 			if (rc == 0)
 				rc = process_updates(rt);
-			if (rc != 0)
+			if (rc == -EOPNOTSUPP)
+				rt_fail(rt, rc,
+					"driver: the core asked for a snapshot "
+					"install or send, which this runtime does "
+					"not handle yet");
+			else if (rc != 0)
 				rt_fail(rt, rc, "driver: %s; restart the node",
 					strerror(-rc));
 			publish_status(rt);

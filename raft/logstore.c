@@ -3,6 +3,7 @@
  * raft/logstore.h). The only file of raft/ that includes LevelDB.
  */
 
+#define _GNU_SOURCE
 #include "raft/logstore.h"
 
 #include <errno.h>
@@ -11,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <leveldb/c.h>
 
@@ -464,6 +468,71 @@ static int db_open(struct raft_logstore *ls, bool create, char *err,
 	return 0;
 }
 
+static int sync_parent(const char *dir)
+{
+	char *copy = strdup(dir);
+	int fd, rc = 0;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(copy);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* A new store appears whole or not at all: it is built (header written
+ * and synced) under dir.new, then renamed to dir. A crash in between
+ * leaves only dir.new, which the next creation replaces. */
+static int create_store(const char *dir, const char *cluster_id,
+			uint64_t node_id, char *err, size_t err_size)
+{
+	struct raft_logstore *tmp = calloc(1, sizeof(*tmp));
+	leveldb_options_t *opts = NULL;
+	char *lerr = NULL;
+	int rc;
+
+	if (tmp == NULL || asprintf(&tmp->dir, "%s.new", dir) < 0) {
+		free(tmp);
+		seterr(err, err_size, "log store %s: out of memory", dir);
+		return -ENOMEM;
+	}
+	opts = leveldb_options_create();
+	if (opts == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	leveldb_destroy_db(opts, tmp->dir, &lerr);
+	leveldb_free(lerr);
+	lerr = NULL;
+	rc = db_open(tmp, true, err, err_size);
+	if (rc == 0)
+		rc = write_header(tmp, cluster_id, node_id, err, err_size);
+	if (rc != 0)
+		goto out;
+	leveldb_close(tmp->db);
+	tmp->db = NULL;
+	if (rename(tmp->dir, dir) != 0) {
+		rc = -errno;
+		seterr(err, err_size, "log store %s: cannot create it: %s", dir,
+		       strerror(errno));
+		goto out;
+	}
+	rc = sync_parent(dir);
+	if (rc != 0)
+		seterr(err, err_size, "log store %s: cannot sync its parent: %s",
+		       dir, strerror(-rc));
+out:
+	if (opts != NULL)
+		leveldb_options_destroy(opts);
+	raft_logstore_close(tmp);
+	return rc;
+}
+
 int raft_logstore_open(const char *dir, const char *cluster_id,
 		       uint64_t node_id, bool create,
 		       struct raft_logstore **out,
@@ -489,24 +558,23 @@ int raft_logstore_open(const char *dir, const char *cluster_id,
 		seterr(err, err_size, "log store %s does not exist", dir);
 		return -ENOENT;
 	}
+	if (fresh) {
+		rc = create_store(dir, cluster_id, node_id, err, err_size);
+		if (rc != 0)
+			return rc;
+	}
 	ls = calloc(1, sizeof(*ls));
 	if (ls == NULL || (ls->dir = strdup(dir)) == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = db_open(ls, fresh, err, err_size);
+	rc = db_open(ls, false, err, err_size);
 	if (rc != 0)
 		goto fail;
-	if (fresh) {
-		rc = write_header(ls, cluster_id, node_id, err, err_size);
-		if (rc != 0)
-			goto fail;
-		ls->info.created = true;
-	} else {
-		rc = check_header(ls, cluster_id, node_id, err, err_size);
-		if (rc != 0)
-			goto fail;
-	}
+	ls->info.created = fresh;
+	rc = check_header(ls, cluster_id, node_id, err, err_size);
+	if (rc != 0)
+		goto fail;
 	rc = load_hard_state(ls, err, err_size);
 	if (rc == 0)
 		rc = load_snapshot(ls, err, err_size);

@@ -78,6 +78,18 @@ static int loop_send(void *ctx, const struct raft_message *m)
 	return 0;
 }
 
+void harness_deliver(struct harness *h, uint64_t to,
+		     const struct raft_message *m)
+{
+	if (to == 0 || to > h->o.nodes)
+		return;
+	struct hnode *n = &h->nodes[to];
+	pthread_rwlock_rdlock(&n->lock);
+	if (n->rt != NULL)
+		raft_runtime_receive(n->rt, m);
+	pthread_rwlock_unlock(&n->lock);
+}
+
 /* ---- the test state machine ---- */
 
 static int fsm_apply(void *ctx, const struct raft_entry *e,
@@ -166,6 +178,10 @@ int harness_start_node_failing(struct harness *h, uint64_t id,
 		o.apply_queue_bytes = h->o.apply_queue_bytes;
 	o.transport.send = loop_send;
 	o.transport.ctx = n;
+	if (h->o.send != NULL) {
+		o.transport.send = h->o.send;
+		o.transport.ctx = h->o.send_ctx;
+	}
 	o.fsm.apply = fsm_apply;
 	o.fsm.ctx = n;
 	o.log = log_line;
@@ -188,6 +204,8 @@ int harness_start_node_failing(struct harness *h, uint64_t id,
 		raft_logstore_fail_write_at(rt->ls, fail_write_at, err_no);
 	pthread_rwlock_wrlock(&n->lock);
 	n->rt = rt;
+	if (n->epoch < h->o.epoch_base)
+		n->epoch = h->o.epoch_base;
 	n->epoch++;
 	n->seq = 0;
 	pthread_rwlock_unlock(&n->lock);

@@ -33,6 +33,11 @@ struct harness_options {
 	uint32_t apply_delay_us;  /* each apply sleeps this long */
 	uint64_t apply_queue_bytes; /* 0: the runtime's default */
 	bool quiet;               /* no runtime log lines on stderr */
+	uint64_t epoch_base;      /* proposal epochs start above this */
+	/* Another transport for every node (NULL: the loopback); what it
+	 * receives goes to harness_deliver. */
+	int (*send)(void *ctx, const struct raft_message *m);
+	void *send_ctx;
 };
 
 struct harness_result {
@@ -56,6 +61,10 @@ void harness_stop_node(struct harness *h, uint64_t id);
 struct raft_runtime *harness_runtime(struct harness *h, uint64_t id);
 const char *harness_node_dir(struct harness *h, uint64_t id, char *buf,
 			     size_t size);
+
+/* A message received for node `to` from another transport. */
+void harness_deliver(struct harness *h, uint64_t to,
+		     const struct raft_message *m);
 
 /* Cut (or heal) the link from -> to. */
 void harness_cut(struct harness *h, uint64_t from, uint64_t to, bool cut);
