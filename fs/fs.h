@@ -411,4 +411,130 @@ void fs_install_abort(struct fs_install *in);
 bool fs_store_interrupted_install(struct fs_store *s, uint64_t *index,
 				  uint64_t *term);
 
+/* ---------------------------------------------------------------------- */
+/* The proposer: how the FUSE front end reaches the log.                   */
+
+/*
+ * The front end turns each change into an encoded command and hands it to
+ * a proposer; it never talks to Raft itself. Two implementations: the
+ * local proposer below (applies to a store on its own thread, no
+ * replication; tests and single-node mounts) and the Raft runtime (the
+ * daemon's, same interface).
+ *
+ * Protocol of one change:
+ *   1. begin(): the proposer assigns the proposal id (node, epoch, seq and
+ *      its low-water mark) and reads its clock. The front end then fills
+ *      the command, encodes it and MUST call submit() once with that id.
+ *   2. submit(): the proposer copies the encoded bytes (the caller frees
+ *      its buffer when submit returns). A negative return (-EIO: stopped,
+ *      -ENOMEM) means the command was not proposed: done is never called
+ *      and the id's outcome is known. Return 0: done is called exactly
+ *      once, later, on a proposer thread (never from inside submit), with
+ *      err 0 and the command's result once it has been applied to the
+ *      local store, or with err -EIO when its outcome is unknown (leader
+ *      lost, the proposer gave up, the proposer is stopping).
+ * A read: barrier() calls done(arg, 0) once reads of the local store may
+ * be served linearizably (every change acknowledged before the barrier
+ * began is applied locally), or done(arg, -EIO); exactly once; possibly
+ * on the calling thread before barrier returns. A negative return means
+ * done will not be called.
+ *
+ * The callbacks must not block for long: they run on the proposer's
+ * apply/driver thread. The front end's callbacks read the store and send
+ * the FUSE reply there, nothing more. Every function may be called from
+ * any thread at the same time.
+ */
+struct fs_proposer {
+	void *ctx;        /* passed to every function */
+	uint64_t node_id; /* this node (holder id of open-but-unlinked files) */
+	int (*begin)(void *ctx, struct raft_proposal *proposal,
+		     struct fs_time *clock);
+	int (*submit)(void *ctx, const struct raft_proposal_id *id,
+		      const void *cmd, size_t size,
+		      void (*done)(void *arg, int err,
+				   const struct fs_result *res),
+		      void *arg);
+	int (*barrier)(void *ctx, void (*done)(void *arg, int err), void *arg);
+};
+
+/*
+ * The local proposer: commands are applied to store s in submission order
+ * by one apply thread of its own (index = applied + 1), the barrier is
+ * trivial (answered at once: every acknowledged change is already
+ * applied), the clock is CLOCK_REALTIME. node and epoch (non-zero) form the
+ * proposal ids; epoch must be larger than in any earlier run over the same
+ * store, or the store's duplicate table answers old results. A store-level
+ * apply error stops it: that command and every later one gets -EIO and
+ * fs_local_proposer_error tells the error. Not replicated, not durable (the
+ * store is written without sync): for tests and single-node mounts.
+ */
+struct fs_local_proposer;
+
+/* Start the apply thread. Returns 0, -EINVAL, -ENOMEM, or a pthread error
+ * (negative). */
+int fs_local_proposer_start(struct fs_store *s, uint64_t node, uint64_t epoch,
+			    struct fs_local_proposer **out);
+/* The interface to hand to the front end (valid until stop). */
+void fs_local_proposer_get(struct fs_local_proposer *lp,
+			   struct fs_proposer *out);
+/* 0, or the store error that stopped it. */
+int fs_local_proposer_error(struct fs_local_proposer *lp);
+/* Apply what was submitted, stop the thread, free; accepts NULL. Nobody
+ * may call the interface any more. */
+void fs_local_proposer_stop(struct fs_local_proposer *lp);
+
+/* ---------------------------------------------------------------------- */
+/* The FUSE front end (docs/FUSE.md).                                      */
+
+/*
+ * A FUSE low-level session over a store and a proposer. Changes become
+ * commands (one per request; one per write of at most FS_WRITE_MAX bytes)
+ * and are answered from the proposer's completion callback; reads wait for
+ * a barrier and are served from the local store; statfs and the kernel's
+ * security.capability lookups are served from the local store at once.
+ * libfuse worker threads never wait for the cluster: a handler validates,
+ * submits and returns. A timer thread answers EIO to every request still
+ * unanswered after op_timeout_ms; a late completion is then dropped, so
+ * each request is answered exactly once.
+ *
+ * Mount: default_permissions, attribute and entry timeouts 0, no writeback
+ * cache, no kernel page cache kept across opens; FUSE_CAP_DONT_MASK is not
+ * used (the kernel applies the umask before creating).
+ */
+struct fs_fuse_config {
+	const char *mountpoint;
+	uint32_t op_timeout_ms; /* 0: 10,000 */
+	unsigned max_threads;   /* libfuse workers; 0: libfuse's default */
+	bool allow_other;       /* -o allow_other (other users may enter) */
+	bool debug;             /* libfuse's request trace on stderr */
+};
+
+struct fs_fuse;
+
+/*
+ * Create the session and mount it. store and proposer must outlive the
+ * session (fs_fuse_destroy); the proposer struct is copied. Returns 0,
+ * -EINVAL (bad config, store not formatted), -ENOMEM, -EIO (libfuse could
+ * not create or mount the session; it printed why).
+ */
+int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
+		  const struct fs_fuse_config *cfg, struct fs_fuse **out);
+
+/*
+ * Serve requests until the filesystem is unmounted (fusermount3 -u) or
+ * fs_fuse_exit is called; with handle_signals, SIGTERM, SIGINT and SIGHUP
+ * end it too (libfuse's handlers, removed on return). Returns 0, or a
+ * negative errno from libfuse's loop.
+ */
+int fs_fuse_run(struct fs_fuse *f, bool handle_signals);
+
+/* Ask fs_fuse_run to return (any thread). */
+void fs_fuse_exit(struct fs_fuse *f);
+
+/*
+ * Unmount, wait until the proposer has called back for every submitted
+ * request (bounded by twice the operation timeout), free; accepts NULL.
+ */
+void fs_fuse_destroy(struct fs_fuse *f);
+
 #endif

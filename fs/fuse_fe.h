@@ -1,0 +1,171 @@
+#ifndef FS_FUSE_FE_H
+#define FS_FUSE_FE_H
+
+/*
+ * The FUSE front end's shared state, private to fs/ (docs/FUSE.md):
+ *
+ *   fuse_session.c   mount options, the session, the loop, unmount
+ *   fuse_req.c       one request's life: propose or barrier, the timeout
+ *                    thread, answering exactly once, reply helpers
+ *   fuse_inodes.c    lookup counts and open counts per inode; orphan
+ *                    release when the last local handle closes
+ *   fuse_ops_*.c     the handlers, one file per group of operations
+ *
+ * Threads: libfuse workers run the handlers; the proposer's thread runs
+ * the completion callbacks (which reply); the timer thread answers EIO to
+ * requests past their deadline. Locks: fs_fuse.lock (the pending list and
+ * request reference counts) and fs_fuse.inodes_lock (the inode table) are
+ * never held together, and neither is held across a FUSE reply, a store
+ * read or a call into the proposer.
+ */
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fs/fs.h"
+
+struct fs_fuse_req;
+struct fs_fuse_inode;
+
+#define FS_FUSE_INODE_BUCKETS 4096u
+
+struct fs_fuse {
+	struct fs_store *store;
+	struct fs_proposer prop;
+	uint32_t op_timeout_ms;
+	unsigned max_threads;
+	uint32_t name_max; /* the superblock's, read at mount */
+	char *mountpoint;
+	struct fuse_session *se;
+	bool mounted;
+
+	/* Protects pending, n_live, stopping; signalled when n_live drops
+	 * or stopping is set. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* Unanswered requests in deadline order (a ring with a sentinel). */
+	struct fs_fuse_req *pending;
+	uint64_t n_live; /* requests not yet freed */
+	bool stopping;
+	pthread_t timer;
+	bool timer_started;
+
+	/* Protects the inode table. */
+	pthread_mutex_t inodes_lock;
+	struct fs_fuse_inode *inodes[FS_FUSE_INODE_BUCKETS];
+};
+
+/*
+ * One request in flight. Reference counted under fs->lock: one reference
+ * belongs to whoever answers the request (held by the pending list until
+ * it is claimed), one to the proposer's callback.
+ */
+struct fs_fuse_req {
+	struct fs_fuse *fs;
+	fuse_req_t req; /* NULL: internal (a RELEASE), nobody to answer */
+	/* Commands: runs on the proposer's callback whatever happened;
+	 * answer says whether this call must reply (false when the request
+	 * already timed out). err: 0 (res valid) or negative. */
+	void (*finish)(struct fs_fuse_req *r, int err,
+		       const struct fs_result *res, bool answer);
+	/* Reads: runs after the barrier, must reply. */
+	void (*read)(struct fs_fuse_req *r);
+	uint64_t deadline_ms;
+	int refs;      /* under fs->lock */
+	bool answered; /* under fs->lock */
+	struct fs_fuse_req *prev, *next; /* in fs->pending, under fs->lock */
+	/* The arguments a completion needs (FUSE pointers die when the
+	 * handler returns). */
+	uint64_t ino;
+	uint64_t victim; /* unlink/rename: the inode losing a link, or 0 */
+	uint64_t off;
+	size_t size;
+	int whence;
+	bool plus; /* readdirplus */
+	struct fuse_file_info fi;
+	uint32_t name_len;
+	char name[FS_NAME_MAX + 1];
+};
+
+/* ---------------------------------------------------------------------- */
+/* Requests (fuse_req.c).                                                  */
+
+int fs_fuse_req_start(struct fs_fuse *fs);
+void fs_fuse_req_stop(struct fs_fuse *fs);
+
+/* A new request for req (its fs from fuse_req_userdata); NULL on ENOMEM,
+ * then req has been answered. */
+struct fs_fuse_req *fs_fuse_req_new(fuse_req_t req);
+/* The same after checking a name (answers ENAMETOOLONG, EINVAL), with
+ * r->ino = ino and the name copied into r->name. */
+struct fs_fuse_req *fs_fuse_req_named(fuse_req_t req, uint64_t ino,
+				      const char *name);
+/* An internal request (no FUSE request to answer). */
+struct fs_fuse_req *fs_fuse_req_internal(struct fs_fuse *fs);
+
+/*
+ * Encode c (its proposal, clock and, for requests from the kernel, uid and
+ * gid are filled here) and submit it; r->finish runs on completion. On any
+ * failure before submission r is answered with the error and freed.
+ */
+void fs_fuse_propose(struct fs_fuse_req *r, struct fs_cmd *c,
+		     void (*finish)(struct fs_fuse_req *r, int err,
+				    const struct fs_result *res, bool answer));
+
+/* Wait for the barrier, then run read (which replies). */
+void fs_fuse_read(struct fs_fuse_req *r, void (*read)(struct fs_fuse_req *r));
+
+/* Answer r with an error before it was submitted anywhere; frees it. */
+void fs_fuse_req_fail(struct fs_fuse_req *r, int err);
+
+/* Reply helpers: attributes as struct stat; an entry (takes the lookup
+ * reference before replying, gives it back when the reply fails). */
+void fs_fuse_attr_to_stat(const struct fs_attr *a, struct stat *st);
+void fs_fuse_entry_param(const struct fs_attr *a, struct fuse_entry_param *e);
+void fs_fuse_reply_entry(struct fs_fuse *fs, fuse_req_t req,
+			 const struct fs_attr *a);
+/* Completions: reply the error (or 0), the entry, the attributes. */
+void fs_fuse_finish_err(struct fs_fuse_req *r, int err,
+			const struct fs_result *res, bool answer);
+void fs_fuse_finish_entry(struct fs_fuse_req *r, int err,
+			  const struct fs_result *res, bool answer);
+void fs_fuse_finish_attr(struct fs_fuse_req *r, int err,
+			 const struct fs_result *res, bool answer);
+
+/* Check a name from the kernel: 0, -ENAMETOOLONG, -EINVAL. */
+int fs_fuse_name_check(const struct fs_fuse *fs, const char *name);
+
+/* ---------------------------------------------------------------------- */
+/* Inodes (fuse_inodes.c).                                                 */
+
+void fs_fuse_inodes_init(struct fs_fuse *fs);
+/* Free the table. */
+void fs_fuse_inodes_release(struct fs_fuse *fs);
+
+/* Lookup references given to / forgotten by the kernel. */
+int fs_fuse_inode_ref(struct fs_fuse *fs, uint64_t ino, uint64_t n);
+void fs_fuse_inode_forget(struct fs_fuse *fs, uint64_t ino, uint64_t n);
+
+/* Local open handles. */
+int fs_fuse_inode_open(struct fs_fuse *fs, uint64_t ino);
+void fs_fuse_inode_close(struct fs_fuse *fs, uint64_t ino);
+
+/*
+ * An unlink or rename that may drop ino's last link is about to be
+ * proposed: true when this node holds ino open (the command must name it
+ * as holder); the inode stays pinned until fs_fuse_inode_unlink_end.
+ */
+bool fs_fuse_inode_unlink_begin(struct fs_fuse *fs, uint64_t ino);
+void fs_fuse_inode_unlink_end(struct fs_fuse *fs, uint64_t ino);
+
+/* ---------------------------------------------------------------------- */
+/* Handlers (fuse_ops_*.c): each fills its operations into ops.            */
+
+void fs_fuse_ops_entry(struct fuse_lowlevel_ops *ops);
+void fs_fuse_ops_file(struct fuse_lowlevel_ops *ops);
+void fs_fuse_ops_dir(struct fuse_lowlevel_ops *ops);
+void fs_fuse_ops_xattr(struct fuse_lowlevel_ops *ops);
+
+#endif

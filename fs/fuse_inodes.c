@@ -1,0 +1,219 @@
+/*
+ * What the kernel and this node's open files hold of each inode. Inodes
+ * themselves live in the store; this table only counts:
+ *
+ *   nlookup    references given to the kernel by entry replies (lookup,
+ *              create, mknod, mkdir, symlink, link, readdirplus) and taken
+ *              back by forget; an inode the kernel forgot and nobody holds
+ *              open leaves the table
+ *   nopen      open handles of this node (open, create)
+ *   unlinking  unlink/rename proposals in flight that named this node as
+ *              a holder of the inode
+ *
+ * An open file whose last link goes becomes an orphan held by this node
+ * (docs/FS_STORE.md, Orphans). When its last local handle closes and no
+ * unlink naming it is still in flight, the store tells whether this node
+ * still holds it, and if so a RELEASE is proposed.
+ */
+
+#include "fs/fuse_fe.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fs_fuse_inode {
+	struct fs_fuse_inode *next; /* bucket chain */
+	uint64_t ino;
+	uint64_t nlookup;
+	uint64_t nopen;
+	uint64_t unlinking;
+};
+
+static size_t bucket(uint64_t ino)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 52) %
+	       FS_FUSE_INODE_BUCKETS;
+}
+
+void fs_fuse_inodes_init(struct fs_fuse *fs)
+{
+	pthread_mutex_init(&fs->inodes_lock, NULL);
+}
+
+void fs_fuse_inodes_release(struct fs_fuse *fs)
+{
+	for (size_t b = 0; b < FS_FUSE_INODE_BUCKETS; b++) {
+		struct fs_fuse_inode *in = fs->inodes[b], *next;
+		for (; in != NULL; in = next) {
+			next = in->next;
+			free(in);
+		}
+		fs->inodes[b] = NULL;
+	}
+	pthread_mutex_destroy(&fs->inodes_lock);
+}
+
+/* The entry of ino, created when create is set; inodes_lock held. */
+static struct fs_fuse_inode *find(struct fs_fuse *fs, uint64_t ino,
+				  bool create)
+{
+	struct fs_fuse_inode **pp = &fs->inodes[bucket(ino)], *in;
+
+	for (in = *pp; in != NULL; in = in->next)
+		if (in->ino == ino)
+			return in;
+	if (!create)
+		return NULL;
+	in = calloc(1, sizeof(*in));
+	if (in == NULL)
+		return NULL;
+	in->ino = ino;
+	in->next = *pp;
+	*pp = in;
+	return in;
+}
+
+/* Drop the entry when nothing holds it any more; inodes_lock held. */
+static void maybe_drop(struct fs_fuse *fs, struct fs_fuse_inode *in)
+{
+	struct fs_fuse_inode **pp = &fs->inodes[bucket(in->ino)];
+
+	if (in->nlookup > 0 || in->nopen > 0 || in->unlinking > 0)
+		return;
+	while (*pp != in)
+		pp = &(*pp)->next;
+	*pp = in->next;
+	free(in);
+}
+
+int fs_fuse_inode_ref(struct fs_fuse *fs, uint64_t ino, uint64_t n)
+{
+	struct fs_fuse_inode *in;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->inodes_lock);
+	in = find(fs, ino, true);
+	if (in != NULL)
+		in->nlookup += n;
+	else
+		rc = -ENOMEM;
+	pthread_mutex_unlock(&fs->inodes_lock);
+	return rc;
+}
+
+void fs_fuse_inode_forget(struct fs_fuse *fs, uint64_t ino, uint64_t n)
+{
+	struct fs_fuse_inode *in;
+
+	pthread_mutex_lock(&fs->inodes_lock);
+	in = find(fs, ino, false);
+	if (in != NULL) {
+		/* The kernel never forgets more than it was given; a bad
+		 * count from it is clamped, not trusted. */
+		in->nlookup -= n < in->nlookup ? n : in->nlookup;
+		maybe_drop(fs, in);
+	}
+	pthread_mutex_unlock(&fs->inodes_lock);
+}
+
+int fs_fuse_inode_open(struct fs_fuse *fs, uint64_t ino)
+{
+	struct fs_fuse_inode *in;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->inodes_lock);
+	in = find(fs, ino, true);
+	if (in != NULL)
+		in->nopen++;
+	else
+		rc = -ENOMEM;
+	pthread_mutex_unlock(&fs->inodes_lock);
+	return rc;
+}
+
+static void release_done(struct fs_fuse_req *r, int err,
+			 const struct fs_result *res, bool answer)
+{
+	(void)answer;
+	if (err != 0 || (res->err != 0 && res->err != ENOENT))
+		fuse_log(FUSE_LOG_WARNING,
+			 "raftfs: release of orphan inode %llu failed: %d\n",
+			 (unsigned long long)r->ino,
+			 err != 0 ? err : -res->err);
+}
+
+/* Nothing of this node refers to ino any more: if the store says this
+ * node still holds it as an orphan, release it. */
+static void release_if_held(struct fs_fuse *fs, uint64_t ino)
+{
+	uint64_t holders[FS_HOLDERS_MAX];
+	struct fs_fuse_req *r;
+	struct fs_cmd c;
+	uint32_t n = 0;
+	bool held = false;
+
+	if (fs_orphan_holders(fs->store, ino, holders, FS_HOLDERS_MAX, &n) != 0)
+		return;
+	for (uint32_t i = 0; i < n && i < FS_HOLDERS_MAX; i++)
+		held |= holders[i] == fs->prop.node_id;
+	if (!held)
+		return;
+	r = fs_fuse_req_internal(fs);
+	if (r == NULL) {
+		fuse_log(FUSE_LOG_ERR,
+			 "raftfs: no memory to release orphan inode %llu\n",
+			 (unsigned long long)ino);
+		return;
+	}
+	r->ino = ino;
+	memset(&c, 0, sizeof(c));
+	c.op = FS_OP_RELEASE;
+	c.ino = ino;
+	fs_fuse_propose(r, &c, release_done);
+}
+
+/* Unpin one of nopen or unlinking; releases when nothing is left. */
+static void unpin(struct fs_fuse *fs, uint64_t ino, bool open)
+{
+	struct fs_fuse_inode *in;
+	bool settled = false;
+
+	pthread_mutex_lock(&fs->inodes_lock);
+	in = find(fs, ino, false);
+	if (in != NULL) {
+		uint64_t *count = open ? &in->nopen : &in->unlinking;
+		if (*count > 0)
+			(*count)--;
+		settled = in->nopen == 0 && in->unlinking == 0;
+		maybe_drop(fs, in);
+	}
+	pthread_mutex_unlock(&fs->inodes_lock);
+	if (settled)
+		release_if_held(fs, ino);
+}
+
+void fs_fuse_inode_close(struct fs_fuse *fs, uint64_t ino)
+{
+	unpin(fs, ino, true);
+}
+
+bool fs_fuse_inode_unlink_begin(struct fs_fuse *fs, uint64_t ino)
+{
+	struct fs_fuse_inode *in;
+	bool held = false;
+
+	pthread_mutex_lock(&fs->inodes_lock);
+	in = find(fs, ino, false);
+	if (in != NULL && in->nopen > 0) {
+		in->unlinking++;
+		held = true;
+	}
+	pthread_mutex_unlock(&fs->inodes_lock);
+	return held;
+}
+
+void fs_fuse_inode_unlink_end(struct fs_fuse *fs, uint64_t ino)
+{
+	unpin(fs, ino, false);
+}

@@ -1,0 +1,171 @@
+/*
+ * The FUSE session: mount options, the kernel connection's capabilities,
+ * the multi-threaded loop, unmount. The options implement the visibility
+ * contract of ../shared/DESIGN.md: default_permissions (the kernel checks
+ * modes against attributes that are equal on every replica), attribute
+ * and entry timeouts 0 (set in every reply), no writeback cache, no page
+ * cache kept across opens.
+ */
+
+#include "fs/fuse_fe.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OP_TIMEOUT_DEFAULT_MS 10000u
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Every write goes to the log at once and is answered after its
+	 * apply: a writeback cache would acknowledge unreplicated data. */
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* The kernel applies the umask before it asks us to create; we keep
+	 * no default ACLs that would need it unmasked. */
+	conn->want &= ~(unsigned)FUSE_CAP_DONT_MASK;
+	/* O_TRUNC arrives as a setattr of the size, a command like any
+	 * other, instead of a flag of open (which is a local read). */
+	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Apply clears setuid/setgid on write, truncate and chown. */
+	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
+		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
+	/* One command per write: the largest one command carries. libfuse
+	 * lowers it to what its buffers hold. */
+	conn->max_write = FS_WRITE_MAX;
+}
+
+/* libfuse copies the table into the session. */
+static void ops_fill(struct fuse_lowlevel_ops *ops)
+{
+	memset(ops, 0, sizeof(*ops));
+	fs_fuse_ops_entry(ops);
+	fs_fuse_ops_file(ops);
+	fs_fuse_ops_dir(ops);
+	fs_fuse_ops_xattr(ops);
+	ops->init = op_init;
+}
+
+static void free_state(struct fs_fuse *f)
+{
+	free(f->mountpoint);
+	free(f);
+}
+
+int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
+		  const struct fs_fuse_config *cfg, struct fs_fuse **out)
+{
+	char opts[256];
+	char *argv[4];
+	struct fuse_lowlevel_ops ops;
+	struct fuse_args args;
+	struct fs_statfs st;
+	struct fs_fuse *f;
+	int argc = 0, rc;
+
+	*out = NULL;
+	if (store == NULL || proposer == NULL || cfg == NULL ||
+	    cfg->mountpoint == NULL || proposer->node_id == 0 ||
+	    !fs_store_is_formatted(store))
+		return -EINVAL;
+	rc = fs_statfs(store, &st);
+	if (rc != 0)
+		return rc;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -ENOMEM;
+	f->store = store;
+	f->prop = *proposer;
+	f->op_timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms
+					      : OP_TIMEOUT_DEFAULT_MS;
+	f->max_threads = cfg->max_threads;
+	f->name_max = st.name_max;
+	f->mountpoint = strdup(cfg->mountpoint);
+	if (f->mountpoint == NULL) {
+		free_state(f);
+		return -ENOMEM;
+	}
+	fs_fuse_inodes_init(f);
+	rc = fs_fuse_req_start(f);
+	if (rc != 0)
+		goto fail;
+
+	snprintf(opts, sizeof(opts),
+		 "default_permissions,fsname=raftfs,subtype=raftfs%s",
+		 cfg->allow_other ? ",allow_other" : "");
+	argv[argc++] = (char *)"raftfs";
+	argv[argc++] = (char *)"-o";
+	argv[argc++] = opts;
+	if (cfg->debug)
+		argv[argc++] = (char *)"-d";
+	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+	ops_fill(&ops);
+	f->se = fuse_session_new(&args, &ops, sizeof(ops), f);
+	if (f->se == NULL) {
+		rc = -EIO;
+		goto fail;
+	}
+	if (fuse_session_mount(f->se, f->mountpoint) != 0) {
+		rc = -EIO;
+		goto fail;
+	}
+	f->mounted = true;
+	*out = f;
+	return 0;
+fail:
+	if (f->se != NULL)
+		fuse_session_destroy(f->se);
+	fs_fuse_req_stop(f);
+	fs_fuse_inodes_release(f);
+	free_state(f);
+	return rc;
+}
+
+int fs_fuse_run(struct fs_fuse *f, bool handle_signals)
+{
+	struct fuse_loop_config *loop;
+	int rc;
+
+	if (handle_signals && fuse_set_signal_handlers(f->se) != 0)
+		return -EIO;
+	loop = fuse_loop_cfg_create();
+	if (loop == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	fuse_loop_cfg_set_clone_fd(loop, 0);
+	/* max_threads is libfuse's bound on workers; 0 keeps its default. */
+	if (f->max_threads > 0)
+		fuse_loop_cfg_set_max_threads(loop, f->max_threads);
+	rc = fuse_session_loop_mt(f->se, loop);
+	if (rc > 0)
+		rc = 0; /* ended by a signal */
+	fuse_loop_cfg_destroy(loop);
+out:
+	if (handle_signals)
+		fuse_remove_signal_handlers(f->se);
+	return rc;
+}
+
+void fs_fuse_exit(struct fs_fuse *f)
+{
+	fuse_session_exit(f->se);
+}
+
+void fs_fuse_destroy(struct fs_fuse *f)
+{
+	if (f == NULL)
+		return;
+	if (f->mounted)
+		fuse_session_unmount(f->se);
+	/* Callbacks still reply through the session: wait for them all
+	 * before it goes. */
+	fs_fuse_req_stop(f);
+	if (f->pending != NULL)
+		return; /* requests still out (logged): keep what they use */
+	fuse_session_destroy(f->se);
+	/* The kernel sends no forgets at unmount: entries may remain. */
+	fs_fuse_inodes_release(f);
+	free_state(f);
+}

@@ -1,0 +1,244 @@
+/*
+ * The local proposer (fs/fs.h): the proposer interface without Raft.
+ * Commands are applied to the store by one thread of our own in
+ * submission order, which is the order a single-node log would have; the
+ * barrier is trivial because a command's callback runs only after its
+ * apply, so every acknowledged change is in the store before any read
+ * that starts after it.
+ */
+
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct item {
+	struct item *next;
+	uint64_t seq;
+	void (*done)(void *arg, int err, const struct fs_result *res);
+	void *arg;
+	size_t size;
+	uint8_t cmd[]; /* the encoded command, copied */
+};
+
+struct fs_local_proposer {
+	struct fs_store *store;
+	uint64_t node;
+	uint64_t epoch;
+	pthread_t thread;
+	/* Protects everything below. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* an item was queued, or stopping */
+	struct item *head;   /* submitted, not yet applied: FIFO */
+	struct item *tail;
+	bool stopping;
+	int error; /* the store error that stopped applying, or 0 */
+	uint64_t next_seq;
+	/* Seqs handed out by begin whose outcome is not known yet, in
+	 * increasing order: the smallest is the low-water mark. */
+	uint64_t *open_seqs;
+	size_t n_open;
+	size_t cap_open;
+};
+
+static void seq_closed(struct fs_local_proposer *lp, uint64_t seq)
+{
+	size_t lo = 0, hi = lp->n_open;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (lp->open_seqs[mid] < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < lp->n_open && lp->open_seqs[lo] == seq) {
+		memmove(&lp->open_seqs[lo], &lp->open_seqs[lo + 1],
+			(lp->n_open - lo - 1) * sizeof(lp->open_seqs[0]));
+		lp->n_open--;
+	}
+}
+
+static int lp_begin(void *ctx, struct raft_proposal *p, struct fs_time *clock)
+{
+	struct fs_local_proposer *lp = ctx;
+	struct timespec ts;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	pthread_mutex_lock(&lp->lock);
+	if (lp->n_open == lp->cap_open) {
+		size_t cap = lp->cap_open ? lp->cap_open * 2 : 64;
+		uint64_t *a = realloc(lp->open_seqs, cap * sizeof(*a));
+		if (a == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		lp->open_seqs = a;
+		lp->cap_open = cap;
+	}
+	p->id.node = lp->node;
+	p->id.epoch = lp->epoch;
+	p->id.seq = lp->next_seq++;
+	lp->open_seqs[lp->n_open++] = p->id.seq;
+	p->low_water = lp->open_seqs[0];
+	clock->sec = ts.tv_sec;
+	clock->nsec = (uint32_t)ts.tv_nsec;
+out:
+	pthread_mutex_unlock(&lp->lock);
+	return rc;
+}
+
+static int lp_submit(void *ctx, const struct raft_proposal_id *id,
+		     const void *cmd, size_t size,
+		     void (*done)(void *arg, int err, const struct fs_result *res),
+		     void *arg)
+{
+	struct fs_local_proposer *lp = ctx;
+	struct item *it = malloc(sizeof(*it) + size);
+	int rc = 0;
+
+	pthread_mutex_lock(&lp->lock);
+	if (it == NULL || lp->stopping || lp->error != 0) {
+		rc = it == NULL ? -ENOMEM : -EIO;
+		seq_closed(lp, id->seq);
+		pthread_mutex_unlock(&lp->lock);
+		free(it);
+		return rc;
+	}
+	it->next = NULL;
+	it->seq = id->seq;
+	it->done = done;
+	it->arg = arg;
+	it->size = size;
+	memcpy(it->cmd, cmd, size);
+	if (lp->tail != NULL)
+		lp->tail->next = it;
+	else
+		lp->head = it;
+	lp->tail = it;
+	pthread_cond_signal(&lp->cond);
+	pthread_mutex_unlock(&lp->lock);
+	return 0;
+}
+
+static int lp_barrier(void *ctx, void (*done)(void *arg, int err), void *arg)
+{
+	struct fs_local_proposer *lp = ctx;
+	int err;
+
+	pthread_mutex_lock(&lp->lock);
+	err = lp->error != 0 ? -EIO : 0;
+	pthread_mutex_unlock(&lp->lock);
+	done(arg, err);
+	return 0;
+}
+
+static void *apply_thread(void *arg)
+{
+	struct fs_local_proposer *lp = arg;
+
+	pthread_mutex_lock(&lp->lock);
+	for (;;) {
+		struct item *it = lp->head;
+		struct fs_result res;
+		int rc, err;
+
+		if (it == NULL) {
+			if (lp->stopping)
+				break;
+			pthread_cond_wait(&lp->cond, &lp->lock);
+			continue;
+		}
+		lp->head = it->next;
+		if (lp->head == NULL)
+			lp->tail = NULL;
+		err = lp->error;
+		pthread_mutex_unlock(&lp->lock);
+
+		memset(&res, 0, sizeof(res));
+		rc = err;
+		if (rc == 0)
+			rc = fs_store_apply(lp->store,
+					    fs_store_applied_index(lp->store) + 1,
+					    it->cmd, it->size, &res);
+
+		pthread_mutex_lock(&lp->lock);
+		if (rc != 0 && lp->error == 0)
+			lp->error = rc; /* a store error stops the node */
+		seq_closed(lp, it->seq);
+		pthread_mutex_unlock(&lp->lock);
+		it->done(it->arg, rc == 0 ? 0 : -EIO, rc == 0 ? &res : NULL);
+		free(it);
+		pthread_mutex_lock(&lp->lock);
+	}
+	pthread_mutex_unlock(&lp->lock);
+	return NULL;
+}
+
+int fs_local_proposer_start(struct fs_store *s, uint64_t node, uint64_t epoch,
+			    struct fs_local_proposer **out)
+{
+	struct fs_local_proposer *lp;
+	int rc;
+
+	*out = NULL;
+	if (s == NULL || node == 0 || epoch == 0)
+		return -EINVAL;
+	lp = calloc(1, sizeof(*lp));
+	if (lp == NULL)
+		return -ENOMEM;
+	lp->store = s;
+	lp->node = node;
+	lp->epoch = epoch;
+	lp->next_seq = 1;
+	pthread_mutex_init(&lp->lock, NULL);
+	pthread_cond_init(&lp->cond, NULL);
+	rc = pthread_create(&lp->thread, NULL, apply_thread, lp);
+	if (rc != 0) {
+		pthread_cond_destroy(&lp->cond);
+		pthread_mutex_destroy(&lp->lock);
+		free(lp);
+		return -rc;
+	}
+	*out = lp;
+	return 0;
+}
+
+void fs_local_proposer_get(struct fs_local_proposer *lp,
+			   struct fs_proposer *out)
+{
+	out->ctx = lp;
+	out->node_id = lp->node;
+	out->begin = lp_begin;
+	out->submit = lp_submit;
+	out->barrier = lp_barrier;
+}
+
+int fs_local_proposer_error(struct fs_local_proposer *lp)
+{
+	int err;
+
+	pthread_mutex_lock(&lp->lock);
+	err = lp->error;
+	pthread_mutex_unlock(&lp->lock);
+	return err;
+}
+
+void fs_local_proposer_stop(struct fs_local_proposer *lp)
+{
+	if (lp == NULL)
+		return;
+	pthread_mutex_lock(&lp->lock);
+	lp->stopping = true;
+	pthread_cond_signal(&lp->cond);
+	pthread_mutex_unlock(&lp->lock);
+	pthread_join(lp->thread, NULL);
+	pthread_cond_destroy(&lp->cond);
+	pthread_mutex_destroy(&lp->lock);
+	free(lp->open_seqs);
+	free(lp);
+}
