@@ -537,4 +537,79 @@ void fs_fuse_exit(struct fs_fuse *f);
  */
 void fs_fuse_destroy(struct fs_fuse *f);
 
+/* ---------------------------------------------------------------------- */
+/* Offline check (raftfs fsck --data DIR; fs/fsck*.c, docs/FSCK.md).        */
+
+/* One problem found. Strings live during the callback only. */
+struct fs_fsck_problem {
+	const char *store;  /* "fs" or "log" */
+	const char *code;   /* short stable name: "nlink", "unreachable", ... */
+	uint64_t ino;       /* the inode concerned, 0 when none */
+	const char *path;   /* its path from the root, NULL when unknown */
+	uint64_t index;     /* log problems: the log index, 0 when none */
+	const char *detail; /* one line: what is wrong */
+};
+
+struct fs_fsck_options {
+	/* Inodes whose incoming entries are counted per pass over the
+	 * entries (memory: about 32 bytes each); 0: FS_FSCK_WINDOW. */
+	uint64_t window_inodes;
+	void (*problem)(void *ctx, const struct fs_fsck_problem *p);
+	/* Optional: phase name, records done, records expected (0: unknown),
+	 * called every 65,536 records. */
+	void (*progress)(void *ctx, const char *phase, uint64_t done,
+			 uint64_t total);
+	void *ctx;
+};
+#define FS_FSCK_WINDOW (2u * 1024u * 1024u)
+
+struct fs_fsck_summary {
+	uint64_t problems;       /* fs and log problems reported */
+	bool formatted;
+	uint64_t applied_index;  /* the fs store's */
+	uint64_t inodes;         /* inode records */
+	uint64_t entries;        /* directory entries (by name) */
+	uint64_t blocks;         /* data blocks */
+	uint64_t passes;         /* passes over the entries */
+	bool log_checked;        /* fs_fsck_data_dir: the log store too */
+	bool log_has_snapshot;
+	uint64_t log_snapshot_index;
+	uint64_t log_first_index; /* 0: no entries */
+	uint64_t log_last_index;
+};
+
+/*
+ * Check every structural invariant of the fs store in directory fs_dir
+ * (docs/FSCK.md lists them), reporting each problem through opt->problem
+ * with the inode and path it concerns. Reads only (nothing is repaired;
+ * LevelDB may write its own bookkeeping files); the node must be stopped.
+ * Memory is bounded by the window and the number of directories, not the
+ * number of inodes. Returns 0 when the check ran to its end (*sum says how
+ * many problems), or a negative errno when it could not check, with one
+ * line in err: -ENOENT (no store), -EIO (unreadable: LevelDB refused to
+ * open or read it, or in use), -EUCLEAN (no or malformed superblock),
+ * -EPROTONOSUPPORT (a format version this build does not know), -ENOMEM.
+ */
+int fs_fsck_store(const char *fs_dir, const struct fs_fsck_options *opt,
+		  struct fs_fsck_summary *sum, char *err, size_t err_size);
+
+/*
+ * Check a stopped node's data directory (docs/DATA_DIR.md): the fs store
+ * in data_dir/fs, the log store in data_dir/log, and the two against each
+ * other (the fs store's applied index within the log: not beyond its last
+ * index, not below its snapshot). Same returns as fs_fsck_store.
+ */
+int fs_fsck_data_dir(const char *data_dir, const struct fs_fsck_options *opt,
+		     struct fs_fsck_summary *sum, char *err, size_t err_size);
+
+/*
+ * Write data_dir/RESYNC (synced, atomically: temporary file, fsync,
+ * rename, fsync of data_dir): on its next start the node discards its fs
+ * store and installs a snapshot from the cluster. data_dir must hold a
+ * log/ or fs/ store. Returns 0, -ENOENT (not a data dir), -errno, with one
+ * line in err.
+ */
+int fs_data_dir_request_resync(const char *data_dir, char *err,
+			       size_t err_size);
+
 #endif

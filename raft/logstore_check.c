@@ -1,0 +1,307 @@
+/*
+ * The offline check of a log store (raft/logstore_check.h): the same rules
+ * raft_logstore_open enforces (raft/logstore.h), but every problem is
+ * reported and the walk goes on, so an operator sees all of them at once.
+ * Reads only; the database is opened without creating anything.
+ */
+
+#include "raft/logstore_check.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <leveldb/c.h>
+
+#define KEY_HEADER 'h'
+#define KEY_HARD_STATE 's'
+#define KEY_SNAPSHOT 'p'
+#define KEY_ENTRY 'e'
+#define ENTRY_KEY_BYTES 9u
+#define HEADER_FIXED_BYTES 17u
+#define SNAPSHOT_FIXED_BYTES 24u
+#define PROGRESS_EVERY 65536u
+
+struct check {
+	void (*problem)(void *ctx, uint64_t index, const char *code,
+			const char *detail);
+	void *ctx;
+	struct raft_logstore_check *out;
+};
+
+static void report(struct check *c, uint64_t index, const char *code,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void report(struct check *c, uint64_t index, const char *code,
+		   const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	c->out->problems++;
+	if (c->problem != NULL)
+		c->problem(c->ctx, index, code, detail);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	return (uint64_t)rd32(p) << 32 | rd32(p + 4);
+}
+
+static void check_header(struct check *c, const uint8_t *v, size_t len)
+{
+	struct raft_logstore_check *o = c->out;
+
+	if (len < HEADER_FIXED_BYTES || rd32(v) != RAFT_LOGSTORE_MAGIC ||
+	    v[16] == 0 || v[16] > RAFT_LOGSTORE_MAX_CLUSTER_ID ||
+	    len != HEADER_FIXED_BYTES + v[16]) {
+		report(c, 0, "header", "malformed header record (%zu bytes)",
+		       len);
+		return;
+	}
+	o->format = rd32(v + 4);
+	o->node_id = rd64(v + 8);
+	memcpy(o->cluster_id, v + HEADER_FIXED_BYTES, v[16]);
+	o->cluster_id[v[16]] = '\0';
+	o->has_header = true;
+	if (o->format == 0 || o->format > RAFT_LOGSTORE_FORMAT)
+		report(c, 0, "format",
+		       "log store format version %" PRIu32
+		       " is not known to this build (%u)",
+		       o->format, RAFT_LOGSTORE_FORMAT);
+	if (o->node_id == 0)
+		report(c, 0, "header", "the header names node id 0");
+}
+
+static void check_snapshot(struct check *c, const uint8_t *v, size_t len)
+{
+	struct raft_configuration conf;
+	uint64_t index, term, conf_index;
+
+	if (len < SNAPSHOT_FIXED_BYTES) {
+		report(c, 0, "snapshot", "malformed snapshot record (%zu bytes)",
+		       len);
+		return;
+	}
+	index = rd64(v);
+	term = rd64(v + 8);
+	conf_index = rd64(v + 16);
+	if (index == 0 || term == 0 || conf_index > index ||
+	    raft_configuration_decode(v + SNAPSHOT_FIXED_BYTES,
+				      len - SNAPSHOT_FIXED_BYTES, &conf) != 0) {
+		report(c, index, "snapshot",
+		       "malformed snapshot record (index %" PRIu64
+		       ", term %" PRIu64 ", configuration index %" PRIu64 ")",
+		       index, term, conf_index);
+		return;
+	}
+	c->out->has_snapshot = true;
+	c->out->snapshot_index = index;
+	c->out->snapshot_term = term;
+}
+
+/* One entry record: its own encoding, then its place in the log. */
+static void check_entry(struct check *c, uint64_t index, const uint8_t *v,
+			size_t len, uint64_t *expect, uint64_t *prev_term)
+{
+	struct raft_logstore_check *o = c->out;
+	struct raft_configuration conf;
+	uint64_t term;
+	uint8_t type;
+
+	if (index <= (o->has_snapshot ? o->snapshot_index : 0)) {
+		report(c, index, "compacted",
+		       "entry %" PRIu64 " is at or below the snapshot index %"
+		       PRIu64, index, o->snapshot_index);
+		return;
+	}
+	if (index != *expect)
+		report(c, *expect, "gap",
+		       "gap in the log: entries %" PRIu64 "..%" PRIu64
+		       " are missing (entry %" PRIu64 " follows %" PRIu64 ")",
+		       *expect, index - 1, index, *expect - 1);
+	*expect = index + 1;
+	o->entries++;
+	if (o->first_index == 0)
+		o->first_index = index;
+	o->last_index = index;
+	if (len < RAFT_LOGSTORE_ENTRY_HEADER_BYTES ||
+	    len - RAFT_LOGSTORE_ENTRY_HEADER_BYTES > RAFT_MAX_ENTRY_BYTES) {
+		report(c, index, "entry",
+		       "entry %" PRIu64 ": malformed record (%zu bytes)", index,
+		       len);
+		return;
+	}
+	term = rd64(v);
+	type = v[8];
+	if (term == 0 || v[9] != 0 || v[10] != 0 || v[11] != 0 ||
+	    (type != RAFT_ENTRY_NORMAL && type != RAFT_ENTRY_NOOP &&
+	     type != RAFT_ENTRY_CONFIG))
+		report(c, index, "entry",
+		       "entry %" PRIu64 ": malformed header (term %" PRIu64
+		       ", type %u)", index, term, type);
+	else if (type == RAFT_ENTRY_CONFIG &&
+		 raft_configuration_decode(v + RAFT_LOGSTORE_ENTRY_HEADER_BYTES,
+					   len - RAFT_LOGSTORE_ENTRY_HEADER_BYTES,
+					   &conf) != 0)
+		report(c, index, "entry",
+		       "entry %" PRIu64 ": malformed configuration", index);
+	if (term < *prev_term)
+		report(c, index, "term-order",
+		       "term goes backwards at entry %" PRIu64 " (%" PRIu64
+		       " after %" PRIu64 ")", index, term, *prev_term);
+	if (term > o->hs.term)
+		report(c, index, "term-order",
+		       "entry %" PRIu64 " has term %" PRIu64
+		       " above the stored current term %" PRIu64, index, term,
+		       o->hs.term);
+	if (term >= *prev_term)
+		*prev_term = term;
+}
+
+static int walk(struct check *c, leveldb_t *db, leveldb_readoptions_t *ro,
+		void (*progress)(void *ctx, uint64_t records), char *err,
+		size_t err_size)
+{
+	struct raft_logstore_check *o = c->out;
+	leveldb_iterator_t *it = leveldb_create_iterator(db, ro);
+	uint64_t expect, prev_term, records = 0;
+	bool seen_header = false;
+	char *lerr = NULL;
+
+	if (it == NULL)
+		return -ENOMEM;
+	/* The fixed records first: entries are judged against them. */
+	for (int i = 0; i < 3; i++) {
+		static const char keys[3] = {KEY_HEADER, KEY_HARD_STATE,
+					     KEY_SNAPSHOT};
+		size_t vlen = 0;
+		char *val = leveldb_get(db, ro, &keys[i], 1, &vlen, &lerr);
+		const uint8_t *v = (const uint8_t *)val;
+		if (lerr != NULL) {
+			snprintf(err, err_size, "cannot read the log store: %s",
+				 lerr);
+			leveldb_free(lerr);
+			leveldb_iter_destroy(it);
+			return -EIO;
+		}
+		if (val == NULL)
+			continue;
+		if (keys[i] == KEY_HEADER) {
+			seen_header = true;
+			check_header(c, v, vlen);
+		} else if (keys[i] == KEY_HARD_STATE && vlen != 16) {
+			report(c, 0, "hard-state",
+			       "malformed hard state record (%zu bytes)", vlen);
+		} else if (keys[i] == KEY_HARD_STATE) {
+			o->hs.term = rd64(v);
+			o->hs.vote = rd64(v + 8);
+		} else {
+			check_snapshot(c, v, vlen);
+		}
+		leveldb_free(val);
+	}
+	if (!seen_header)
+		report(c, 0, "header",
+		       "no header record: not a raftfs log store, or damaged");
+	expect = o->has_snapshot ? o->snapshot_index + 1 : 1;
+	prev_term = o->has_snapshot ? o->snapshot_term : 0;
+	/* Then every record, in key order. */
+	for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it);
+	     leveldb_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *k = (const uint8_t *)leveldb_iter_key(it, &klen);
+		const uint8_t *v =
+			(const uint8_t *)leveldb_iter_value(it, &vlen);
+		if (++records % PROGRESS_EVERY == 0 && progress != NULL)
+			progress(c->ctx, records);
+		if (klen == 1 && (k[0] == KEY_HEADER || k[0] == KEY_HARD_STATE ||
+				  k[0] == KEY_SNAPSHOT))
+			continue;
+		if (klen != ENTRY_KEY_BYTES || k[0] != KEY_ENTRY) {
+			report(c, 0, "unknown-record",
+			       "unknown record (key of %zu bytes, first 0x%02x)",
+			       klen, klen ? k[0] : 0);
+			continue;
+		}
+		check_entry(c, rd64(k + 1), v, vlen, &expect, &prev_term);
+	}
+	leveldb_iter_get_error(it, &lerr);
+	leveldb_iter_destroy(it);
+	if (lerr != NULL) {
+		snprintf(err, err_size, "cannot read the log store: %s", lerr);
+		leveldb_free(lerr);
+		return -EIO;
+	}
+	return 0;
+}
+
+int raft_logstore_check(const char *dir,
+			void (*problem)(void *ctx, uint64_t index,
+					const char *code, const char *detail),
+			void (*progress)(void *ctx, uint64_t records),
+			void *ctx, struct raft_logstore_check *out, char *err,
+			size_t err_size)
+{
+	struct check c = {problem, ctx, out};
+	leveldb_options_t *opts = NULL;
+	leveldb_readoptions_t *ro = NULL;
+	leveldb_cache_t *cache = NULL;
+	leveldb_t *db = NULL;
+	char *lerr = NULL;
+	struct stat st;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, err_size, "no log store at %s", dir);
+		return -ENOENT;
+	}
+	opts = leveldb_options_create();
+	ro = leveldb_readoptions_create();
+	cache = leveldb_cache_create_lru(8u << 20);
+	if (opts == NULL || ro == NULL || cache == NULL) {
+		rc = -ENOMEM;
+		snprintf(err, err_size, "out of memory");
+		goto out;
+	}
+	leveldb_options_set_create_if_missing(opts, 0);
+	leveldb_options_set_paranoid_checks(opts, 1);
+	leveldb_options_set_cache(opts, cache);
+	leveldb_readoptions_set_verify_checksums(ro, 1);
+	leveldb_readoptions_set_fill_cache(ro, 0);
+	db = leveldb_open(opts, dir, &lerr);
+	if (db == NULL) {
+		snprintf(err, err_size,
+			 "cannot open the log store %s: %s (corrupt, or the "
+			 "node is running)",
+			 dir, lerr != NULL ? lerr : "unknown error");
+		leveldb_free(lerr);
+		rc = -EIO;
+		goto out;
+	}
+	rc = walk(&c, db, ro, progress, err, err_size);
+out:
+	if (db != NULL)
+		leveldb_close(db);
+	if (opts != NULL)
+		leveldb_options_destroy(opts);
+	if (cache != NULL)
+		leveldb_cache_destroy(cache);
+	if (ro != NULL)
+		leveldb_readoptions_destroy(ro);
+	return rc;
+}
