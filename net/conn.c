@@ -24,6 +24,8 @@
 /* Bytes one connection may read or write per turn of the event loop
  * before the others get theirs. */
 #define TURN_BUDGET (8u * 1024u * 1024u)
+/* Refused inbound connections are logged at most once per this. */
+#define REFUSAL_LOG_INTERVAL_MS 10000
 /* Frames larger than this are written corked (see pump_write). */
 #define CORK_BYTES (64u * 1024u)
 
@@ -110,8 +112,28 @@ void net_conn_close(struct net *n, struct conn *c, int level,
 	describe(c, who, sizeof(who));
 	bool quiet = c->outbound && c->state != CONN_ESTABLISHED &&
 		     c->peer->failure_logged && level > NET_LOG_ERROR;
-	net_log(n, quiet ? NET_LOG_DEBUG : level, "%s: closing: %s", who,
-		reason);
+	char more[64] = "";
+	if (!c->outbound && c->state != CONN_ESTABLISHED &&
+	    level > NET_LOG_ERROR) {
+		/* A stranger (a removed node, another cluster, a scanner)
+		 * may dial every second: one refusal per interval is logged
+		 * at its level, the rest at debug, and counted. */
+		int64_t now = net_now_ms();
+		if (now - n->refusal_logged_ms < REFUSAL_LOG_INTERVAL_MS) {
+			quiet = true;
+			n->refusals_quiet++;
+		} else {
+			if (n->refusals_quiet)
+				snprintf(more, sizeof(more),
+					 " (%" PRIu64 " more refused since the "
+					 "last logged)",
+					 n->refusals_quiet);
+			n->refusal_logged_ms = now;
+			n->refusals_quiet = 0;
+		}
+	}
+	net_log(n, quiet ? NET_LOG_DEBUG : level, "%s: closing: %s%s", who,
+		reason, more);
 	if (c->outbound && c->state != CONN_ESTABLISHED)
 		c->peer->failure_logged = true;
 	c->closed = true;

@@ -339,7 +339,10 @@ struct net_options {
 	void (*on_admin)(void *ctx, uint64_t conn_id,
 			 const struct net_identity *who,
 			 const struct net_admin_msg *req);
-	/* The outbound connection to peer came up or went down. */
+	/* The outbound connection to peer came up or went down. "Up" is
+	 * this side's TLS handshake done: in TLS 1.3 the acceptor checks
+	 * the dialer's certificate after that, so a refused dialer sees up,
+	 * then down, and what it sent in between is lost. */
 	void (*on_peer)(void *ctx, uint64_t peer, bool up);
 	/* One log line (no newline); NULL: no logging. */
 	void (*log)(void *ctx, int level, const char *line);

@@ -68,9 +68,11 @@ static int queue_change(struct net *n, const struct peer_change *ch)
 		used += n->peers[i].id != 0;
 	/* Later changes see earlier ones still pending. */
 	for (uint32_t i = 0; i < n->n_changes; i++) {
-		if (n->changes[i].id == ch->id)
-			known = n->changes[i].add;
-		used += n->changes[i].add ? 1 : 0;
+		const struct peer_change *c = &n->changes[i];
+		if (c->id == ch->id)
+			known = c->add;
+		if (c->add && net_peer_find(n, c->id) == NULL)
+			used++;
 	}
 	if (ch->add && (known || ch->id == n->id))
 		rc = -EEXIST;
@@ -163,7 +165,6 @@ void net_peers_apply_changes(struct net *n)
 	pthread_mutex_lock(&n->lock);
 	uint32_t count = n->n_changes;
 	memcpy(changes, n->changes, count * sizeof(changes[0]));
-	n->n_changes = 0;
 	pthread_mutex_unlock(&n->lock);
 	for (uint32_t i = 0; i < count; i++) {
 		if (changes[i].add)
@@ -171,6 +172,14 @@ void net_peers_apply_changes(struct net *n)
 		else
 			apply_remove(n, changes[i].id);
 	}
+	/* Only now leave the pending list: while they were being applied,
+	 * queue_change still saw them there (a second remove of the same
+	 * id must fail, not queue again). */
+	pthread_mutex_lock(&n->lock);
+	memmove(n->changes, n->changes + count,
+		(n->n_changes - count) * sizeof(n->changes[0]));
+	n->n_changes -= count;
+	pthread_mutex_unlock(&n->lock);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -143,6 +143,8 @@ struct net {
 	uint32_t n_inbound;
 	struct conn *graveyard; /* closed, freed after the event batch */
 	uint64_t rbuf_bytes; /* receive buffers allocated (__atomic) */
+	int64_t refusal_logged_ms; /* last inbound refusal logged */
+	uint64_t refusals_quiet;   /* refusals logged at debug since */
 
 	/* Decoding scratch of the I/O thread. */
 	struct raft_entry *entries;
