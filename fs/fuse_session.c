@@ -102,6 +102,7 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	ops_fill(&ops);
 	f->se = fuse_session_new(&args, &ops, sizeof(ops), f);
+	fuse_opt_free_args(&args); /* libfuse may have copied them */
 	if (f->se == NULL) {
 		rc = -EIO;
 		goto fail;
