@@ -479,6 +479,10 @@ void fs_local_proposer_get(struct fs_local_proposer *lp,
 			   struct fs_proposer *out);
 /* 0, or the store error that stopped it. */
 int fs_local_proposer_error(struct fs_local_proposer *lp);
+/* Fault injection for tests: while held, submitted commands wait in the
+ * queue, neither applied nor answered (a proposer that lost its leader);
+ * releasing the hold applies them in order. Barriers are not held. */
+void fs_local_proposer_hold(struct fs_local_proposer *lp, bool hold);
 /* Apply what was submitted, stop the thread, free; accepts NULL. Nobody
  * may call the interface any more. */
 void fs_local_proposer_stop(struct fs_local_proposer *lp);

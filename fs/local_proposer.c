@@ -35,6 +35,7 @@ struct fs_local_proposer {
 	struct item *head;   /* submitted, not yet applied: FIFO */
 	struct item *tail;
 	bool stopping;
+	bool held; /* fs_local_proposer_hold */
 	int error; /* the store error that stopped applying, or 0 */
 	uint64_t next_seq;
 	/* Seqs handed out by begin whose outcome is not known yet, in
@@ -147,8 +148,8 @@ static void *apply_thread(void *arg)
 		struct fs_result res;
 		int rc, err;
 
-		if (it == NULL) {
-			if (lp->stopping)
+		if (it == NULL || (lp->held && !lp->stopping)) {
+			if (it == NULL && lp->stopping)
 				break;
 			pthread_cond_wait(&lp->cond, &lp->lock);
 			continue;
@@ -216,6 +217,14 @@ void fs_local_proposer_get(struct fs_local_proposer *lp,
 	out->begin = lp_begin;
 	out->submit = lp_submit;
 	out->barrier = lp_barrier;
+}
+
+void fs_local_proposer_hold(struct fs_local_proposer *lp, bool hold)
+{
+	pthread_mutex_lock(&lp->lock);
+	lp->held = hold;
+	pthread_cond_signal(&lp->cond);
+	pthread_mutex_unlock(&lp->lock);
 }
 
 int fs_local_proposer_error(struct fs_local_proposer *lp)

@@ -10,6 +10,9 @@
  * formatted (INIT) through the proposer. Runs in the foreground until
  * unmounted or SIGTERM/SIGINT/SIGHUP, then unmounts cleanly. Exit 0, 1 on
  * failure (one line on stderr), 2 on a usage error.
+ *
+ * SIGUSR1 toggles a hold on the proposer (fs_local_proposer_hold): commands
+ * wait unapplied, so tests can watch the operation timeout answer EIO.
  */
 
 #include "fs/fs.h"
@@ -18,6 +21,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +118,25 @@ static int next_epoch(const char *data, uint64_t *epoch)
 	return rename(tmp, path) == 0 ? 0 : -errno;
 }
 
+/* Toggles the hold on every SIGUSR1 (blocked in every other thread). */
+static void *hold_thread(void *arg)
+{
+	struct fs_local_proposer *lp = arg;
+	bool held = false;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		held = !held;
+		fs_local_proposer_hold(lp, held);
+	}
+	return NULL;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: localfs [-d] [--timeout-ms N] [--capacity "
@@ -144,6 +167,9 @@ int main(int argc, char **argv)
 	struct fs_proposer prop;
 	const char *data = NULL;
 	char dir[PATH_MAX];
+	pthread_t holder;
+	bool holder_started = false;
+	sigset_t usr1;
 	int i, rc, status = 1;
 
 
@@ -195,6 +221,10 @@ int main(int argc, char **argv)
 			strerror(-rc));
 		return 1;
 	}
+	/* Before any thread starts, so that only hold_thread takes it. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
 	rc = fs_local_proposer_start(store, NODE_ID, epoch, &lp);
 	if (rc != 0) {
 		fprintf(stderr, "localfs: cannot start the proposer: %s\n",
@@ -202,6 +232,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	fs_local_proposer_get(lp, &prop);
+	rc = pthread_create(&holder, NULL, hold_thread, lp);
+	if (rc != 0) {
+		fprintf(stderr, "localfs: cannot start a thread: %s\n",
+			strerror(rc));
+		goto out;
+	}
+	holder_started = true;
 	if (!fs_store_is_formatted(store)) {
 		rc = format(&prop, capacity, inodes);
 		if (rc != 0) {
@@ -223,6 +260,12 @@ int main(int argc, char **argv)
 	else
 		status = 0;
 out:
+	if (holder_started) {
+		/* Held commands are applied, so unmount waits for nothing. */
+		pthread_cancel(holder); /* sigwait is a cancellation point */
+		pthread_join(holder, NULL);
+		fs_local_proposer_hold(lp, false);
+	}
 	fs_fuse_destroy(fuse);
 	if (lp != NULL && fs_local_proposer_error(lp) != 0) {
 		fprintf(stderr, "localfs: the store failed during apply: %s\n",
