@@ -16,6 +16,24 @@
 
 #define TIMEOUT_MS 5000u
 
+/* The cluster of the running test, destroyed by teardown also when an
+ * assertion failed (its temp dir is removed either way). */
+static struct harness *current;
+
+static void end_cluster(struct harness *h)
+{
+	harness_destroy(h);
+	current = NULL;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	harness_destroy(current);
+	current = NULL;
+	return 0;
+}
+
 static struct harness *start_cluster(uint32_t nodes, uint32_t apply_delay_us,
 				     uint64_t apply_queue_bytes)
 {
@@ -25,6 +43,7 @@ static struct harness *start_cluster(uint32_t nodes, uint32_t apply_delay_us,
 	o.apply_delay_us = apply_delay_us;
 	o.apply_queue_bytes = apply_queue_bytes;
 	assert_int_equal(harness_create(&o, &h), 0);
+	current = h;
 	for (uint64_t id = 1; id <= nodes; id++)
 		assert_int_equal(harness_start_node(h, id), 0);
 	return h;
@@ -76,7 +95,7 @@ static void test_single_node(void **state)
 	assert_true(st.durable_index >= res.index);
 	assert_true(st.applied_index >= res.index);
 	assert_true(st.syncs > 0);
-	harness_destroy(h);
+	end_cluster(h);
 }
 
 static void test_three_nodes_converge(void **state)
@@ -91,7 +110,7 @@ static void test_three_nodes_converge(void **state)
 	for (uint32_t i = 0; i < 300; i++)
 		propose_ok(h, 1 + i % 3, i, &res);
 	assert_int_equal(harness_wait_converged(h, res.index, TIMEOUT_MS), 0);
-	harness_destroy(h);
+	end_cluster(h);
 }
 
 /* A whole cluster stopped and restarted recovers its log and hard state
@@ -129,7 +148,7 @@ static void test_restart_recovers(void **state)
 	/* The replayed prefix is the same. */
 	harness_applied(h, 1, &a, &c);
 	assert_true(a > a0);
-	harness_destroy(h);
+	end_cluster(h);
 }
 
 struct load {
@@ -189,7 +208,7 @@ static void test_group_commit(void **state)
 	       PROPOSERS * EACH, (unsigned long long)syncs);
 	assert_true(syncs * 2 < (uint64_t)PROPOSERS * EACH);
 	assert_true(st.synced_updates - st0.synced_updates >= syncs);
-	harness_destroy(h);
+	end_cluster(h);
 }
 
 /* A slow state machine with a tiny apply queue: the driver never waits
@@ -222,7 +241,7 @@ static void test_slow_apply_keeps_leader(void **state)
 	assert_int_equal(st.raft.state, RAFT_LEADER);
 	assert_int_equal(st.raft.term, st0.raft.term);
 	assert_int_equal(harness_wait_converged(h, st.raft.commit, 20000), 0);
-	harness_destroy(h);
+	end_cluster(h);
 }
 
 /* A store failure on one node: it stops acknowledging and sending, says
@@ -238,6 +257,7 @@ static void test_store_failure_stops_node(void **state)
 
 	harness_options_default(&o, 3);
 	assert_int_equal(harness_create(&o, &h), 0);
+	current = h;
 	assert_int_equal(harness_start_node_failing(h, 1, 40, -ENOSPC), 0);
 	assert_int_equal(harness_start_node(h, 2), 0);
 	assert_int_equal(harness_start_node(h, 3), 0);
@@ -295,7 +315,7 @@ static void test_store_failure_stops_node(void **state)
 	}
 	raft_logstore_close(ls1);
 	raft_logstore_close(ls2);
-	harness_destroy(h);
+	end_cluster(h);
 }
 
 /* The same id proposed again after an unknown outcome gets the original
@@ -318,7 +338,7 @@ static void test_retry_same_id(void **state)
 			 0);
 	assert_int_equal(r1.index, r2.index);
 	assert_int_equal(r1.term, r2.term);
-	harness_destroy(h);
+	end_cluster(h);
 }
 
 /* A node cut off from the others cannot commit: its proposal times out
@@ -343,14 +363,14 @@ static void test_minority_times_out(void **state)
 	int rc = harness_propose(h, leader, &id, "lost", 4, 500, &res);
 	assert_true(rc == -ETIMEDOUT || rc == -EPERM);
 	assert_true(harness_now_us() - t0 < 2000000u);
-	harness_destroy(h);
+	end_cluster(h);
 }
 
-TEST_MAIN(cmocka_unit_test(test_single_node),
-	  cmocka_unit_test(test_three_nodes_converge),
-	  cmocka_unit_test(test_restart_recovers),
-	  cmocka_unit_test(test_group_commit),
-	  cmocka_unit_test(test_slow_apply_keeps_leader),
-	  cmocka_unit_test(test_store_failure_stops_node),
-	  cmocka_unit_test(test_retry_same_id),
-	  cmocka_unit_test(test_minority_times_out))
+TEST_MAIN(cmocka_unit_test_teardown(test_single_node, teardown),
+	  cmocka_unit_test_teardown(test_three_nodes_converge, teardown),
+	  cmocka_unit_test_teardown(test_restart_recovers, teardown),
+	  cmocka_unit_test_teardown(test_group_commit, teardown),
+	  cmocka_unit_test_teardown(test_slow_apply_keeps_leader, teardown),
+	  cmocka_unit_test_teardown(test_store_failure_stops_node, teardown),
+	  cmocka_unit_test_teardown(test_retry_same_id, teardown),
+	  cmocka_unit_test_teardown(test_minority_times_out, teardown))
