@@ -253,6 +253,9 @@ struct raft {
 /* update.c: queue outgoing messages; entries are copied into the arena. */
 int raft_send(struct raft *r, const struct raft_message *m);
 int raft_send_after_persist(struct raft *r, const struct raft_message *m);
+/* The leader's AppendEntries, heartbeats, TimeoutNow: at once once its term
+ * is known durable, after persistence before that. */
+int raft_send_as_leader(struct raft *r, const struct raft_message *m);
 void *raft_arena_alloc(struct raft *r, size_t size);
 /* Record entries to persist (appended to the log already). */
 int raft_pending_add(struct raft *r, const struct raft_entry *e);
@@ -300,6 +303,9 @@ int raft_broadcast_heartbeat(struct raft *r);
 /* membership.c */
 bool raft_is_member(const struct raft *r, uint64_t id);
 bool raft_is_removed(const struct raft *r, uint64_t id);
+/* Whether this node may start elections (a voter, or a voter of the
+ * committed configuration while a newer one without it is pending). */
+bool raft_may_campaign(const struct raft *r);
 int raft_membership_check_learner(struct raft *r, struct progress *pr);
 int raft_membership_after_commit(struct raft *r);
 

@@ -135,7 +135,7 @@ static int tally(struct raft *r)
 
 int raft_campaign(struct raft *r, bool pre_vote, bool transfer)
 {
-	if (!raft_is_voter(r, r->id))
+	if (!raft_may_campaign(r))
 		return 0;
 	if (pre_vote) {
 		/* Thesis §9.6: ask first whether we could win, without
@@ -158,12 +158,17 @@ int raft_campaign(struct raft *r, bool pre_vote, bool transfer)
 
 int raft_tick_election(struct raft *r)
 {
-	r->election_elapsed++;
+	if (r->election_elapsed < UINT32_MAX)
+		r->election_elapsed++;
+	/* A learner (or a node not yet in any configuration) never
+	 * campaigns; its time since the leader was heard keeps growing, so
+	 * the recent-leader rule stops protecting a leader that is gone and
+	 * it answers the vote requests of those who may replace it. */
+	if (!raft_may_campaign(r))
+		return 0;
 	if (r->election_elapsed < r->randomized_timeout)
 		return 0;
 	r->election_elapsed = 0;
-	if (!raft_is_voter(r, r->id))
-		return 0;
 	return raft_campaign(r, r->opts.pre_vote, false);
 }
 

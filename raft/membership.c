@@ -134,3 +134,23 @@ int raft_membership_after_commit(struct raft *r)
 		raft_become_follower(r, r->term, 0);
 	return 0;
 }
+
+bool raft_may_campaign(const struct raft *r)
+{
+	if (raft_is_voter(r, r->id))
+		return true;
+	/* Thesis §4.2.2: a server that is not part of its own latest
+	 * configuration still starts elections while that configuration is
+	 * uncommitted: it may be needed to commit it (a leader that removed
+	 * itself and lost its leadership holds entries nobody else has). Its
+	 * own vote does not count in the new configuration. */
+	uint64_t conf_index = 0;
+	(void)raft_log_conf(&r->log, &conf_index);
+	if (conf_index <= r->commit || conf_index <= r->log.compact_index)
+		return false;
+	/* The configuration the pending one replaces (after a restart the
+	 * commit index is not known yet, so not "the committed one"). */
+	const struct raft_member *m = raft_configuration_get(
+		raft_log_conf_at(&r->log, conf_index - 1, NULL), r->id);
+	return m && m->role == RAFT_VOTER;
+}

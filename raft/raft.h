@@ -215,9 +215,14 @@ struct raft_message {
  *   sent at once (update.messages):
  *     APPEND from the leader — its own disk write runs in parallel with
  *       the followers' (thesis §10.2.1); the leader counts itself toward
- *       commit only for entries it has persisted (raft_persisted)
- *     HEARTBEAT, TIMEOUT_NOW, PROPOSE, READ_INDEX, READ_INDEX_RESP,
- *     PREVOTE (it changes no state) and PREVOTE_RESP
+ *       commit only for entries it has persisted (raft_persisted). Its
+ *       term is durable before it leads (its vote requests waited for
+ *       it), except for a lone voter, which wins without asking anyone:
+ *       until an entry of its term is durable, its APPEND, HEARTBEAT and
+ *       TIMEOUT_NOW go in messages_after_persist instead
+ *     HEARTBEAT and TIMEOUT_NOW (as APPEND), PROPOSE, READ_INDEX and
+ *     READ_INDEX_RESP (term-free: they carry term 0), PREVOTE (it changes
+ *     no state) and a granted PREVOTE_RESP
  *
  *   sent only after the update's hard state and entries are durable
  *   (update.messages_after_persist):

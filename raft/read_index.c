@@ -50,7 +50,7 @@ static int answer(struct raft *r, const struct read_request *req,
 		.type = RAFT_MSG_READ_INDEX_RESP,
 		.from = r->id,
 		.to = req->from,
-		.term = r->term,
+		.term = 0, /* term-free (step.c): never shows an unsynced term */
 		.context = req->context,
 		.index = index,
 		.reject = index == 0,

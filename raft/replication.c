@@ -86,7 +86,7 @@ static int send_append(struct raft *r, struct progress *pr, bool allow_empty,
 		.n_entries = n,
 		.entries = entries,
 	};
-	int rc = raft_send(r, &m);
+	int rc = raft_send_as_leader(r, &m);
 	if (rc != 0)
 		return rc;
 	uint64_t commit_seen = min_u64(r->commit, prev + n);
@@ -118,7 +118,7 @@ static int send_heartbeat(struct raft *r, struct progress *pr,
 		.commit = commit,
 		.context = context,
 	};
-	int rc = raft_send(r, &m);
+	int rc = raft_send_as_leader(r, &m);
 	if (rc == 0 && commit > pr->sent_commit)
 		pr->sent_commit = commit;
 	return rc;

@@ -36,7 +36,7 @@ int raft_transfer_maybe_send(struct raft *r)
 		.to = pr->id,
 		.term = r->term,
 	};
-	int rc = raft_send(r, &m);
+	int rc = raft_send_as_leader(r, &m);
 	if (rc == 0)
 		r->timeout_now_sent = true;
 	return rc;
@@ -78,7 +78,7 @@ int raft_handle_timeout_now(struct raft *r, const struct raft_message *m)
 	/* Only from the leader of our term (step.c settled the term). */
 	if (r->state != RAFT_FOLLOWER || (r->leader != 0 && m->from != r->leader))
 		return 0;
-	if (!raft_is_voter(r, r->id))
+	if (!raft_may_campaign(r))
 		return 0;
 	return raft_campaign(r, false, true);
 }

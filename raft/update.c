@@ -52,6 +52,17 @@ int raft_send_after_persist(struct raft *r, const struct raft_message *m)
 			     &r->cap_out_after, m);
 }
 
+int raft_send_as_leader(struct raft *r, const struct raft_message *m)
+{
+	/* A leader's messages show its term. Usually that term was durable
+	 * before its vote requests went out; a lone voter wins without any,
+	 * so until an entry of the term (its no-op, written in the same
+	 * batch as the term) is durable, they wait for persistence. */
+	if (raft_log_term(&r->log, r->persisted) != r->term)
+		return raft_send_after_persist(r, m);
+	return raft_send(r, m);
+}
+
 int raft_pending_add(struct raft *r, const struct raft_entry *e)
 {
 	if (r->n_pending == r->cap_pending &&

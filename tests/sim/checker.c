@@ -297,6 +297,16 @@ int sim_check_sent(struct sim *s, struct sim_node *n,
 	 * to; every other message shows the sender's own term. */
 	bool prospective = m->type == RAFT_MSG_PREVOTE ||
 			   (m->type == RAFT_MSG_PREVOTE_RESP && !m->reject);
+	/* Term-free messages (forwarded proposals and reads) must carry no
+	 * term at all: they are sent at once, before any sync. */
+	bool term_free = m->type == RAFT_MSG_PROPOSE ||
+			 m->type == RAFT_MSG_READ_INDEX ||
+			 m->type == RAFT_MSG_READ_INDEX_RESP;
+	if (term_free && m->term != 0)
+		return sim_fail(s, "node %llu sends %s with term %llu",
+				(unsigned long long)n->id,
+				raft_message_type_name(m->type),
+				(unsigned long long)m->term);
 	if (!prospective && m->term > n->max_term_sent)
 		n->max_term_sent = m->term;
 	if (m->type == RAFT_MSG_VOTE_RESP && !m->reject) {

@@ -116,6 +116,14 @@ static void dump_nodes(const struct sim *s)
 			(unsigned long long)st.persisted,
 			(unsigned long long)n->applied,
 			n->paused ? " paused" : "");
+		const struct raft_configuration *c = raft_configuration(n->raft);
+		fprintf(stderr, "    configuration:");
+		for (uint32_t i = 0; i < c->n; i++)
+			fprintf(stderr, " %llu%s", (unsigned long long)c->members[i].id,
+				c->members[i].role == RAFT_VOTER     ? "v"
+				: c->members[i].role == RAFT_LEARNER ? "l"
+								     : "x");
+		fprintf(stderr, "\n");
 		struct raft_progress_info pi[RAFT_MAX_MEMBERS];
 		uint32_t np = raft_progress_get(n->raft, pi, RAFT_MAX_MEMBERS);
 		for (uint32_t i = 0; i < np; i++)
