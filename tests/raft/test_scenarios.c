@@ -650,6 +650,33 @@ static void test_restart_everyone_from_snapshots(void **state)
 	done(s);
 }
 
+/* Found by the soak: the leader of two voters removes itself, but loses
+ * its leadership before the other voter got the change. The other cannot
+ * win (the removed one, holding newer entries, refuses its votes), so the
+ * removed one must still campaign while its removal is pending (thesis
+ * §4.2.2), commit it, and step down. */
+static void test_self_removal_pending_then_recovery(void **state)
+{
+	(void)state;
+	struct sim *s = make_with(3, 2, 0, 0);
+	uint64_t old = wait_leader(s);
+	commit_one(s);
+	uint64_t other = old == 1 ? 2 : 1;
+	sim_cut(s, old, other, true);
+	assert_int_equal(sim_change(s, RAFT_REMOVE, old), 0);
+	/* Check-quorum: it cannot reach its only voter and steps down. */
+	assert_int_equal(sim_run_for(s, 3 * ELECTION_US), 0);
+	assert_false(raft_is_leader(sim_raft(s, old)));
+	sim_heal(s);
+	assert_int_equal(sim_run_until(s, leader_other_than, &old,
+				       60 * ELECTION_US),
+			 0);
+	assert_int_equal(sim_leader(s), other);
+	assert_false(sim_is_member(s, old));
+	commit_one(s);
+	done(s);
+}
+
 TEST_MAIN(cmocka_unit_test(test_initial_election),
 	  cmocka_unit_test(test_reelection_after_leader_loss),
 	  cmocka_unit_test(test_no_commit_without_quorum),
@@ -672,4 +699,5 @@ TEST_MAIN(cmocka_unit_test(test_initial_election),
 	  cmocka_unit_test(test_remove_the_leader),
 	  cmocka_unit_test(test_follower_needs_snapshot),
 	  cmocka_unit_test(test_snapshot_transfer_interrupted),
-	  cmocka_unit_test(test_restart_everyone_from_snapshots))
+	  cmocka_unit_test(test_restart_everyone_from_snapshots),
+	  cmocka_unit_test(test_self_removal_pending_then_recovery))
