@@ -212,6 +212,25 @@ static int op_link(struct fs_apply *a)
 	return rc;
 }
 
+/* The directory c->ino, its entry c->name and the inode it names: what
+ * unlink and rmdir start from. An entry naming a missing inode is damage. */
+static int load_named(struct fs_apply *a, struct fs_inode *dir,
+		      struct fs_dentry *de, struct fs_inode *in)
+{
+	const struct fs_cmd *c = a->c;
+	int rc;
+
+	if ((rc = fs_dir_load(a, c->ino, dir)) != 0)
+		return rc;
+	if (too_long(a, c->name_len))
+		return ENAMETOOLONG;
+	if ((rc = fs_dentry_load(a, dir->ino, c->name, c->name_len, de)) != 0)
+		return rc;
+	if ((rc = fs_inode_load(a, de->ino, in)) != 0)
+		return rc == ENOENT ? -EUCLEAN : rc;
+	return 0;
+}
+
 static int op_unlink(struct fs_apply *a)
 {
 	const struct fs_cmd *c = a->c;
@@ -219,14 +238,8 @@ static int op_unlink(struct fs_apply *a)
 	struct fs_dentry de;
 	int rc;
 
-	if ((rc = fs_dir_load(a, c->ino, &dir)) != 0)
+	if ((rc = load_named(a, &dir, &de, &in)) != 0)
 		return rc;
-	if (too_long(a, c->name_len))
-		return ENAMETOOLONG;
-	if ((rc = fs_dentry_load(a, dir.ino, c->name, c->name_len, &de)) != 0)
-		return rc;
-	if ((rc = fs_inode_load(a, de.ino, &in)) != 0)
-		return rc == ENOENT ? -EUCLEAN : rc;
 	if (S_ISDIR(in.mode))
 		return EISDIR;
 	touch_dir(a, &dir);
@@ -246,14 +259,8 @@ static int op_rmdir(struct fs_apply *a)
 	struct fs_dentry de;
 	int rc;
 
-	if ((rc = fs_dir_load(a, c->ino, &dir)) != 0)
+	if ((rc = load_named(a, &dir, &de, &in)) != 0)
 		return rc;
-	if (too_long(a, c->name_len))
-		return ENAMETOOLONG;
-	if ((rc = fs_dentry_load(a, dir.ino, c->name, c->name_len, &de)) != 0)
-		return rc;
-	if ((rc = fs_inode_load(a, de.ino, &in)) != 0)
-		return rc == ENOENT ? -EUCLEAN : rc;
 	if (!S_ISDIR(in.mode))
 		return ENOTDIR;
 	if (in.entries > 0)
