@@ -110,20 +110,29 @@ static int op_init(struct fs_apply *a)
 	return fs_inode_store(a, &root);
 }
 
+/* 0 when the command's name is free in dir; EEXIST when it is taken, or
+ * the store's error. */
+static int name_free(struct fs_apply *a, const struct fs_inode *dir)
+{
+	struct fs_dentry de;
+	int rc = fs_dentry_load(a, dir->ino, a->c->name, a->c->name_len, &de);
+	if (rc != ENOENT)
+		return rc == 0 ? EEXIST : rc;
+	return 0;
+}
+
 static int op_create(struct fs_apply *a)
 {
 	const struct fs_cmd *c = a->c;
 	struct fs_inode dir, in;
-	struct fs_dentry de;
 	int rc;
 
 	if ((rc = fs_dir_load(a, c->ino, &dir)) != 0)
 		return rc;
 	if (too_long(a, c->name_len))
 		return ENAMETOOLONG;
-	rc = fs_dentry_load(a, dir.ino, c->name, c->name_len, &de);
-	if (rc != ENOENT)
-		return rc == 0 ? EEXIST : rc;
+	if ((rc = name_free(a, &dir)) != 0)
+		return rc;
 	if (S_ISDIR(c->mode) && dir.nlink >= FS_LINK_MAX)
 		return EMLINK;
 	if ((rc = inode_limit(a)) != 0)
@@ -148,7 +157,6 @@ static int op_symlink(struct fs_apply *a)
 {
 	const struct fs_cmd *c = a->c;
 	struct fs_inode dir, in;
-	struct fs_dentry de;
 	struct fs_key k;
 	int rc;
 
@@ -156,9 +164,8 @@ static int op_symlink(struct fs_apply *a)
 		return rc;
 	if (too_long(a, c->name_len) || c->data_len > FS_SYMLINK_MAX)
 		return ENAMETOOLONG;
-	rc = fs_dentry_load(a, dir.ino, c->name, c->name_len, &de);
-	if (rc != ENOENT)
-		return rc == 0 ? EEXIST : rc;
+	if ((rc = name_free(a, &dir)) != 0)
+		return rc;
 	if ((rc = inode_limit(a)) != 0)
 		return rc;
 	inode_new(a, &dir, S_IFLNK | 0777, &in);
@@ -181,7 +188,6 @@ static int op_link(struct fs_apply *a)
 {
 	const struct fs_cmd *c = a->c;
 	struct fs_inode in, dir;
-	struct fs_dentry de;
 	int rc;
 
 	if ((rc = fs_inode_load(a, c->ino, &in)) != 0)
@@ -190,9 +196,8 @@ static int op_link(struct fs_apply *a)
 		return rc;
 	if (too_long(a, c->name_len))
 		return ENAMETOOLONG;
-	rc = fs_dentry_load(a, dir.ino, c->name, c->name_len, &de);
-	if (rc != ENOENT)
-		return rc == 0 ? EEXIST : rc;
+	if ((rc = name_free(a, &dir)) != 0)
+		return rc;
 	if (S_ISDIR(in.mode))
 		return EPERM;
 	if (in.nlink == 0)
