@@ -487,6 +487,25 @@ void fs_local_proposer_hold(struct fs_local_proposer *lp, bool hold);
  * may call the interface any more. */
 void fs_local_proposer_stop(struct fs_local_proposer *lp);
 
+/*
+ * Format a new filesystem through proposer p: propose INIT (which must be
+ * the first fs command of a log) and wait for its outcome on the calling
+ * thread (not a proposer thread). Returns 0, -EEXIST when the filesystem
+ * was formatted already (a second INIT changes nothing), the proposer's
+ * error (-EIO: outcome unknown; retry), or -EINVAL for bad options.
+ */
+struct fs_format_options {
+	uint8_t fs_id[16];       /* the filesystem's id */
+	uint32_t block_size;     /* 0: FS_BLOCK_SIZE_DEFAULT */
+	uint64_t capacity_bytes; /* what statfs reports; ENOSPC beyond */
+	uint64_t max_inodes;
+	uint32_t name_max;       /* 0: FS_NAME_MAX */
+	uint32_t mode;           /* the root directory's permission bits */
+	uint32_t uid, gid;       /* its owner */
+};
+
+int fs_format(const struct fs_proposer *p, const struct fs_format_options *o);
+
 /* ---------------------------------------------------------------------- */
 /* The FUSE front end (docs/FUSE.md).                                      */
 

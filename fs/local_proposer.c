@@ -8,6 +8,7 @@
  */
 
 #include "fs/fs.h"
+#include "fs/open_seqs.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -37,31 +38,8 @@ struct fs_local_proposer {
 	bool stopping;
 	bool held; /* fs_local_proposer_hold */
 	int error; /* the store error that stopped applying, or 0 */
-	uint64_t next_seq;
-	/* Seqs handed out by begin whose outcome is not known yet, in
-	 * increasing order: the smallest is the low-water mark. */
-	uint64_t *open_seqs;
-	size_t n_open;
-	size_t cap_open;
+	struct fs_open_seqs open; /* seqs whose outcome is not known yet */
 };
-
-static void seq_closed(struct fs_local_proposer *lp, uint64_t seq)
-{
-	size_t lo = 0, hi = lp->n_open;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (lp->open_seqs[mid] < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < lp->n_open && lp->open_seqs[lo] == seq) {
-		memmove(&lp->open_seqs[lo], &lp->open_seqs[lo + 1],
-			(lp->n_open - lo - 1) * sizeof(lp->open_seqs[0]));
-		lp->n_open--;
-	}
-}
 
 static int lp_begin(void *ctx, struct raft_proposal *p, struct fs_time *clock)
 {
@@ -71,24 +49,9 @@ static int lp_begin(void *ctx, struct raft_proposal *p, struct fs_time *clock)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	pthread_mutex_lock(&lp->lock);
-	if (lp->n_open == lp->cap_open) {
-		size_t cap = lp->cap_open ? lp->cap_open * 2 : 64;
-		uint64_t *a = realloc(lp->open_seqs, cap * sizeof(*a));
-		if (a == NULL) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		lp->open_seqs = a;
-		lp->cap_open = cap;
-	}
-	p->id.node = lp->node;
-	p->id.epoch = lp->epoch;
-	p->id.seq = lp->next_seq++;
-	lp->open_seqs[lp->n_open++] = p->id.seq;
-	p->low_water = lp->open_seqs[0];
+	rc = fs_open_seqs_begin(&lp->open, lp->node, lp->epoch, p);
 	clock->sec = ts.tv_sec;
 	clock->nsec = (uint32_t)ts.tv_nsec;
-out:
 	pthread_mutex_unlock(&lp->lock);
 	return rc;
 }
@@ -105,7 +68,7 @@ static int lp_submit(void *ctx, const struct raft_proposal_id *id,
 	pthread_mutex_lock(&lp->lock);
 	if (it == NULL || lp->stopping || lp->error != 0) {
 		rc = it == NULL ? -ENOMEM : -EIO;
-		seq_closed(lp, id->seq);
+		fs_open_seqs_close(&lp->open, id->seq);
 		pthread_mutex_unlock(&lp->lock);
 		free(it);
 		return rc;
@@ -170,7 +133,7 @@ static void *apply_thread(void *arg)
 		pthread_mutex_lock(&lp->lock);
 		if (rc != 0 && lp->error == 0)
 			lp->error = rc; /* a store error stops the node */
-		seq_closed(lp, it->seq);
+		fs_open_seqs_close(&lp->open, it->seq);
 		pthread_mutex_unlock(&lp->lock);
 		it->done(it->arg, rc == 0 ? 0 : -EIO, rc == 0 ? &res : NULL);
 		free(it);
@@ -195,7 +158,7 @@ int fs_local_proposer_start(struct fs_store *s, uint64_t node, uint64_t epoch,
 	lp->store = s;
 	lp->node = node;
 	lp->epoch = epoch;
-	lp->next_seq = 1;
+	fs_open_seqs_init(&lp->open);
 	pthread_mutex_init(&lp->lock, NULL);
 	pthread_cond_init(&lp->cond, NULL);
 	rc = pthread_create(&lp->thread, NULL, apply_thread, lp);
@@ -248,6 +211,6 @@ void fs_local_proposer_stop(struct fs_local_proposer *lp)
 	pthread_join(lp->thread, NULL);
 	pthread_cond_destroy(&lp->cond);
 	pthread_mutex_destroy(&lp->lock);
-	free(lp->open_seqs);
+	fs_open_seqs_release(&lp->open);
 	free(lp);
 }

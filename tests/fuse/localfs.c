@@ -30,62 +30,18 @@
 
 #define NODE_ID 1u
 
-struct waiter {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	int err;
-	struct fs_result res;
-};
-
-static void init_done(void *arg, int err, const struct fs_result *res)
-{
-	struct waiter *w = arg;
-
-	pthread_mutex_lock(&w->lock);
-	w->done = true;
-	w->err = err;
-	if (res != NULL)
-		w->res = *res;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
 /* Format the store through the proposer: INIT is the first command. */
 static int format(const struct fs_proposer *p, uint64_t capacity,
 		  uint64_t inodes)
 {
-	struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-			   false, 0, {0}};
-	struct fs_cmd c;
-	uint8_t buf[512];
-	long n;
-	int rc;
+	struct fs_format_options o;
 
-	memset(&c, 0, sizeof(c));
-	c.op = FS_OP_INIT;
-	memcpy(c.fs_id, "raftfs-localfs-0", 16);
-	c.block_size = FS_BLOCK_SIZE_DEFAULT;
-	c.capacity_bytes = capacity;
-	c.max_inodes = inodes;
-	c.name_max = FS_NAME_MAX;
-	c.mode = 0755;
-	rc = p->begin(p->ctx, &c.proposal, &c.clock);
-	if (rc != 0)
-		return rc;
-	n = fs_cmd_encode(&c, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	rc = p->submit(p->ctx, &c.proposal.id, buf, (size_t)n, init_done, &w);
-	if (rc != 0)
-		return rc;
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	if (w.err != 0)
-		return w.err;
-	return -w.res.err;
+	memset(&o, 0, sizeof(o));
+	memcpy(o.fs_id, "raftfs-localfs-0", 16);
+	o.capacity_bytes = capacity;
+	o.max_inodes = inodes;
+	o.mode = 0755;
+	return fs_format(p, &o);
 }
 
 /* Read DATA/epoch, raise it, write it back durably; *epoch the new one. */
