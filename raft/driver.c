@@ -284,6 +284,8 @@ static int handle_update(struct raft_runtime *rt, const struct raft_update *u)
 	}
 	if (u->apply_index != 0)
 		rt_apply_advance(rt, u->apply_index);
+	for (uint32_t i = 0; i < u->n_read_states; i++)
+		rt_reads_answered(rt, &u->read_states[i], rt->round_ms);
 	return 0;
 }
 
@@ -360,6 +362,7 @@ static void halt(struct raft_runtime *rt)
 {
 	rt->halted = true;
 	rt_waiters_expire(rt, 0, true, -EIO);
+	rt_reads_fail_all(rt, -EIO);
 	publish_status(rt);
 }
 
@@ -382,6 +385,7 @@ void *rt_driver_main(void *arg)
 	pthread_mutex_lock(&rt->mu);
 	for (;;) {
 		while (!rt->stop && rt->inbox == NULL && rt->props == NULL &&
+		       rt->reads_in == NULL &&
 		       rt->durable_seq == rt->seen_durable_seq &&
 		       !(rt->failed != 0 && !rt->halted) &&
 		       rt_now_ms() < next_tick) {
@@ -393,6 +397,7 @@ void *rt_driver_main(void *arg)
 			break;
 		struct rt_msg *msgs = rt->inbox;
 		struct rt_proposal *props = rt->props;
+		struct rt_read *reads = rt->reads_in;
 		uint64_t durable = rt->durable_seq;
 		bool failed = rt->failed != 0;
 		rt->inbox = NULL;
@@ -400,7 +405,10 @@ void *rt_driver_main(void *arg)
 		rt->inbox_bytes = 0;
 		rt->props = NULL;
 		rt->props_tail = &rt->props;
+		rt->reads_in = NULL;
+		rt->reads_in_tail = &rt->reads_in;
 		pthread_mutex_unlock(&rt->mu);
+		rt_reads_add(rt, reads);
 
 		if (failed && !rt->halted)
 			halt(rt);
@@ -422,6 +430,7 @@ void *rt_driver_main(void *arg)
 			if (rc == 0)
 				propose_all(rt, props);
 			uint64_t now = rt_now_ms();
+			rt->round_ms = now;
 			if (rc == 0 && now >= next_tick) {
 				for (uint32_t i = 0;
 				     i < MAX_LATE_TICKS && now >= next_tick &&
@@ -433,8 +442,15 @@ void *rt_driver_main(void *arg)
 				if (now >= next_tick)
 					next_tick = now + rt->o.tick_ms;
 				rt_waiters_expire(rt, now, false, -ETIMEDOUT);
+				rt_reads_expire(rt, now);
 			}
-			if (rc == 0)
+			if (rc == 0) {
+				(void)rt_reads_step(rt, now);
+				rc = process_updates(rt);
+			}
+			/* A round answered in that update: the readers that
+			 * came meanwhile start the next one at once. */
+			if (rc == 0 && rt_reads_step(rt, now))
 				rc = process_updates(rt);
 			if (rc == -EOPNOTSUPP)
 				rt_fail(rt, rc,
@@ -452,6 +468,7 @@ void *rt_driver_main(void *arg)
 			     p = p->next)
 				rt_waiter_complete_id(rt, &p->id, -EIO, NULL,
 						      0);
+			rt_reads_fail_all(rt, -EIO);
 			next_tick = rt_now_ms() + 1000u;
 		}
 		/* The core referenced these until its update was done. */

@@ -643,6 +643,11 @@ struct raft_runtime_options {
 	uint64_t entry_cache_bytes; /* recent payloads kept for sending */
 	uint64_t inbox_bytes;       /* received bytes queued; beyond: dropped */
 	uint64_t max_write_bytes;   /* payload bytes per synced batch */
+	/* A read round (raft_runtime_read_index) unanswered for this long is
+	 * abandoned and started again (its forwarded request or the answer
+	 * was lost). 0 at create: 2 election timeouts (2 * raft.election_ticks
+	 * * tick_ms). */
+	uint32_t retry_ms;
 	struct raft_transport transport;
 	struct raft_fsm fsm;
 	/* One log line (no newline), level 0 error, 1 warn, 2 info, 3 debug,
@@ -713,6 +718,29 @@ int raft_runtime_propose(struct raft_runtime *rt,
 			 const struct raft_proposal_id *id, const void *data,
 			 uint32_t size, uint32_t timeout_ms, void *result,
 			 size_t result_cap, size_t *result_size);
+
+/* The outcome of a read point (see raft_runtime_read_index). */
+typedef void (*raft_runtime_read_fn)(void *ctx, int rc);
+
+/*
+ * A linearizable read point. done(ctx, 0) is called once this node's state
+ * machine has applied every entry committed before the call began (the
+ * core's ReadIndex: the leader confirms its leadership with a heartbeat
+ * round that started after the request, then the node waits until its
+ * apply thread applied up to that read index). Reads that arrive while a
+ * round is in flight share the next round (one raft_read_index context per
+ * driver round, not per read). A round that fails (index 0: leadership lost)
+ * or cannot start (no leader known) is retried on later ticks until the
+ * timeout; a round that gets no answer within retry_ms (a lost forwarded
+ * request) is abandoned and started again. Any thread. Returns 0 (done is
+ * called exactly once, later, on a runtime thread, never inside this call)
+ * or at once -EINVAL (done NULL), -ENOMEM, -EIO (node stopped),
+ * -ESHUTDOWN. done's rc: 0, -ETIMEDOUT, -EIO (the node stopped),
+ * -ESHUTDOWN (runtime destroyed). done must not block: it runs on the
+ * driver or the apply thread.
+ */
+int raft_runtime_read_index(struct raft_runtime *rt, uint32_t timeout_ms,
+			    raft_runtime_read_fn done, void *ctx);
 
 struct raft_runtime_status {
 	struct raft_status raft;  /* the core, as of the driver's last round */

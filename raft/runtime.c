@@ -202,6 +202,9 @@ int raft_runtime_create(const struct raft_runtime_options *o,
 	rt->o.cluster_id = rt->cluster_id;
 	rt->inbox_tail = &rt->inbox;
 	rt->props_tail = &rt->props;
+	rt->reads_in_tail = &rt->reads_in;
+	if (rt->o.retry_ms == 0)
+		rt->o.retry_ms = 2u * o->raft.election_ticks * o->tick_ms;
 	rt->sq_tail = &rt->sq;
 	rc = init_sync(rt);
 	if (rc != 0) {
@@ -315,6 +318,7 @@ void raft_runtime_destroy(struct raft_runtime *rt)
 	rt->stop = true;
 	pthread_mutex_unlock(&rt->mu);
 	rt_waiters_expire(rt, 0, true, -ESHUTDOWN);
+	rt_reads_fail_all(rt, -ESHUTDOWN);
 	while (rt->inbox != NULL) {
 		struct rt_msg *m = rt->inbox;
 		rt->inbox = m->next;

@@ -86,7 +86,10 @@ static int apply_one(void *arg, const struct raft_entry *e)
 	}
 	pthread_mutex_lock(&rt->apply_mu);
 	rt->applied = e->index;
+	struct rt_read *reads = rt_reads_take_applied(rt, e->index);
 	pthread_mutex_unlock(&rt->apply_mu);
+	/* Reads waiting for this index complete right after it applied. */
+	rt_reads_complete(reads, 0);
 	if (id.node != 0)
 		rt_waiter_complete_id(rt, &id,
 				      0, ctx->result,

@@ -3,16 +3,18 @@
 
 /*
  * The runtime's insides, shared by raft/runtime.c (API, proposals and
- * their waiters), raft/driver.c (the driver thread), raft/runtime_store.c
- * (the storage thread) and raft/runtime_apply.c (the apply thread).
+ * their waiters), raft/runtime_read.c (read points), raft/driver.c (the
+ * driver thread), raft/runtime_store.c (the storage thread) and
+ * raft/runtime_apply.c (the apply thread).
  * Private to raft/.
  *
  * Locks (never two held at once; none across I/O, a sync, a send or a
  * callback):
- *   rt->mu        the driver's inbox, proposals, durable_seq, failure,
- *                 the published status
+ *   rt->mu        the driver's inbox, proposals, new reads, durable_seq,
+ *                 failure, the published status
  *   rt->store_mu  the storage thread's job queue
- *   rt->apply_mu  the apply queue and its indexes
+ *   rt->apply_mu  the apply queue and its indexes, the reads waiting
+ *                 for apply
  *   rt->wait_mu   the table of waiting proposals
  */
 
@@ -89,6 +91,18 @@ struct rt_waiter {
 
 #define RT_WAIT_BUCKETS 1024u
 
+/* A reader waiting for its read point (raft/runtime_read.c). It sits on
+ * exactly one list at a time — the driver's inbox (rt->mu), the driver's
+ * own lists, the apply thread's list (rt->apply_mu) — and whoever takes it
+ * off a list under that list's lock calls done, so done runs once. */
+struct rt_read {
+	struct rt_read *next;
+	uint64_t deadline_ms;
+	uint64_t index; /* the read index, once its round answered */
+	raft_runtime_read_fn done;
+	void *ctx;
+};
+
 struct raft_runtime {
 	struct raft_runtime_options o;
 	char dir[4096];
@@ -106,6 +120,7 @@ struct raft_runtime {
 	struct rt_msg *inbox, **inbox_tail;
 	uint64_t inbox_bytes;
 	struct rt_proposal *props, **props_tail;
+	struct rt_read *reads_in, **reads_in_tail; /* new reads */
 	uint64_t durable_seq;  /* every job up to here is durable */
 	int failed;            /* 0, or what stopped the node */
 	char error[320];
@@ -127,6 +142,9 @@ struct raft_runtime {
 	uint64_t apply_target; /* apply up to here */
 	uint64_t apply_next;   /* next index the driver may queue */
 	uint64_t applied;
+	/* Reads whose round answered, waiting for applied >= their index,
+	 * in index order. */
+	struct rt_read *reads_applying, *reads_applying_tail;
 
 	/* ---- rt->wait_mu ---- */
 	pthread_mutex_t wait_mu;
@@ -146,6 +164,17 @@ struct raft_runtime {
 	uint64_t tail_index, tail_term; /* the log once every job is durable */
 	bool halted;
 	uint64_t dropped;
+	uint64_t round_ms; /* the clock at the current round's ticks */
+	/* Reads (raft/runtime_read.c): waiting for a round, and in the round
+	 * in flight (context rd_context, 0 when none). */
+	struct rt_read *rd_wait, *rd_wait_tail, *rd_round;
+	uint64_t rd_context, rd_last_context;
+	uint64_t rd_round_start_ms;
+	uint64_t rd_retry_at_ms; /* no round starts before this */
+
+	/* raft_read_index calls that started a round (written by the
+	 * driver, read by tests). */
+	atomic_uint_fast64_t read_rounds;
 };
 
 /* runtime.c */
@@ -177,6 +206,28 @@ void *rt_apply_main(void *arg);
 /* The core's new apply index: queue what fits (driver thread). */
 void rt_apply_advance(struct raft_runtime *rt, uint64_t index);
 void rt_apply_release(struct raft_runtime *rt);
+
+/* runtime_read.c (driver thread unless said) */
+/* New reads (taken from rt->reads_in) join those waiting for a round. */
+void rt_reads_add(struct raft_runtime *rt, struct rt_read *list);
+/* Abandon a round unanswered for retry_ms; start a round when readers
+ * wait and none is in flight. Returns whether one started (its request is
+ * in the core's next update). */
+bool rt_reads_step(struct raft_runtime *rt, uint64_t now_ms);
+/* A read state of the core's update. */
+void rt_reads_answered(struct raft_runtime *rt,
+		       const struct raft_read_state *rs, uint64_t now_ms);
+/* Complete the reads whose deadline passed with -ETIMEDOUT (on ticks). */
+void rt_reads_expire(struct raft_runtime *rt, uint64_t now_ms);
+/* Apply thread, apply_mu held: detach the reads that applied covers; the
+ * caller completes them (rt_reads_complete) once the lock is released. */
+struct rt_read *rt_reads_take_applied(struct raft_runtime *rt,
+				      uint64_t applied);
+/* Call done(ctx, rc) for each read of list and free it (no lock held). */
+void rt_reads_complete(struct rt_read *list, int rc);
+/* Complete every read with rc: on halt (-EIO), and on destroy once the
+ * threads stopped (-ESHUTDOWN). */
+void rt_reads_fail_all(struct raft_runtime *rt, int rc);
 
 /* driver.c: the cached entry at index, or NULL (driver thread). */
 struct rt_entry *rt_cache_get(struct raft_runtime *rt, uint64_t index);
