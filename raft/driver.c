@@ -17,8 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Proposals handed to raft_propose at once. */
-#define PROPOSE_BATCH 256u
 /* Ticks the driver catches up on after a stall before it resets. */
 #define MAX_LATE_TICKS 5u
 
@@ -305,41 +303,6 @@ static int process_updates(struct raft_runtime *rt)
 	return rc;
 }
 
-/* ---- proposals ---- */
-
-static void propose_batch(struct raft_runtime *rt, struct rt_proposal **ps,
-			  uint32_t n)
-{
-	const void *data[PROPOSE_BATCH] = {NULL};
-	uint32_t sizes[PROPOSE_BATCH] = {0};
-	int rc;
-
-	for (uint32_t i = 0; i < n; i++) {
-		data[i] = ps[i]->data;
-		sizes[i] = ps[i]->size;
-	}
-	rc = raft_propose(rt->r, data, sizes, n, NULL, NULL);
-	if (rc != 0)
-		for (uint32_t i = 0; i < n; i++)
-			rt_waiter_complete_id(rt, &ps[i]->id, rc, NULL, 0);
-}
-
-static void propose_all(struct raft_runtime *rt, struct rt_proposal *list)
-{
-	struct rt_proposal *batch[PROPOSE_BATCH];
-	uint32_t n = 0;
-
-	for (struct rt_proposal *p = list; p != NULL; p = p->next) {
-		batch[n++] = p;
-		if (n == PROPOSE_BATCH) {
-			propose_batch(rt, batch, n);
-			n = 0;
-		}
-	}
-	if (n > 0)
-		propose_batch(rt, batch, n);
-}
-
 /* ---- the loop ---- */
 
 static void publish_status(struct raft_runtime *rt)
@@ -427,11 +390,10 @@ void *rt_driver_main(void *arg)
 					       raft_message_type_name(m->m.type),
 					       m->m.from, strerror(-src));
 			}
-			if (rc == 0)
-				propose_all(rt, props);
 			uint64_t now = rt_now_ms();
+			bool ticked = now >= next_tick;
 			rt->round_ms = now;
-			if (rc == 0 && now >= next_tick) {
+			if (rc == 0 && ticked) {
 				for (uint32_t i = 0;
 				     i < MAX_LATE_TICKS && now >= next_tick &&
 				     rc == 0;
@@ -444,6 +406,12 @@ void *rt_driver_main(void *arg)
 				rt_waiters_expire(rt, now, false, -ETIMEDOUT);
 				rt_reads_expire(rt, now);
 			}
+			/* After the messages and ticks, so a leader that just
+			 * became known gets the waiting proposals at once. */
+			if (rc == 0) {
+				rt_proposals_run(rt, props, now, ticked);
+				props = NULL; /* now the driver's references */
+			}
 			if (rc == 0) {
 				(void)rt_reads_step(rt, now);
 				rc = process_updates(rt);
@@ -452,6 +420,9 @@ void *rt_driver_main(void *arg)
 			 * came meanwhile start the next one at once. */
 			if (rc == 0 && rt_reads_step(rt, now))
 				rc = process_updates(rt);
+			/* The core referenced the proposals until its
+			 * update was done. */
+			rt_proposals_round_done(rt);
 			if (rc == -EOPNOTSUPP)
 				rt_fail(rt, rc,
 					"driver: the core asked for a snapshot "
@@ -480,7 +451,7 @@ void *rt_driver_main(void *arg)
 		while (props != NULL) {
 			struct rt_proposal *p = props;
 			props = p->next;
-			free(p);
+			rt_proposal_unref(p);
 		}
 		pthread_mutex_lock(&rt->mu);
 	}
@@ -499,4 +470,7 @@ void rt_driver_release(struct raft_runtime *rt)
 	cache_truncate(rt, 0);
 	free(rt->cache);
 	rt->cache = NULL;
+	rt_proposals_round_done(rt);
+	free(rt->proposed);
+	rt->proposed = NULL;
 }

@@ -643,10 +643,17 @@ struct raft_runtime_options {
 	uint64_t entry_cache_bytes; /* recent payloads kept for sending */
 	uint64_t inbox_bytes;       /* received bytes queued; beyond: dropped */
 	uint64_t max_write_bytes;   /* payload bytes per synced batch */
-	/* A read round (raft_runtime_read_index) unanswered for this long is
-	 * abandoned and started again (its forwarded request or the answer
-	 * was lost). 0 at create: 2 election timeouts (2 * raft.election_ticks
-	 * * tick_ms). */
+	/* Retries, in ms. A proposal whose waiter still waits (not applied
+	 * here yet) is proposed again, with the same id and bytes, every
+	 * retry_ms and at once when a (new) leader becomes known — except
+	 * one this node appended as leader while that entry is still in its
+	 * log (it commits or is replaced; replaced, it is proposed again at
+	 * once). A read round unanswered for retry_ms is abandoned and
+	 * started again. Set it above the commit latency: a copy proposed
+	 * while the first is still on its way is a duplicate in the log
+	 * (harmless, answered by the duplicate table, but it costs a log
+	 * entry). 0 (the default): 2 election timeouts, 2 *
+	 * raft.election_ticks * tick_ms. */
 	uint32_t retry_ms;
 	struct raft_transport transport;
 	struct raft_fsm fsm;
@@ -688,17 +695,21 @@ void raft_runtime_receive(struct raft_runtime *rt,
  * The outcome of a proposal, called exactly once on a runtime thread (must
  * not block): rc 0 committed and applied on this node, result is the
  * state machine's (valid during the call); otherwise the outcome is
- * unknown or it was not accepted, and the caller retries with the SAME
- * id: -ETIMEDOUT (timeout_ms passed), -EPERM (no leader known), -EBUSY
- * (the leader's uncommitted cap), -EIO (the node stopped on an error),
- * -ESHUTDOWN (the runtime is being destroyed).
+ * unknown or it was not accepted, and the caller may retry with the SAME
+ * id: -ETIMEDOUT (timeout_ms passed), -EPERM (timeout_ms passed and the
+ * last attempt found no leader), -EBUSY (timeout_ms passed and the last
+ * attempt met the leader's uncommitted cap), -EIO (the node stopped on an
+ * error), -ESHUTDOWN (the runtime is being destroyed). Until timeout_ms
+ * the runtime itself proposes again (see raft_runtime_options.retry_ms).
  */
 typedef void (*raft_runtime_done_fn)(void *ctx, int rc, const void *result,
 				     size_t result_size);
 
 /*
- * Propose one command (data copied; size at most RAFT_MAX_ENTRY_BYTES)
- * whose payload carries id (the state machine reports it on apply). Any
+ * Propose one command (data copied, and kept until done is called, for
+ * retries; size at most RAFT_MAX_ENTRY_BYTES) whose payload carries id
+ * (the state machine reports it on apply, and must answer a duplicate of
+ * an id with the original result: retries put copies in the log). Any
  * thread. Returns 0 (done will be called), or at once -EINVAL, -ENOMEM,
  * -EEXIST (a proposal with this id is already waiting here), -EIO (the
  * node stopped), -ESHUTDOWN; done is not called then.

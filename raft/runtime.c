@@ -1,8 +1,9 @@
 /*
  * The runtime's public side: options, create/start/destroy, received
- * messages, proposals and the table of proposers waiting for their
- * outcome, status. The threads are in raft/driver.c, raft/runtime_store.c
- * and raft/runtime_apply.c; locks in raft/runtime_internal.h.
+ * messages, status. Proposals and their waiters are in
+ * raft/runtime_propose.c, read points in raft/runtime_read.c, the threads
+ * in raft/driver.c, raft/runtime_store.c and raft/runtime_apply.c; locks
+ * in raft/runtime_internal.h.
  */
 
 #include "raft/runtime_internal.h"
@@ -327,7 +328,7 @@ void raft_runtime_destroy(struct raft_runtime *rt)
 	while (rt->props != NULL) {
 		struct rt_proposal *p = rt->props;
 		rt->props = p->next;
-		free(p);
+		rt_proposal_unref(p);
 	}
 	rt_driver_release(rt);
 	rt_apply_release(rt);
@@ -363,219 +364,6 @@ void raft_runtime_receive(struct raft_runtime *rt,
 	rt->inbox_bytes += c->bytes;
 	pthread_cond_signal(&rt->wake);
 	pthread_mutex_unlock(&rt->mu);
-}
-
-/* ---- waiters ---- */
-
-static uint32_t id_hash(const struct raft_proposal_id *id)
-{
-	uint64_t h = id->node * 0x9e3779b97f4a7c15ull ^
-		     id->epoch * 0xbf58476d1ce4e5b9ull ^
-		     id->seq * 0x94d049bb133111ebull;
-	return (uint32_t)((h ^ (h >> 29)) % RT_WAIT_BUCKETS);
-}
-
-static bool id_equal(const struct raft_proposal_id *a,
-		     const struct raft_proposal_id *b)
-{
-	return a->node == b->node && a->epoch == b->epoch && a->seq == b->seq;
-}
-
-/* Unlink w (wait_mu held). */
-static void waiter_unlink(struct raft_runtime *rt, struct rt_waiter *w)
-{
-	struct rt_waiter **pp = &rt->buckets[id_hash(&w->id)];
-
-	while (*pp != w)
-		pp = &(*pp)->hnext;
-	*pp = w->hnext;
-	if (w->prev != NULL)
-		w->prev->next = w->next;
-	else
-		rt->waiters = w->next;
-	if (w->next != NULL)
-		w->next->prev = w->prev;
-	rt->n_waiters--;
-}
-
-void rt_waiter_complete_id(struct raft_runtime *rt,
-			   const struct raft_proposal_id *id, int rc,
-			   const void *result, size_t result_size)
-{
-	struct rt_waiter *w;
-
-	pthread_mutex_lock(&rt->wait_mu);
-	for (w = rt->buckets[id_hash(id)]; w != NULL; w = w->hnext)
-		if (id_equal(&w->id, id))
-			break;
-	if (w != NULL)
-		waiter_unlink(rt, w);
-	pthread_mutex_unlock(&rt->wait_mu);
-	if (w == NULL)
-		return;
-	w->done(w->ctx, rc, result, result_size);
-	free(w);
-}
-
-void rt_waiters_expire(struct raft_runtime *rt, uint64_t now_ms, bool all,
-		       int rc)
-{
-	struct rt_waiter *done = NULL, *w, *next;
-
-	pthread_mutex_lock(&rt->wait_mu);
-	for (w = rt->waiters; w != NULL; w = next) {
-		next = w->next;
-		if (all || w->deadline_ms <= now_ms) {
-			waiter_unlink(rt, w);
-			w->next = done;
-			done = w;
-		}
-	}
-	pthread_mutex_unlock(&rt->wait_mu);
-	for (w = done; w != NULL; w = next) {
-		next = w->next;
-		w->done(w->ctx, rc, NULL, 0);
-		free(w);
-	}
-}
-
-/* ---- proposals ---- */
-
-int raft_runtime_propose_async(struct raft_runtime *rt,
-			       const struct raft_proposal_id *id,
-			       const void *data, uint32_t size,
-			       uint32_t timeout_ms, raft_runtime_done_fn done,
-			       void *ctx)
-{
-	struct rt_waiter *w, *x;
-	struct rt_proposal *p;
-	uint32_t h;
-	int rc = 0;
-
-	if (id == NULL || id->node == 0 || id->epoch == 0 || id->seq == 0 ||
-	    size > RAFT_MAX_ENTRY_BYTES || (size > 0 && data == NULL) ||
-	    done == NULL)
-		return -EINVAL;
-	w = calloc(1, sizeof(*w));
-	p = malloc(sizeof(*p) + size);
-	if (w == NULL || p == NULL) {
-		free(w);
-		free(p);
-		return -ENOMEM;
-	}
-	w->id = *id;
-	w->deadline_ms = rt_now_ms() + timeout_ms;
-	w->done = done;
-	w->ctx = ctx;
-	p->next = NULL;
-	p->id = *id;
-	p->size = size;
-	if (size > 0)
-		memcpy(p->data, data, size);
-
-	h = id_hash(id);
-	pthread_mutex_lock(&rt->wait_mu);
-	for (x = rt->buckets[h]; x != NULL; x = x->hnext)
-		if (id_equal(&x->id, id))
-			break;
-	if (x != NULL) {
-		rc = -EEXIST;
-	} else {
-		w->hnext = rt->buckets[h];
-		rt->buckets[h] = w;
-		w->next = rt->waiters;
-		if (rt->waiters != NULL)
-			rt->waiters->prev = w;
-		rt->waiters = w;
-		rt->n_waiters++;
-	}
-	pthread_mutex_unlock(&rt->wait_mu);
-	if (rc != 0) {
-		free(w);
-		free(p);
-		return rc;
-	}
-
-	pthread_mutex_lock(&rt->mu);
-	if (rt->failed != 0)
-		rc = -EIO;
-	else if (rt->stop)
-		rc = -ESHUTDOWN;
-	if (rc == 0) {
-		*rt->props_tail = p;
-		rt->props_tail = &p->next;
-		pthread_cond_signal(&rt->wake);
-	}
-	pthread_mutex_unlock(&rt->mu);
-	if (rc != 0) {
-		/* Not queued: take the waiter back unless someone (a
-		 * shutdown or failure sweep) already answered it. */
-		bool mine = false;
-		pthread_mutex_lock(&rt->wait_mu);
-		for (x = rt->buckets[h]; x != NULL; x = x->hnext)
-			if (x == w)
-				mine = true;
-		if (mine)
-			waiter_unlink(rt, w);
-		pthread_mutex_unlock(&rt->wait_mu);
-		free(p);
-		if (!mine)
-			return 0; /* done was called */
-		free(w);
-	}
-	return rc;
-}
-
-struct sync_wait {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	bool done;
-	int rc;
-	void *result;
-	size_t cap;
-	size_t size;
-};
-
-static void sync_done(void *ctx, int rc, const void *result,
-		      size_t result_size)
-{
-	struct sync_wait *sw = ctx;
-
-	pthread_mutex_lock(&sw->mu);
-	sw->rc = rc;
-	sw->size = result_size;
-	if (rc == 0 && result_size > 0 && sw->result != NULL)
-		memcpy(sw->result, result,
-		       result_size < sw->cap ? result_size : sw->cap);
-	sw->done = true;
-	pthread_cond_signal(&sw->cond);
-	pthread_mutex_unlock(&sw->mu);
-}
-
-int raft_runtime_propose(struct raft_runtime *rt,
-			 const struct raft_proposal_id *id, const void *data,
-			 uint32_t size, uint32_t timeout_ms, void *result,
-			 size_t result_cap, size_t *result_size)
-{
-	struct sync_wait sw = {.result = result, .cap = result_cap};
-	int rc;
-
-	pthread_mutex_init(&sw.mu, NULL);
-	pthread_cond_init(&sw.cond, NULL);
-	rc = raft_runtime_propose_async(rt, id, data, size, timeout_ms,
-					sync_done, &sw);
-	if (rc == 0) {
-		pthread_mutex_lock(&sw.mu);
-		while (!sw.done)
-			pthread_cond_wait(&sw.cond, &sw.mu);
-		pthread_mutex_unlock(&sw.mu);
-		rc = sw.rc;
-		if (result_size != NULL)
-			*result_size = sw.size;
-	}
-	pthread_mutex_destroy(&sw.mu);
-	pthread_cond_destroy(&sw.cond);
-	return rc;
 }
 
 /* ---- status ---- */

@@ -2,8 +2,9 @@
 #define RAFT_RUNTIME_INTERNAL_H
 
 /*
- * The runtime's insides, shared by raft/runtime.c (API, proposals and
- * their waiters), raft/runtime_read.c (read points), raft/driver.c (the
+ * The runtime's insides, shared by raft/runtime.c (API),
+ * raft/runtime_propose.c (proposals and their waiters),
+ * raft/runtime_read.c (read points), raft/driver.c (the
  * driver thread), raft/runtime_store.c (the storage thread) and
  * raft/runtime_apply.c (the apply thread).
  * Private to raft/.
@@ -15,7 +16,7 @@
  *   rt->store_mu  the storage thread's job queue
  *   rt->apply_mu  the apply queue and its indexes, the reads waiting
  *                 for apply
- *   rt->wait_mu   the table of waiting proposals
+ *   rt->wait_mu   the table of waiting proposals and their retry state
  */
 
 #include <pthread.h>
@@ -52,14 +53,20 @@ struct rt_msg {
 
 struct rt_msg *rt_msg_copy(const struct raft_message *m);
 
-/* A proposal on its way to the driver; data is referenced by the core
- * until the update after raft_propose is done. */
+/* A proposal's bytes, shared (reference-counted, immutable) by its waiter,
+ * which keeps them until it is completed so they can be proposed again,
+ * and the driver, while the core references them (until the update after
+ * raft_propose is done). */
 struct rt_proposal {
-	struct rt_proposal *next;
+	struct rt_proposal *next; /* the driver's queue of new proposals */
+	atomic_uint refs;
 	struct raft_proposal_id id;
 	uint32_t size;
 	uint8_t data[];
 };
+
+struct rt_proposal *rt_proposal_ref(struct rt_proposal *p);
+void rt_proposal_unref(struct rt_proposal *p);
 
 /* One update's persistence, owned by the driver from creation until its
  * batch is durable (the storage thread only reads it in between). */
@@ -79,12 +86,21 @@ struct rt_job {
 	struct rt_msg **after_tail;
 };
 
-/* A proposer waiting for its outcome. */
+/* A proposer waiting for its outcome. The retry fields are the driver's,
+ * under wait_mu like the rest. */
 struct rt_waiter {
 	struct raft_proposal_id id;
 	uint64_t deadline_ms;
 	raft_runtime_done_fn done;
 	void *ctx;
+	struct rt_proposal *p;        /* the bytes (a reference) */
+	bool queued;     /* in the driver's queue, not proposed yet */
+	uint64_t retry_at_ms; /* proposed again from then on */
+	/* Appended to this node's log as leader at (log_index, log_term);
+	 * 0: not known to be in the log. Such an entry is proposed again only
+	 * once it left the log: until then it may still commit. */
+	uint64_t log_index, log_term;
+	int refused;     /* the last -EPERM/-EBUSY, reported at the timeout */
 	struct rt_waiter *hnext;      /* hash chain */
 	struct rt_waiter *prev, *next; /* every waiter, for timeouts */
 };
@@ -165,6 +181,13 @@ struct raft_runtime {
 	bool halted;
 	uint64_t dropped;
 	uint64_t round_ms; /* the clock at the current round's ticks */
+	/* Proposals handed to the core this round (references dropped once
+	 * its updates are done). */
+	struct rt_proposal **proposed;
+	uint32_t n_proposed, cap_proposed;
+	/* The leader last seen (and its term): a new one gets the waiting
+	 * proposals at once. */
+	uint64_t seen_leader, seen_leader_term;
 	/* Reads (raft/runtime_read.c): waiting for a round, and in the round
 	 * in flight (context rd_context, 0 when none). */
 	struct rt_read *rd_wait, *rd_wait_tail, *rd_round;
@@ -184,13 +207,23 @@ void rt_log(struct raft_runtime *rt, int level, const char *fmt, ...)
 /* Stop the node on err (first error wins); wakes the driver. */
 void rt_fail(struct raft_runtime *rt, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* runtime_propose.c */
 /* Complete the waiter of id (if any) with rc and result. */
 void rt_waiter_complete_id(struct raft_runtime *rt,
 			   const struct raft_proposal_id *id, int rc,
 			   const void *result, size_t result_size);
-/* Complete every waiter whose deadline passed (all when all) with rc. */
+/* Complete every waiter whose deadline passed (all when all) with rc (a
+ * waiter last refused with -EPERM/-EBUSY gets that instead, unless all). */
 void rt_waiters_expire(struct raft_runtime *rt, uint64_t now_ms, bool all,
 		       int rc);
+/* Driver: propose what is due again (on a tick, or at once for a new
+ * leader), then the new proposals of list (the driver's references move to
+ * rt->proposed). */
+void rt_proposals_run(struct raft_runtime *rt, struct rt_proposal *list,
+		      uint64_t now_ms, bool ticked);
+/* Driver: the round's updates are done; drop its references. */
+void rt_proposals_round_done(struct raft_runtime *rt);
 
 /* driver.c */
 void *rt_driver_main(void *arg);

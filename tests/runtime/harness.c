@@ -27,6 +27,7 @@ struct hnode {
 	pthread_mutex_t mu;
 	uint64_t applied;
 	uint64_t chain;
+	uint64_t fresh, dups; /* commands applied, duplicates answered */
 	struct raft_dedup_table *dedup;
 };
 
@@ -123,6 +124,10 @@ static int fsm_apply(void *ctx, const struct raft_entry *e,
 			raft_dedup_table_check(n->dedup, &p, &old, &old_size);
 		if (v == RAFT_DEDUP_DUPLICATE && old_size == sizeof(res))
 			memcpy(&res, old, sizeof(res));
+		if (v == RAFT_DEDUP_DUPLICATE)
+			n->dups++;
+		else if (v == RAFT_DEDUP_NEW)
+			n->fresh++;
 		rc = raft_dedup_table_record(n->dedup, &p, v, &res, sizeof(res));
 		*id = p.id;
 		memcpy(result, &res, sizeof(res));
@@ -195,6 +200,7 @@ int harness_start_node_failing(struct harness *h, uint64_t id,
 		return rc;
 	n->applied = 0;
 	n->chain = 0;
+	n->fresh = n->dups = 0;
 	rc = raft_runtime_create(&o, &rt, err, sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, "node %llu: %s\n", (unsigned long long)id, err);
@@ -412,6 +418,16 @@ void harness_applied(struct harness *h, uint64_t id, uint64_t *index,
 	pthread_mutex_lock(&n->mu);
 	*index = n->applied;
 	*chain = n->chain;
+	pthread_mutex_unlock(&n->mu);
+}
+
+void harness_dedup_counts(struct harness *h, uint64_t id, uint64_t *fresh,
+			  uint64_t *dups)
+{
+	struct hnode *n = &h->nodes[id];
+	pthread_mutex_lock(&n->mu);
+	*fresh = n->fresh;
+	*dups = n->dups;
 	pthread_mutex_unlock(&n->mu);
 }
 

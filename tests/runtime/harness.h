@@ -89,6 +89,10 @@ int harness_propose(struct harness *h, uint64_t node,
  * (index, term, payload) in order. */
 void harness_applied(struct harness *h, uint64_t id, uint64_t *index,
 		     uint64_t *chain);
+/* Commands node id's state machine applied (NEW) and duplicates it
+ * answered with the original result (DUPLICATE). */
+void harness_dedup_counts(struct harness *h, uint64_t id, uint64_t *fresh,
+			  uint64_t *dups);
 /* Wait until every running node applied at least index with equal
  * chains; 0 or -ETIMEDOUT. */
 int harness_wait_converged(struct harness *h, uint64_t index,

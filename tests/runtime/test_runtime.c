@@ -366,6 +366,142 @@ static void test_minority_times_out(void **state)
 	end_cluster(h);
 }
 
+/* A proposal through a node, on a thread of its own. */
+struct bg_propose {
+	struct harness *h;
+	uint64_t node;
+	struct raft_proposal_id id;
+	uint32_t timeout_ms;
+	pthread_t t;
+	int rc;
+	struct harness_result res;
+	uint64_t elapsed_us;
+};
+
+static void *bg_propose_main(void *arg)
+{
+	struct bg_propose *b = arg;
+	uint64_t t0 = harness_now_us();
+	b->rc = harness_propose(b->h, b->node, &b->id, "retried", 7,
+				b->timeout_ms, &b->res);
+	b->elapsed_us = harness_now_us() - t0;
+	return NULL;
+}
+
+static void bg_start(struct bg_propose *b, struct harness *h, uint64_t node,
+		     uint32_t timeout_ms)
+{
+	memset(b, 0, sizeof(*b));
+	b->h = h;
+	b->node = node;
+	b->timeout_ms = timeout_ms;
+	harness_next_id(h, node, &b->id);
+	assert_int_equal(pthread_create(&b->t, NULL, bg_propose_main, b), 0);
+}
+
+static void cut_both(struct harness *h, uint64_t a, uint64_t b, bool cut)
+{
+	harness_cut(h, a, b, cut);
+	harness_cut(h, b, a, cut);
+}
+
+/* The follower's forwarded PROPOSE is dropped (its link to the leader is
+ * cut for a moment): the runtime proposes it again, well before the
+ * timeout, and it is applied once. */
+static void test_lost_forward_is_retried(void **state)
+{
+	(void)state;
+	struct harness *h = start_cluster(3, 0, 0);
+	struct harness_result res;
+	struct bg_propose b;
+	uint64_t leader = harness_wait_leader(h, TIMEOUT_MS);
+	uint64_t follower = leader == 1 ? 2 : 1;
+	uint64_t fresh0, dups0, fresh, dups;
+
+	assert_true(leader != 0);
+	propose_ok(h, follower, 0, &res);
+	assert_int_equal(harness_wait_converged(h, res.index, TIMEOUT_MS), 0);
+	harness_dedup_counts(h, leader, &fresh0, &dups0);
+	harness_cut(h, follower, leader, true);
+	bg_start(&b, h, follower, TIMEOUT_MS);
+	usleep(50 * 1000);
+	harness_cut(h, follower, leader, false);
+	pthread_join(b.t, NULL);
+	assert_int_equal(b.rc, 0);
+	printf("lost forward: applied after %llu ms\n",
+	       (unsigned long long)b.elapsed_us / 1000);
+	assert_true(b.elapsed_us < 2000000u);
+	assert_int_equal(harness_wait_converged(h, b.res.index, TIMEOUT_MS), 0);
+	harness_dedup_counts(h, leader, &fresh, &dups);
+	assert_int_equal(fresh - fresh0, 1);
+}
+
+/* The leader gets the PROPOSE but the follower hears nothing back for a
+ * while: the follower proposes the same id again, the log holds it twice,
+ * and the second copy is answered with the first one's result, not
+ * applied again. */
+static void test_retry_duplicate_answered(void **state)
+{
+	(void)state;
+	struct harness *h = start_cluster(3, 0, 0);
+	struct harness_result res;
+	struct bg_propose b;
+	uint64_t leader = harness_wait_leader(h, TIMEOUT_MS);
+	uint64_t follower = leader == 1 ? 2 : 1;
+	uint64_t fresh0, dups0, fresh, dups;
+
+	assert_true(leader != 0);
+	propose_ok(h, follower, 0, &res);
+	assert_int_equal(harness_wait_converged(h, res.index, TIMEOUT_MS), 0);
+	harness_dedup_counts(h, follower, &fresh0, &dups0);
+	harness_cut(h, leader, follower, true);
+	bg_start(&b, h, follower, TIMEOUT_MS);
+	usleep(400 * 1000); /* two retry_ms */
+	harness_cut(h, leader, follower, false);
+	pthread_join(b.t, NULL);
+	assert_int_equal(b.rc, 0);
+	uint64_t leader_now = harness_wait_leader(h, TIMEOUT_MS);
+	assert_true(leader_now != 0);
+	propose_ok(h, leader_now, 1, &res);
+	assert_int_equal(harness_wait_converged(h, res.index, TIMEOUT_MS), 0);
+	harness_dedup_counts(h, follower, &fresh, &dups);
+	assert_int_equal(fresh - fresh0, 2); /* ours, then the last one */
+	assert_true(dups - dups0 >= 1);
+	assert_true(b.res.index < res.index);
+}
+
+/* No leader known anywhere (every link cut): the proposal is not refused
+ * at once; healed within its timeout, it is applied. */
+static void test_no_leader_then_heal(void **state)
+{
+	(void)state;
+	struct harness *h = start_cluster(3, 0, 0);
+	struct raft_runtime_status st;
+	struct bg_propose b;
+	uint64_t leader = harness_wait_leader(h, TIMEOUT_MS);
+	uint64_t node = leader == 1 ? 2 : 1;
+
+	assert_true(leader != 0);
+	for (uint64_t a = 1; a <= 3; a++)
+		for (uint64_t c = a + 1; c <= 3; c++)
+			cut_both(h, a, c, true);
+	uint64_t end = harness_now_us() + TIMEOUT_MS * 1000u;
+	do {
+		usleep(5000);
+		raft_runtime_status_get(harness_runtime(h, node), &st);
+	} while (st.raft.leader != 0 && harness_now_us() < end);
+	assert_int_equal(st.raft.leader, 0);
+	bg_start(&b, h, node, TIMEOUT_MS);
+	usleep(300 * 1000);
+	for (uint64_t a = 1; a <= 3; a++)
+		for (uint64_t c = a + 1; c <= 3; c++)
+			cut_both(h, a, c, false);
+	pthread_join(b.t, NULL);
+	assert_int_equal(b.rc, 0);
+	printf("no leader, healed after 300 ms: applied after %llu ms\n",
+	       (unsigned long long)b.elapsed_us / 1000);
+}
+
 TEST_MAIN(cmocka_unit_test_teardown(test_single_node, teardown),
 	  cmocka_unit_test_teardown(test_three_nodes_converge, teardown),
 	  cmocka_unit_test_teardown(test_restart_recovers, teardown),
@@ -373,4 +509,7 @@ TEST_MAIN(cmocka_unit_test_teardown(test_single_node, teardown),
 	  cmocka_unit_test_teardown(test_slow_apply_keeps_leader, teardown),
 	  cmocka_unit_test_teardown(test_store_failure_stops_node, teardown),
 	  cmocka_unit_test_teardown(test_retry_same_id, teardown),
-	  cmocka_unit_test_teardown(test_minority_times_out, teardown))
+	  cmocka_unit_test_teardown(test_minority_times_out, teardown),
+	  cmocka_unit_test_teardown(test_lost_forward_is_retried, teardown),
+	  cmocka_unit_test_teardown(test_retry_duplicate_answered, teardown),
+	  cmocka_unit_test_teardown(test_no_leader_then_heal, teardown))
