@@ -234,6 +234,7 @@ static int handle_update(struct raft_runtime *rt, const struct raft_update *u)
 	 * yet: stop rather than acknowledge state it does not hold. */
 	if (u->install_snapshot != NULL || u->n_snapshot_sends > 0)
 		return -EOPNOTSUPP;
+	rt_status_log_changes(rt, u);
 
 	/* The node's own view of its log changes at once; the cache holds
 	 * the payloads for sending and applying. */
@@ -305,19 +306,6 @@ static int process_updates(struct raft_runtime *rt)
 
 /* ---- the loop ---- */
 
-static void publish_status(struct raft_runtime *rt)
-{
-	struct raft_status st;
-
-	raft_status_get(rt->r, &st);
-	pthread_mutex_lock(&rt->mu);
-	rt->status.raft = st;
-	rt->status.durable_index = rt->durable_index;
-	rt->status.dropped_messages += rt->dropped;
-	rt->dropped = 0;
-	pthread_mutex_unlock(&rt->mu);
-}
-
 /* The node stops on an error: it sends nothing more (so it acknowledges
  * nothing it did not persist, and the others elect a leader without it)
  * and answers every waiting proposer. */
@@ -326,7 +314,7 @@ static void halt(struct raft_runtime *rt)
 	rt->halted = true;
 	rt_waiters_expire(rt, 0, true, -EIO);
 	rt_reads_fail_all(rt, -EIO);
-	publish_status(rt);
+	rt_status_publish(rt);
 }
 
 static void abs_deadline(uint64_t ms, struct timespec *ts)
@@ -344,7 +332,7 @@ void *rt_driver_main(void *arg)
 	rc = process_updates(rt); /* a bootstrap entry to persist */
 	if (rc != 0)
 		rt_fail(rt, rc, "driver: %s", strerror(-rc));
-	publish_status(rt);
+	rt_status_publish(rt);
 	pthread_mutex_lock(&rt->mu);
 	for (;;) {
 		while (!rt->stop && rt->inbox == NULL && rt->props == NULL &&
@@ -377,12 +365,17 @@ void *rt_driver_main(void *arg)
 			halt(rt);
 		rc = 0;
 		if (!rt->halted) {
+			uint64_t now = rt_now_ms();
+			bool ticked = now >= next_tick;
+			rt->round_ms = now;
 			if (durable != rt->seen_durable_seq)
 				rc = on_durable(rt, durable);
 			for (struct rt_msg *m = msgs; m != NULL && rc == 0;
 			     m = m->next) {
 				int src = raft_step(rt->r, &m->m);
-				if (src == -ENOMEM)
+				if (src == 0)
+					rt_status_heard(rt, m->m.from, now);
+				else if (src == -ENOMEM)
 					rc = src;
 				else if (src != 0)
 					rt_log(rt, 3,
@@ -390,9 +383,6 @@ void *rt_driver_main(void *arg)
 					       raft_message_type_name(m->m.type),
 					       m->m.from, strerror(-src));
 			}
-			uint64_t now = rt_now_ms();
-			bool ticked = now >= next_tick;
-			rt->round_ms = now;
 			if (rc == 0 && ticked) {
 				for (uint32_t i = 0;
 				     i < MAX_LATE_TICKS && now >= next_tick &&
@@ -431,7 +421,7 @@ void *rt_driver_main(void *arg)
 			else if (rc != 0)
 				rt_fail(rt, rc, "driver: %s; restart the node",
 					strerror(-rc));
-			publish_status(rt);
+			rt_status_publish(rt);
 		} else {
 			rt->seen_durable_seq = durable;
 			/* Only proposals that raced the failure remain. */

@@ -762,9 +762,19 @@ struct raft_runtime_status {
 	uint64_t dropped_messages; /* inbox full or transport refused */
 	int failed;               /* 0, or the error that stopped the node */
 	char error[320];          /* what failed and what to do */
+	struct raft_configuration conf;  /* the configuration in force */
+	/* Leader only (n_progress 0 elsewhere): each member's progress (the
+	 * other members; the leader is not listed). */
+	uint32_t n_progress;
+	struct raft_progress_info progress[RAFT_MAX_MEMBERS];
+	/* Per member of conf (same order as conf.members): milliseconds since
+	 * a message from it was received, UINT64_MAX when never (0 for this
+	 * node itself). */
+	uint64_t heard_ms_ago[RAFT_MAX_MEMBERS];
 };
 
-/* Any thread. */
+/* Any thread. A snapshot as of the driver's last round (heard_ms_ago as of
+ * this call). */
 void raft_runtime_status_get(struct raft_runtime *rt,
 			     struct raft_runtime_status *st);
 

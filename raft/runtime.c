@@ -1,9 +1,10 @@
 /*
  * The runtime's public side: options, create/start/destroy, received
- * messages, status. Proposals and their waiters are in
- * raft/runtime_propose.c, read points in raft/runtime_read.c, the threads
- * in raft/driver.c, raft/runtime_store.c and raft/runtime_apply.c; locks
- * in raft/runtime_internal.h.
+ * messages. Proposals and their waiters are in raft/runtime_propose.c,
+ * read points in raft/runtime_read.c, status and event lines in
+ * raft/runtime_status.c, the threads in raft/driver.c,
+ * raft/runtime_store.c and raft/runtime_apply.c; locks in
+ * raft/runtime_internal.h.
  */
 
 #include "raft/runtime_internal.h"
@@ -26,7 +27,7 @@ uint64_t rt_now_ms(void)
 
 void rt_log(struct raft_runtime *rt, int level, const char *fmt, ...)
 {
-	char line[512];
+	char line[1536]; /* a configuration of RAFT_MAX_MEMBERS fits */
 	va_list ap;
 	int n;
 
@@ -204,6 +205,7 @@ int raft_runtime_create(const struct raft_runtime_options *o,
 	rt->inbox_tail = &rt->inbox;
 	rt->props_tail = &rt->props;
 	rt->reads_in_tail = &rt->reads_in;
+	rt->conf_dirty = true; /* published (and logged) at the start */
 	if (rt->o.retry_ms == 0)
 		rt->o.retry_ms = 2u * o->raft.election_ticks * o->tick_ms;
 	rt->sq_tail = &rt->sq;
@@ -364,19 +366,4 @@ void raft_runtime_receive(struct raft_runtime *rt,
 	rt->inbox_bytes += c->bytes;
 	pthread_cond_signal(&rt->wake);
 	pthread_mutex_unlock(&rt->mu);
-}
-
-/* ---- status ---- */
-
-void raft_runtime_status_get(struct raft_runtime *rt,
-			     struct raft_runtime_status *st)
-{
-	pthread_mutex_lock(&rt->mu);
-	*st = rt->status;
-	st->failed = rt->failed;
-	memcpy(st->error, rt->error, sizeof(st->error));
-	pthread_mutex_unlock(&rt->mu);
-	pthread_mutex_lock(&rt->apply_mu);
-	st->applied_index = rt->applied;
-	pthread_mutex_unlock(&rt->apply_mu);
 }

@@ -107,6 +107,15 @@ struct rt_waiter {
 
 #define RT_WAIT_BUCKETS 1024u
 
+/* When a message from a peer was last received. */
+struct rt_heard {
+	uint64_t id;
+	uint64_t at_ms;
+};
+
+/* Peers remembered: members and tombstones of a configuration. */
+#define RT_MAX_HEARD (2u * RAFT_MAX_MEMBERS)
+
 /* A reader waiting for its read point (raft/runtime_read.c). It sits on
  * exactly one list at a time — the driver's inbox (rt->mu), the driver's
  * own lists, the apply thread's list (rt->apply_mu) — and whoever takes it
@@ -141,6 +150,8 @@ struct raft_runtime {
 	int failed;            /* 0, or what stopped the node */
 	char error[320];
 	struct raft_runtime_status status; /* published by the driver */
+	struct rt_heard pub_heard[RT_MAX_HEARD]; /* heard, as published */
+	uint32_t n_pub_heard;
 
 	/* ---- rt->store_mu ---- */
 	pthread_mutex_t store_mu;
@@ -188,6 +199,14 @@ struct raft_runtime {
 	/* The leader last seen (and its term): a new one gets the waiting
 	 * proposals at once. */
 	uint64_t seen_leader, seen_leader_term;
+	/* Status and events (raft/runtime_status.c). */
+	struct rt_heard heard[RT_MAX_HEARD]; /* by peer id */
+	uint32_t n_heard;
+	bool conf_dirty;       /* the configuration may have changed */
+	bool conf_appended;    /* ... by an appended entry (logged there) */
+	const char *ev_role;   /* the role last logged */
+	uint64_t ev_term;      /* its term */
+	uint64_t ev_leader, ev_leader_term; /* the leader last logged */
 	/* Reads (raft/runtime_read.c): waiting for a round, and in the round
 	 * in flight (context rd_context, 0 when none). */
 	struct rt_read *rd_wait, *rd_wait_tail, *rd_round;
@@ -224,6 +243,16 @@ void rt_proposals_run(struct raft_runtime *rt, struct rt_proposal *list,
 		      uint64_t now_ms, bool ticked);
 /* Driver: the round's updates are done; drop its references. */
 void rt_proposals_round_done(struct raft_runtime *rt);
+
+/* runtime_status.c (driver thread) */
+/* A message from peer id arrived at now_ms. */
+void rt_status_heard(struct raft_runtime *rt, uint64_t id, uint64_t now_ms);
+/* An update appended (or truncated) entries: log configuration entries. */
+void rt_status_log_changes(struct raft_runtime *rt,
+			   const struct raft_update *u);
+/* Publish the core's state for raft_runtime_status_get and log what
+ * changed (role, leader, configuration). */
+void rt_status_publish(struct raft_runtime *rt);
 
 /* driver.c */
 void *rt_driver_main(void *arg);

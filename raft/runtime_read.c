@@ -26,6 +26,7 @@
 #include "raft/runtime_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 
 int raft_runtime_read_index(struct raft_runtime *rt, uint32_t timeout_ms,
@@ -237,6 +238,12 @@ void rt_reads_expire(struct raft_runtime *rt, uint64_t now_ms)
 	rt->reads_applying_tail =
 		take_expired(&rt->reads_applying, now_ms, &expired);
 	pthread_mutex_unlock(&rt->apply_mu);
+	if (expired != NULL) {
+		uint64_t n = 0;
+		for (struct rt_read *rd = expired; rd != NULL; rd = rd->next)
+			n++;
+		rt_log(rt, 3, "%" PRIu64 " reads timed out", n);
+	}
 	rt_reads_complete(expired, -ETIMEDOUT);
 }
 

@@ -10,8 +10,12 @@
 #include "raft/runtime_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A synced write slower than this is logged (warn). */
+#define SLOW_WRITE_MS 100u
 
 void rt_store_enqueue(struct raft_runtime *rt, struct rt_job *job)
 {
@@ -71,8 +75,17 @@ void *rt_store_main(void *arg)
 		pthread_mutex_unlock(&rt->store_mu);
 
 		err[0] = '\0';
+		uint64_t t0 = rt_now_ms();
 		if (rc == 0)
 			rc = raft_logstore_write(rt->ls, w, n, err, sizeof(err));
+		uint64_t took_ms = rt_now_ms() - t0;
+		/* A slow disk delays every acknowledgement: worth a line. */
+		if (rc == 0 && took_ms > SLOW_WRITE_MS)
+			rt_log(rt, 1,
+			       "slow synced store write: %" PRIu64
+			       " ms for %" PRIu32 " updates, %" PRIu64
+			       " payload bytes",
+			       took_ms, n, bytes);
 		if (rc != 0) {
 			if (err[0] == '\0')
 				strcpy(err, strerror(-rc));

@@ -142,6 +142,8 @@ static int fsm_apply(void *ctx, const struct raft_entry *e,
 static void log_line(void *ctx, int level, const char *line)
 {
 	struct harness *h = ctx;
+	if (h->o.log != NULL)
+		h->o.log(h->o.log_ctx, level, line);
 	if (!h->o.quiet || level == 0)
 		fprintf(stderr, "%s\n", line);
 }

@@ -38,6 +38,9 @@ struct harness_options {
 	 * receives goes to harness_deliver. */
 	int (*send)(void *ctx, const struct raft_message *m);
 	void *send_ctx;
+	/* Also called with every runtime log line (any thread). */
+	void (*log)(void *ctx, int level, const char *line);
+	void *log_ctx;
 };
 
 struct harness_result {

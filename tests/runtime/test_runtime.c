@@ -502,6 +502,115 @@ static void test_no_leader_then_heal(void **state)
 	       (unsigned long long)b.elapsed_us / 1000);
 }
 
+/* Log lines of the running test, for the event checks. */
+static pthread_mutex_t lines_mu = PTHREAD_MUTEX_INITIALIZER;
+static char lines[64 * 1024];
+static size_t lines_len;
+
+static void capture_line(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	(void)level;
+	pthread_mutex_lock(&lines_mu);
+	size_t n = strlen(line);
+	if (lines_len + n + 2 < sizeof(lines)) {
+		memcpy(lines + lines_len, line, n);
+		lines_len += n;
+		lines[lines_len++] = '\n';
+		lines[lines_len] = '\0';
+	}
+	pthread_mutex_unlock(&lines_mu);
+}
+
+static bool logged(const char *needle)
+{
+	pthread_mutex_lock(&lines_mu);
+	bool found = strstr(lines, needle) != NULL;
+	pthread_mutex_unlock(&lines_mu);
+	return found;
+}
+
+/* The status shows the configuration, the leader's progress per member
+ * and when each member was last heard from; the log says who leads and
+ * which configuration is in force. */
+static void test_status_and_events(void **state)
+{
+	(void)state;
+	struct harness_options o;
+	struct harness *h = NULL;
+	struct harness_result res;
+	struct raft_runtime_status st;
+	char line[128];
+
+	lines_len = 0;
+	lines[0] = '\0';
+	harness_options_default(&o, 3);
+	o.log = capture_line;
+	assert_int_equal(harness_create(&o, &h), 0);
+	current = h;
+	for (uint64_t id = 1; id <= 3; id++)
+		assert_int_equal(harness_start_node(h, id), 0);
+	uint64_t leader = harness_wait_leader(h, TIMEOUT_MS);
+	uint64_t follower = leader == 1 ? 2 : 1;
+	assert_true(leader != 0);
+	propose_ok(h, leader, 0, &res);
+	assert_int_equal(harness_wait_converged(h, res.index, TIMEOUT_MS), 0);
+	usleep(50 * 1000); /* a heartbeat or two */
+
+	raft_runtime_status_get(harness_runtime(h, leader), &st);
+	assert_int_equal(st.conf.n, 3);
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(st.conf.members[i].id, i + 1);
+		assert_int_equal(st.conf.members[i].role, RAFT_VOTER);
+		if (st.conf.members[i].id == leader)
+			assert_int_equal(st.heard_ms_ago[i], 0);
+		else
+			assert_true(st.heard_ms_ago[i] < 500);
+	}
+	assert_int_equal(st.n_progress, 2);
+	for (uint32_t i = 0; i < st.n_progress; i++) {
+		assert_true(st.progress[i].id != leader);
+		assert_true(st.progress[i].match >= res.index);
+	}
+	raft_runtime_status_get(harness_runtime(h, follower), &st);
+	assert_int_equal(st.conf.n, 3);
+	assert_int_equal(st.n_progress, 0);
+	assert_true(st.heard_ms_ago[leader - 1] < 500);
+	assert_int_equal(st.heard_ms_ago[follower - 1], 0);
+
+	/* A follower cut off: the leader stops hearing from it. */
+	cut_both(h, leader, follower, true);
+	usleep(300 * 1000);
+	raft_runtime_status_get(harness_runtime(h, leader), &st);
+	assert_true(st.heard_ms_ago[follower - 1] >= 250);
+	assert_true(st.heard_ms_ago[follower - 1] != UINT64_MAX);
+	cut_both(h, leader, follower, false);
+
+	snprintf(line, sizeof(line), "raft node %llu: became leader in term",
+		 (unsigned long long)leader);
+	assert_true(logged(line));
+	snprintf(line, sizeof(line), "raft node %llu: leader is node %llu",
+		 (unsigned long long)follower, (unsigned long long)leader);
+	assert_true(logged(line));
+	assert_true(logged("configuration appended at index 1 term 1: 1 voter "
+			   "127.0.0.1:7000, 2 voter 127.0.0.2:7000, 3 voter "
+			   "127.0.0.3:7000"));
+	/* Restarted, a node says which configuration it recovered. */
+	harness_stop_node(h, follower);
+	assert_int_equal(harness_start_node(h, follower), 0);
+	snprintf(line, sizeof(line),
+		 "raft node %llu: configuration in force: 1 voter",
+		 (unsigned long long)follower);
+	uint64_t end = harness_now_us() + 1000000u; /* the driver logs it */
+	while (!logged(line) && harness_now_us() < end)
+		usleep(2000);
+	if (!logged(line)) {
+		fprintf(stderr, "%s", lines);
+		fail_msg("no \"%s\" in the log lines above", line);
+	}
+	end_cluster(h);
+}
+
 TEST_MAIN(cmocka_unit_test_teardown(test_single_node, teardown),
 	  cmocka_unit_test_teardown(test_three_nodes_converge, teardown),
 	  cmocka_unit_test_teardown(test_restart_recovers, teardown),
@@ -512,4 +621,5 @@ TEST_MAIN(cmocka_unit_test_teardown(test_single_node, teardown),
 	  cmocka_unit_test_teardown(test_minority_times_out, teardown),
 	  cmocka_unit_test_teardown(test_lost_forward_is_retried, teardown),
 	  cmocka_unit_test_teardown(test_retry_duplicate_answered, teardown),
-	  cmocka_unit_test_teardown(test_no_leader_then_heal, teardown))
+	  cmocka_unit_test_teardown(test_no_leader_then_heal, teardown),
+	  cmocka_unit_test_teardown(test_status_and_events, teardown))
