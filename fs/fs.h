@@ -488,6 +488,39 @@ void fs_local_proposer_hold(struct fs_local_proposer *lp, bool hold);
 void fs_local_proposer_stop(struct fs_local_proposer *lp);
 
 /*
+ * The Raft proposer (fs/raft_proposer.c): the filesystem replicated by a
+ * struct raft_runtime (raft/raft.h). Order of use:
+ *   fs_raft_create(store, node, epoch, timeout) -> fr
+ *   fs_raft_fsm(fr, &opts.fsm); raft_runtime_create(&opts, &rt, ...)
+ *   fs_raft_attach(fr, rt); raft_runtime_start(rt)
+ *   fs_raft_proposer(fr, &p) for the FUSE front end (fs_fuse_mount)
+ *   ... raft_runtime_destroy(rt) (answers every waiter), fs_raft_destroy.
+ * The state machine applies normal entries as fs commands and moves the
+ * applied index over no-op and configuration entries; its errors stop the
+ * runtime. A change waits at most timeout_ms for its commit and local
+ * apply (the runtime retries it with the same id meanwhile), then gets
+ * -EIO (outcome unknown); a barrier is the runtime's ReadIndex with the
+ * same bound. node and epoch as for the local proposer: the epoch must
+ * grow on every start of the node.
+ */
+struct fs_raft;
+struct raft_fsm;
+struct raft_runtime;
+
+/* 0, -EINVAL, -ENOMEM. */
+int fs_raft_create(struct fs_store *s, uint64_t node, uint64_t epoch,
+		   uint32_t timeout_ms, struct fs_raft **out);
+/* The state machine to put in raft_runtime_options.fsm. */
+void fs_raft_fsm(struct fs_raft *fr, struct raft_fsm *out);
+/* The runtime to propose to (before it starts; changes before this get
+ * -EIO). */
+void fs_raft_attach(struct fs_raft *fr, struct raft_runtime *rt);
+/* The interface for the front end (valid until fs_raft_destroy). */
+void fs_raft_proposer(struct fs_raft *fr, struct fs_proposer *out);
+/* After the runtime was destroyed; accepts NULL. */
+void fs_raft_destroy(struct fs_raft *fr);
+
+/*
  * Format a new filesystem through proposer p: propose INIT (which must be
  * the first fs command of a log) and wait for its outcome on the calling
  * thread (not a proposer thread). Returns 0, -EEXIST when the filesystem
@@ -530,6 +563,10 @@ struct fs_fuse_config {
 	unsigned max_threads;   /* libfuse workers; 0: libfuse's default */
 	bool allow_other;       /* -o allow_other (other users may enter) */
 	bool debug;             /* libfuse's request trace on stderr */
+	/* One line (level 0 error .. 3 debug) for events worth a log line
+	 * (requests timed out); from the front end's threads; NULL: none. */
+	void (*log)(void *ctx, int level, const char *line);
+	void *log_ctx;
 };
 
 struct fs_fuse;

@@ -37,6 +37,8 @@ struct fs_fuse {
 	uint32_t op_timeout_ms;
 	unsigned max_threads;
 	uint32_t name_max; /* the superblock's, read at mount */
+	void (*log)(void *ctx, int level, const char *line); /* or NULL */
+	void *log_ctx;
 	char *mountpoint;
 	struct fuse_session *se;
 	bool mounted;

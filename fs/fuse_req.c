@@ -12,6 +12,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -216,6 +217,7 @@ void fs_fuse_read(struct fs_fuse_req *r, void (*read)(struct fs_fuse_req *r))
 static void *timer_thread(void *arg)
 {
 	struct fs_fuse *fs = arg;
+	uint64_t expired = 0; /* answered EIO since the last log line */
 
 	pthread_mutex_lock(&fs->lock);
 	while (!fs->stopping) {
@@ -229,10 +231,26 @@ static void *timer_thread(void *arg)
 			r->next->prev = r->prev;
 			r->prev = r->next = NULL;
 			pthread_mutex_unlock(&fs->lock);
-			if (r->req != NULL)
+			if (r->req != NULL) {
 				fuse_reply_err(r->req, EIO);
+				expired++;
+			}
 			req_unref(r, 1);
 			pthread_mutex_lock(&fs->lock);
+			continue;
+		}
+		if (expired > 0 && fs->log != NULL) {
+			/* One line per pass: a partition times out many
+			 * requests at once. */
+			char line[128];
+			snprintf(line, sizeof(line),
+				 "fuse: %llu request(s) timed out after %u ms "
+				 "(answered EIO)",
+				 (unsigned long long)expired, fs->op_timeout_ms);
+			pthread_mutex_unlock(&fs->lock);
+			fs->log(fs->log_ctx, 1, line);
+			pthread_mutex_lock(&fs->lock);
+			expired = 0;
 			continue;
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);

@@ -80,6 +80,8 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 	f->op_timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms
 					      : OP_TIMEOUT_DEFAULT_MS;
 	f->max_threads = cfg->max_threads;
+	f->log = cfg->log;
+	f->log_ctx = cfg->log_ctx;
 	f->name_max = st.name_max;
 	f->mountpoint = strdup(cfg->mountpoint);
 	if (f->mountpoint == NULL) {

@@ -32,8 +32,32 @@ static int wait_ready(int fd, bool want_write, int64_t deadline_ms)
 	return rc == 0 ? -ETIMEDOUT : 0;
 }
 
-static int dial(const char *address, int64_t deadline_ms, int *out,
-		char *err, size_t err_size)
+/* Bind fd to source's host (any port). */
+static int bind_source(int fd, const char *source, char *err,
+		       size_t err_size)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char host[RAFT_MAX_ADDRESS + 8];
+	const char *colon = strrchr(source, ':');
+
+	/* net_resolve wants host:port; port 0 lets the kernel choose. */
+	if (colon != NULL)
+		snprintf(host, sizeof(host), "%.*s:0", (int)(colon - source),
+			 source);
+	else
+		snprintf(host, sizeof(host), "%s:0", source);
+	if (net_resolve(host, &sa, &len) < 0)
+		return net_err(err, err_size, -EINVAL,
+			       "bad source address '%s'", source);
+	if (bind(fd, (struct sockaddr *)&sa, len) < 0)
+		return net_err(err, err_size, -errno, "bind to %s: %s", source,
+			       strerror(errno));
+	return 0;
+}
+
+static int dial(const char *address, const char *source, int64_t deadline_ms,
+		int *out, char *err, size_t err_size)
 {
 	struct sockaddr_storage sa;
 	socklen_t len;
@@ -45,6 +69,13 @@ static int dial(const char *address, int64_t deadline_ms, int *out,
 	if (fd < 0)
 		return net_err(err, err_size, -errno, "socket: %s",
 			       strerror(errno));
+	if (source != NULL) {
+		int rc = bind_source(fd, source, err, err_size);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+	}
 	if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
 		int rc = -errno;
 		if (rc == -EINPROGRESS) {
@@ -140,7 +171,7 @@ int net_admin_call(const char *address, const struct net_client_options *o,
 	rc = net_tls_ctx_create(&no, false, &ctx, err, err_size);
 	if (rc < 0)
 		return rc;
-	rc = dial(address, deadline, &c.fd, err, err_size);
+	rc = dial(address, o->source, deadline, &c.fd, err, err_size);
 	if (rc < 0)
 		goto out;
 	c.ssl = SSL_new(ctx);

@@ -417,6 +417,10 @@ struct net_client_options {
 	const char *cert_file;
 	const char *key_file;
 	uint32_t timeout_ms;
+	/* NULL, or a "host" or "host:port" to dial from (a node asking its
+	 * peers dials from its listen address, as its Raft traffic does, so
+	 * a firewall rule between two addresses cuts both alike). */
+	const char *source;
 };
 
 int net_admin_call(const char *address, const struct net_client_options *o,

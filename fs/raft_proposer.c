@@ -1,0 +1,231 @@
+/*
+ * The filesystem over the Raft runtime (fs/fs.h, "The Raft proposer"): the
+ * state machine the runtime applies committed entries to, and the proposer
+ * interface the FUSE front end submits commands through.
+ *
+ * Apply runs on the runtime's apply thread, in log order: normal entries
+ * are fs commands (fs_store_apply), no-op and configuration entries only
+ * move the store's applied index. The command's result travels back to
+ * the waiting proposer on this node as the bytes of a struct fs_result,
+ * which never leaves the process.
+ *
+ * A submission's outcome comes from the runtime's completion (its apply
+ * thread, or its driver on a timeout): the runtime retries a proposal with
+ * the same id while it waits, and the store's duplicate table answers a
+ * command that reached the log twice with its first result.
+ */
+
+#include "fs/fs.h"
+#include "fs/open_seqs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "raft/raft.h"
+
+_Static_assert(sizeof(struct fs_result) <= RAFT_RUNTIME_MAX_RESULT_BYTES,
+	       "a command's result must fit the runtime's result buffer");
+
+struct fs_raft {
+	struct fs_store *store;
+	uint64_t node;
+	uint64_t epoch;
+	uint32_t timeout_ms;
+	_Atomic(struct raft_runtime *) rt; /* set once by fs_raft_attach */
+
+	pthread_mutex_t lock; /* protects open */
+	struct fs_open_seqs open;
+};
+
+/* One submitted command waiting for its outcome. */
+struct submission {
+	struct fs_raft *fr;
+	uint64_t seq;
+	void (*done)(void *arg, int err, const struct fs_result *res);
+	void *arg;
+};
+
+/* One barrier waiting for its read index. */
+struct barrier {
+	void (*done)(void *arg, int err);
+	void *arg;
+};
+
+static int fr_apply(void *ctx, const struct raft_entry *e,
+		    struct raft_proposal_id *id, void *result,
+		    size_t *result_size)
+{
+	struct fs_raft *fr = ctx;
+	struct fs_result res;
+	struct fs_cmd cmd;
+	int rc;
+
+	if (e->type != RAFT_ENTRY_NORMAL)
+		return fs_store_apply_other(fr->store, e->index);
+	memset(&res, 0, sizeof(res));
+	/* A committed command this build cannot decode stops the node
+	 * (-EBADMSG): skipping it would make this replica differ. */
+	rc = fs_store_apply(fr->store, e->index, e->data, e->size, &res);
+	if (rc != 0)
+		return rc;
+	if (fs_cmd_decode(e->data, e->size, &cmd) == 0) {
+		*id = cmd.proposal.id;
+		memcpy(result, &res, sizeof(res));
+		*result_size = sizeof(res);
+	}
+	return 0;
+}
+
+static int fr_begin(void *ctx, struct raft_proposal *p, struct fs_time *clock)
+{
+	struct fs_raft *fr = ctx;
+	struct timespec ts;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	pthread_mutex_lock(&fr->lock);
+	rc = fs_open_seqs_begin(&fr->open, fr->node, fr->epoch, p);
+	pthread_mutex_unlock(&fr->lock);
+	clock->sec = ts.tv_sec;
+	clock->nsec = (uint32_t)ts.tv_nsec;
+	return rc;
+}
+
+static void seq_close(struct fs_raft *fr, uint64_t seq)
+{
+	pthread_mutex_lock(&fr->lock);
+	fs_open_seqs_close(&fr->open, seq);
+	pthread_mutex_unlock(&fr->lock);
+}
+
+static void submitted(void *ctx, int rc, const void *result,
+		      size_t result_size)
+{
+	struct submission *sb = ctx;
+	struct fs_result res;
+
+	/* Known now, or given up on (never retried with this seq again): in
+	 * both cases the low-water mark may pass it. */
+	seq_close(sb->fr, sb->seq);
+	if (rc == 0 && result_size == sizeof(res)) {
+		memcpy(&res, result, sizeof(res));
+		sb->done(sb->arg, 0, &res);
+	} else {
+		sb->done(sb->arg, -EIO, NULL);
+	}
+	free(sb);
+}
+
+static int fr_submit(void *ctx, const struct raft_proposal_id *id,
+		     const void *cmd, size_t size,
+		     void (*done)(void *arg, int err, const struct fs_result *res),
+		     void *arg)
+{
+	struct fs_raft *fr = ctx;
+	struct raft_runtime *rt = atomic_load(&fr->rt);
+	struct submission *sb;
+	int rc;
+
+	if (rt == NULL || size > RAFT_MAX_ENTRY_BYTES) {
+		seq_close(fr, id->seq);
+		return rt == NULL ? -EIO : -EINVAL;
+	}
+	sb = malloc(sizeof(*sb));
+	if (sb == NULL) {
+		seq_close(fr, id->seq);
+		return -ENOMEM;
+	}
+	*sb = (struct submission){fr, id->seq, done, arg};
+	rc = raft_runtime_propose_async(rt, id, cmd, (uint32_t)size,
+					fr->timeout_ms, submitted, sb);
+	if (rc != 0) {
+		free(sb);
+		seq_close(fr, id->seq);
+		return rc == -ENOMEM ? -ENOMEM : -EIO;
+	}
+	return 0;
+}
+
+static void barrier_done(void *ctx, int rc)
+{
+	struct barrier *b = ctx;
+
+	b->done(b->arg, rc == 0 ? 0 : -EIO);
+	free(b);
+}
+
+static int fr_barrier(void *ctx, void (*done)(void *arg, int err), void *arg)
+{
+	struct fs_raft *fr = ctx;
+	struct raft_runtime *rt = atomic_load(&fr->rt);
+	struct barrier *b;
+	int rc;
+
+	if (rt == NULL)
+		return -EIO;
+	b = malloc(sizeof(*b));
+	if (b == NULL)
+		return -ENOMEM;
+	*b = (struct barrier){done, arg};
+	rc = raft_runtime_read_index(rt, fr->timeout_ms, barrier_done, b);
+	if (rc != 0) {
+		free(b);
+		return rc == -ENOMEM ? -ENOMEM : -EIO;
+	}
+	return 0;
+}
+
+int fs_raft_create(struct fs_store *s, uint64_t node, uint64_t epoch,
+		   uint32_t timeout_ms, struct fs_raft **out)
+{
+	struct fs_raft *fr;
+
+	*out = NULL;
+	if (s == NULL || node == 0 || epoch == 0 || timeout_ms == 0)
+		return -EINVAL;
+	fr = calloc(1, sizeof(*fr));
+	if (fr == NULL)
+		return -ENOMEM;
+	fr->store = s;
+	fr->node = node;
+	fr->epoch = epoch;
+	fr->timeout_ms = timeout_ms;
+	atomic_init(&fr->rt, NULL);
+	pthread_mutex_init(&fr->lock, NULL);
+	fs_open_seqs_init(&fr->open);
+	*out = fr;
+	return 0;
+}
+
+void fs_raft_fsm(struct fs_raft *fr, struct raft_fsm *out)
+{
+	out->apply = fr_apply;
+	out->ctx = fr;
+}
+
+void fs_raft_attach(struct fs_raft *fr, struct raft_runtime *rt)
+{
+	atomic_store(&fr->rt, rt);
+}
+
+void fs_raft_proposer(struct fs_raft *fr, struct fs_proposer *out)
+{
+	out->ctx = fr;
+	out->node_id = fr->node;
+	out->begin = fr_begin;
+	out->submit = fr_submit;
+	out->barrier = fr_barrier;
+}
+
+void fs_raft_destroy(struct fs_raft *fr)
+{
+	if (fr == NULL)
+		return;
+	fs_open_seqs_release(&fr->open);
+	pthread_mutex_destroy(&fr->lock);
+	free(fr);
+}

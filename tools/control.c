@@ -1,0 +1,208 @@
+/*
+ * The control socket: DIR/control.sock (mode 0600, so only the data dir's
+ * owner may ask), served by one thread. A client sends one request line
+ * ("status json" or "status text") and reads the answer until the server
+ * closes; an answer that starts with "error: " is a failure. Also the
+ * answer to a peer's or an administrator's NODE_VIEW admin request over
+ * the transport.
+ */
+
+#define _GNU_SOURCE
+#include "tools/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define REQUEST_TIMEOUT_MS 2000
+#define ANSWER_BYTES (256u * 1024u)
+
+struct control {
+	struct control_source src;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int fd;
+	int stop_pipe[2];
+	pthread_t thread;
+};
+
+/* Read one line (up to size-1 bytes) within the timeout. */
+static int read_request(int fd, char *line, size_t size)
+{
+	size_t len = 0;
+
+	while (len + 1 < size) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+		if (poll(&p, 1, REQUEST_TIMEOUT_MS) <= 0)
+			return -ETIMEDOUT;
+		n = read(fd, line + len, size - 1 - len);
+		if (n <= 0)
+			return n == 0 ? -ECONNRESET : -errno;
+		len += (size_t)n;
+		line[len] = '\0';
+		if (strchr(line, '\n') != NULL) {
+			*strchr(line, '\n') = '\0';
+			return 0;
+		}
+	}
+	return -EMSGSIZE;
+}
+
+static void write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* the client went away */
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void serve_client(struct control *c, int fd)
+{
+	char line[128];
+	char *answer = malloc(ANSWER_BYTES);
+	size_t len = 0;
+
+	if (answer == NULL)
+		return;
+	if (read_request(fd, line, sizeof(line)) != 0) {
+		len = (size_t)snprintf(answer, ANSWER_BYTES,
+				       "error: bad request\n");
+	} else if (strcmp(line, "status json") == 0 ||
+		   strcmp(line, "status text") == 0) {
+		len = control_cluster_status(&c->src, line[7] == 'j', answer,
+					     ANSWER_BYTES);
+	} else {
+		len = (size_t)snprintf(answer, ANSWER_BYTES,
+				       "error: unknown request '%.60s'\n",
+				       line);
+	}
+	write_all(fd, answer, len);
+	free(answer);
+}
+
+static void *control_main(void *arg)
+{
+	struct control *c = arg;
+
+	for (;;) {
+		struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN},
+				      {.fd = c->stop_pipe[0], .events = POLLIN}};
+		int fd;
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents != 0)
+			break;
+		fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		serve_client(c, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+int control_start(const struct control_source *src, struct control **out,
+		  char *err, size_t err_size)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct control *c;
+	mode_t old;
+	int rc;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->src = *src;
+	c->fd = -1;
+	c->stop_pipe[0] = c->stop_pipe[1] = -1;
+	if ((size_t)snprintf(c->path, sizeof(c->path), "%s/control.sock",
+			     src->args->data) >= sizeof(c->path)) {
+		snprintf(err, err_size,
+			 "data dir path %s is too long for a unix socket",
+			 src->args->data);
+		free(c);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, c->path, sizeof(c->path));
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || pipe2(c->stop_pipe, O_CLOEXEC) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* We hold the data dir's lock: a socket file left there belongs to
+	 * a node that died. */
+	unlink(c->path);
+	old = umask(077);
+	rc = bind(c->fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc != 0 || chmod(c->path, 0600) != 0 || listen(c->fd, 16) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = -pthread_create(&c->thread, NULL, control_main, c);
+	if (rc != 0)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	snprintf(err, err_size, "control socket %s: %s", c->path,
+		 strerror(-rc));
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->stop_pipe[0] >= 0) {
+		close(c->stop_pipe[0]);
+		close(c->stop_pipe[1]);
+	}
+	free(c);
+	return rc;
+}
+
+void control_stop(struct control *c)
+{
+	if (c == NULL)
+		return;
+	if (write(c->stop_pipe[1], "x", 1) != 1)
+		daemon_log(LOG_WARN, "control: cannot wake the socket thread");
+	pthread_join(c->thread, NULL);
+	close(c->fd);
+	close(c->stop_pipe[0]);
+	close(c->stop_pipe[1]);
+	unlink(c->path);
+	free(c);
+}
+
+void control_on_admin(void *ctx, uint64_t conn_id,
+		      const struct net_identity *who,
+		      const struct net_admin_msg *req)
+{
+	const struct control_source *src = ctx;
+	struct net_admin_msg resp = {0};
+	char view[4096];
+
+	(void)who; /* a node or the administrator: both may look */
+	if (req->kind != ADMIN_KIND_NODE_VIEW)
+		return; /* unknown kinds get no answer; the caller times out */
+	resp.kind = req->kind;
+	resp.request_id = req->request_id;
+	resp.payload = (const uint8_t *)view;
+	resp.payload_bytes = (uint32_t)control_node_view(src, view,
+							 sizeof(view));
+	if (net_admin_reply(src->net, conn_id, &resp) != 0)
+		daemon_log(LOG_DEBUG, "control: admin answer dropped");
+}

@@ -1,0 +1,129 @@
+#ifndef TOOLS_DAEMON_H
+#define TOOLS_DAEMON_H
+
+/*
+ * The pieces of `raftfs serve` (private to tools/): its arguments, its log,
+ * its data dir and mount point, and the control socket. The daemon itself
+ * (tools/serve.c) wires the Raft runtime, the transport, the fs store and
+ * the FUSE session together; every rule of the algorithm and the
+ * filesystem lives in raft/, net/ and fs/.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "net/net.h"
+#include "raft/raft.h"
+
+/* ---- arguments (tools/serve_args.c) ---- */
+
+#define SERVE_TIMEOUT_DEFAULT_MS 10000u
+
+struct serve_peer {
+	uint64_t id;
+	char address[RAFT_MAX_ADDRESS]; /* "host:port" */
+};
+
+struct serve_args {
+	uint64_t id;
+	const char *data;
+	const char *mount;
+	const char *listen;
+	const char *certs;
+	uint32_t n_peers; /* every member, this node included */
+	struct serve_peer peers[RAFT_MAX_MEMBERS];
+	bool bootstrap;
+	bool join;
+	bool foreground;     /* -f */
+	int verbose;         /* -v: debug lines in the log */
+	bool allow_other;    /* -o allow_other */
+	bool fuse_debug;     /* -o debug: libfuse's request trace */
+	uint32_t op_timeout_ms; /* -o timeout=SECONDS */
+	uint32_t max_threads;   /* -o max_threads=N */
+};
+
+/* Parse serve's arguments (argv[0] is "serve"). 0, or -EINVAL with one
+ * line in err (a usage error). Paths are not checked here. */
+int serve_args_parse(int argc, char **argv, struct serve_args *a, char *err,
+		     size_t err_size);
+
+/* ---- the log (tools/daemon_log.c) ---- */
+
+enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+/* Lines go to out (stderr, or the log file of a daemon) with a UTC
+ * timestamp, the level and node=ID; lines above max_level are dropped. */
+void daemon_log_init(FILE *out, uint64_t node, int max_level);
+void daemon_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A log hook for the runtime and the transport: ctx NULL, or a label
+ * printed before the line. */
+void daemon_log_hook(void *ctx, int level, const char *line);
+
+/* ---- the data dir (tools/data_dir.c, docs/DATA_DIR.md) ---- */
+
+/* Create DIR (0700) if missing and flock DIR/LOCK; -EBUSY with the
+ * holder's pid in err when another process holds it. *fd stays open for
+ * the life of the process. */
+int data_dir_lock(const char *dir, int *fd, char *err, size_t err_size);
+/* Check DIR/node against cluster and node (another cluster or node:
+ * -EEXIST), raise the epoch and write it durably; *epoch the new one. */
+int data_dir_next_epoch(const char *dir, const char *cluster_id,
+			uint64_t node, uint64_t *epoch, char *err,
+			size_t err_size);
+/* Write DIR/raftfs.pid (temp file, rename). */
+int data_dir_write_pid(const char *dir, char *err, size_t err_size);
+/* Bytes of the files under path (the log store's size for status). */
+uint64_t data_dir_bytes(const char *path);
+
+/* ---- the mount point (tools/mount_point.c) ---- */
+
+/* Check mnt is a directory; unmount a dead FUSE mount left there by a
+ * killed node (ENOTCONN); refuse a live mount (-EBUSY). One line in err. */
+int mount_point_prepare(const char *mnt, char *err, size_t err_size);
+/* Whether mnt is a mount point in this mount namespace. */
+bool mount_point_is_mounted(const char *mnt);
+
+/* ---- the control socket (tools/control.c) ---- */
+
+/* What the control server asks the daemon for. */
+struct control_source {
+	struct raft_runtime *rt;
+	struct net *net;
+	const struct serve_args *args;
+	const char *cluster_id;
+	const char *(*state)(void *ctx); /* "mounted", "waiting ..." */
+	void *ctx;
+};
+
+struct control;
+
+/* Listen on DIR/control.sock (mode 0600, a stale one replaced) and serve
+ * requests on a thread of its own. 0 or a negative errno with err. */
+int control_start(const struct control_source *src, struct control **out,
+		  char *err, size_t err_size);
+void control_stop(struct control *c);
+
+/* The admin requests a node answers (net's on_admin hook; ctx: the
+ * struct control_source). */
+void control_on_admin(void *ctx, uint64_t conn_id,
+		      const struct net_identity *who,
+		      const struct net_admin_msg *req);
+
+/* Admin request kinds between nodes and from `status --connect`. */
+enum { ADMIN_KIND_NODE_VIEW = 1 };
+
+/* This node's view as text lines "key=value" (tools/status_view.c);
+ * returns the length (a NUL follows). */
+size_t control_node_view(const struct control_source *src, char *buf,
+			 size_t size);
+
+/* The cluster's status as this node sees it, asking every other member
+ * (up to 1.5 s): one JSON object or a table; returns the length. Not from
+ * the transport's thread. */
+size_t control_cluster_status(const struct control_source *src, bool json,
+			      char *out, size_t size);
+
+#endif

@@ -1,0 +1,395 @@
+/*
+ * What `raftfs status` shows, assembled by the node it asks: this node's
+ * view, each other member's own view (asked over the transport's admin
+ * requests, in parallel, from this node's listen address) and the
+ * leader's replication progress for every member. Printed as one JSON
+ * object (the names of the command-line contract) or as a table.
+ *
+ * A view travels as text lines "key=value"; the leader adds one line
+ * "progress=ID MATCH NEXT HEARD_MS" per member.
+ */
+
+#include "tools/daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PEER_TIMEOUT_MS 1500u
+#define UNKNOWN UINT64_MAX
+
+struct progress {
+	uint64_t id;
+	uint64_t match;
+	uint64_t next;
+	uint64_t heard_ms; /* UNKNOWN: never */
+};
+
+/* One member's view of itself. */
+struct view {
+	bool known; /* answered */
+	uint64_t id;
+	char state[16];
+	uint64_t term;
+	uint64_t leader;
+	uint64_t last_index;
+	uint64_t commit;
+	uint64_t applied;
+	uint64_t log_bytes;
+	char mount[32];
+	uint32_t n_progress;
+	struct progress progress[RAFT_MAX_MEMBERS];
+};
+
+static const char *state_name(uint8_t state, bool learner)
+{
+	if (learner)
+		return "learner";
+	switch (state) {
+	case RAFT_LEADER:
+		return "leader";
+	case RAFT_CANDIDATE:
+	case RAFT_PRECANDIDATE:
+		return "candidate";
+	default:
+		return "follower";
+	}
+}
+
+struct buf {
+	char *p;
+	size_t size;
+	size_t len;
+};
+
+static void put(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void put(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->len >= b->size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->size - b->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		b->len += (size_t)n;
+	if (b->len >= b->size)
+		b->len = b->size - 1; /* truncated; still a string */
+}
+
+size_t control_node_view(const struct control_source *src, char *out,
+			 size_t size)
+{
+	struct raft_runtime_status *st = malloc(sizeof(*st));
+	struct buf b = {out, size, 0};
+	bool learner = false;
+	char logdir[4200];
+
+	if (size == 0)
+		return 0;
+	out[0] = '\0';
+	if (st == NULL)
+		return 0;
+	raft_runtime_status_get(src->rt, st);
+	for (uint32_t i = 0; i < st->conf.n; i++)
+		if (st->conf.members[i].id == src->args->id &&
+		    st->conf.members[i].role == RAFT_LEARNER)
+			learner = true;
+	snprintf(logdir, sizeof(logdir), "%s/log", src->args->data);
+	put(&b, "id=%" PRIu64 "\n", src->args->id);
+	put(&b, "state=%s\n", state_name(st->raft.state, learner));
+	put(&b, "term=%" PRIu64 "\n", st->raft.term);
+	put(&b, "leader=%" PRIu64 "\n", st->raft.leader);
+	put(&b, "last_index=%" PRIu64 "\n", st->raft.last_index);
+	put(&b, "commit=%" PRIu64 "\n", st->raft.commit);
+	put(&b, "applied=%" PRIu64 "\n", st->applied_index);
+	put(&b, "log_bytes=%" PRIu64 "\n", data_dir_bytes(logdir));
+	put(&b, "mount=%s\n", src->state(src->ctx));
+	for (uint32_t i = 0; i < st->n_progress; i++) {
+		const struct raft_progress_info *p = &st->progress[i];
+		uint64_t heard = UNKNOWN;
+		for (uint32_t j = 0; j < st->conf.n; j++)
+			if (st->conf.members[j].id == p->id)
+				heard = st->heard_ms_ago[j];
+		put(&b, "progress=%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+			"\n", p->id, p->match, p->next, heard);
+	}
+	free(st);
+	return b.len;
+}
+
+static void view_parse(const char *text, size_t len, struct view *v)
+{
+	char line[256];
+	size_t i = 0;
+
+	memset(v, 0, sizeof(*v));
+	while (i < len) {
+		size_t n = 0;
+		unsigned long long a, c, d, e;
+		while (i < len && text[i] != '\n' && n + 1 < sizeof(line))
+			line[n++] = text[i++];
+		while (i < len && text[i] != '\n')
+			i++; /* an over-long line is cut */
+		i++;
+		line[n] = '\0';
+		if (sscanf(line, "id=%llu", &a) == 1)
+			v->id = a;
+		else if (sscanf(line, "state=%15s", v->state) == 1)
+			;
+		else if (sscanf(line, "term=%llu", &a) == 1)
+			v->term = a;
+		else if (sscanf(line, "leader=%llu", &a) == 1)
+			v->leader = a;
+		else if (sscanf(line, "last_index=%llu", &a) == 1)
+			v->last_index = a;
+		else if (sscanf(line, "commit=%llu", &a) == 1)
+			v->commit = a;
+		else if (sscanf(line, "applied=%llu", &a) == 1)
+			v->applied = a;
+		else if (sscanf(line, "log_bytes=%llu", &a) == 1)
+			v->log_bytes = a;
+		else if (sscanf(line, "mount=%31s", v->mount) == 1)
+			;
+		else if (sscanf(line, "progress=%llu %llu %llu %llu", &a, &c,
+				&d, &e) == 4 &&
+			 v->n_progress < RAFT_MAX_MEMBERS)
+			v->progress[v->n_progress++] =
+				(struct progress){a, c, d, e};
+	}
+	v->known = v->id != 0;
+}
+
+/* Asking one member for its view, on a thread of its own. */
+struct ask {
+	const struct control_source *src;
+	const struct raft_member *m;
+	struct view v;
+	pthread_t thread;
+	bool started;
+};
+
+static void *ask_member(void *arg)
+{
+	struct ask *a = arg;
+	const struct serve_args *args = a->src->args;
+	char ca[4200], crt[4200], key[4200], err[256];
+	struct net_client_options o = {0};
+	struct net_admin_msg req = {0}, resp;
+	uint8_t *buf = malloc(NET_MAX_ADMIN_PAYLOAD_BYTES);
+
+	if (buf == NULL)
+		return NULL;
+	snprintf(ca, sizeof(ca), "%s/ca.crt", args->certs);
+	snprintf(crt, sizeof(crt), "%s/node%" PRIu64 ".crt", args->certs,
+		 args->id);
+	snprintf(key, sizeof(key), "%s/node%" PRIu64 ".key", args->certs,
+		 args->id);
+	o.ca_file = ca;
+	o.cert_file = crt;
+	o.key_file = key;
+	o.timeout_ms = PEER_TIMEOUT_MS;
+	o.source = args->listen;
+	req.kind = ADMIN_KIND_NODE_VIEW;
+	req.request_id = 1;
+	if (net_admin_call(a->m->address, &o, &req, buf,
+			   NET_MAX_ADMIN_PAYLOAD_BYTES, &resp, err,
+			   sizeof(err)) == 0)
+		view_parse((const char *)resp.payload, resp.payload_bytes,
+			   &a->v);
+	else
+		daemon_log(LOG_DEBUG, "status: node %" PRIu64 " did not answer: %s",
+			   a->m->id, err);
+	if (a->v.id != a->m->id)
+		a->v.known = false; /* answered for someone else */
+	free(buf);
+	return NULL;
+}
+
+static void json_str(struct buf *b, const char *s)
+{
+	put(b, "\"");
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			put(b, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			put(b, "\\u%04x", *p);
+		else
+			put(b, "%c", *p);
+	}
+	put(b, "\"");
+}
+
+static void json_u64(struct buf *b, const char *name, uint64_t v, bool known)
+{
+	if (known && v != UNKNOWN)
+		put(b, ", \"%s\": %" PRIu64, name, v);
+	else
+		put(b, ", \"%s\": null", name);
+}
+
+static void text_u64(struct buf *b, uint64_t v, bool known, int width)
+{
+	if (known && v != UNKNOWN)
+		put(b, " %*" PRIu64, width, v);
+	else
+		put(b, " %*s", width, "-");
+}
+
+/* The leader's progress entry for id, or NULL. */
+static const struct progress *progress_of(const struct view *leader,
+					  uint64_t id)
+{
+	if (leader == NULL)
+		return NULL;
+	for (uint32_t i = 0; i < leader->n_progress; i++)
+		if (leader->progress[i].id == id)
+			return &leader->progress[i];
+	return NULL;
+}
+
+size_t control_cluster_status(const struct control_source *src, bool json,
+			      char *out, size_t size)
+{
+	struct raft_runtime_status *st = malloc(sizeof(*st));
+	struct ask *asks = calloc(RAFT_MAX_MEMBERS, sizeof(*asks));
+	struct buf b = {out, size, 0};
+	const struct view *leader = NULL;
+	char self[NET_MAX_ADMIN_PAYLOAD_BYTES / 16];
+	uint64_t leader_id = 0, term = 0;
+	uint32_t n = 0;
+
+	if (size == 0)
+		goto out;
+	out[0] = '\0';
+	if (st == NULL || asks == NULL) {
+		put(&b, "error: out of memory\n");
+		goto out;
+	}
+	raft_runtime_status_get(src->rt, st);
+	for (uint32_t i = 0; i < st->conf.n && n < RAFT_MAX_MEMBERS; i++) {
+		const struct raft_member *m = &st->conf.members[i];
+		struct ask *a = &asks[n++];
+		if (m->role == RAFT_REMOVED) {
+			n--;
+			continue;
+		}
+		a->src = src;
+		a->m = m;
+		if (m->id == src->args->id) {
+			size_t len = control_node_view(src, self, sizeof(self));
+			view_parse(self, len, &a->v);
+		} else {
+			a->started = pthread_create(&a->thread, NULL,
+						    ask_member, a) == 0;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (asks[i].started)
+			pthread_join(asks[i].thread, NULL);
+	/* The leader: the highest term's leader any member names, confirmed
+	 * by the leader's own view when it answered. */
+	for (uint32_t i = 0; i < n; i++) {
+		const struct view *v = &asks[i].v;
+		if (!v->known)
+			continue;
+		if (v->term > term || (v->term == term && v->leader != 0)) {
+			term = v->term;
+			leader_id = v->leader;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (asks[i].v.known && asks[i].m->id == leader_id &&
+		    strcmp(asks[i].v.state, "leader") == 0)
+			leader = &asks[i].v;
+
+	if (json) {
+		put(&b, "{\"cluster\": ");
+		json_str(&b, src->cluster_id);
+		put(&b, ", \"node\": %" PRIu64, src->args->id);
+		json_u64(&b, "leader", leader_id, leader_id != 0);
+		put(&b, ", \"term\": %" PRIu64 ", \"members\": [", term);
+	} else {
+		put(&b, "cluster %s  node %" PRIu64 "  leader ", src->cluster_id,
+		    src->args->id);
+		if (leader_id != 0)
+			put(&b, "%" PRIu64, leader_id);
+		else
+			put(&b, "none");
+		put(&b, "  term %" PRIu64 "\n", term);
+		put(&b, "%4s %-22s %-9s %6s %10s %10s %10s %8s %9s %-9s %10s %s\n",
+		    "id", "address", "role", "term", "last", "commit",
+		    "applied", "lag", "contact", "reachable", "log_bytes",
+		    "mount");
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct raft_member *m = asks[i].m;
+		const struct view *v = &asks[i].v;
+		const struct progress *p = progress_of(leader, m->id);
+		const char *role = v->known ? v->state
+				   : m->role == RAFT_LEARNER ? "learner"
+							     : "follower";
+		uint64_t last = v->known ? v->last_index
+				: p != NULL ? p->match : UNKNOWN;
+		uint64_t lag = UNKNOWN, contact = p != NULL ? p->heard_ms
+								: UNKNOWN;
+
+		if (leader != NULL && p != NULL)
+			lag = leader->last_index > p->match
+				      ? leader->last_index - p->match
+				      : 0;
+		if (leader != NULL && m->id == leader_id)
+			lag = contact = 0; /* the leader itself */
+		if (json) {
+			put(&b, "%s\n  {\"id\": %" PRIu64 ", \"address\": ",
+			    i ? "," : "", m->id);
+			json_str(&b, m->address);
+			put(&b, ", \"role\": ");
+			json_str(&b, role);
+			json_u64(&b, "term", v->term, v->known);
+			json_u64(&b, "last_index", last, last != UNKNOWN);
+			json_u64(&b, "commit", v->commit, v->known);
+			json_u64(&b, "applied", v->applied, v->known);
+			json_u64(&b, "lag", lag, true);
+			json_u64(&b, "last_contact_ms", contact, true);
+			put(&b, ", \"reachable\": %s",
+			    v->known ? "true" : "false");
+			json_u64(&b, "log_bytes", v->log_bytes, v->known);
+			put(&b, ", \"mount\": ");
+			if (v->known)
+				json_str(&b, v->mount);
+			else
+				put(&b, "null");
+			put(&b, "}");
+		} else {
+			put(&b, "%4" PRIu64 " %-22s %-9s", m->id, m->address,
+			    role);
+			text_u64(&b, v->term, v->known, 6);
+			text_u64(&b, last, true, 10);
+			text_u64(&b, v->commit, v->known, 10);
+			text_u64(&b, v->applied, v->known, 10);
+			text_u64(&b, lag, true, 8);
+			if (contact != UNKNOWN)
+				put(&b, " %7" PRIu64 "ms", contact);
+			else
+				put(&b, " %9s", "-");
+			put(&b, " %-9s", v->known ? "yes" : "no");
+			text_u64(&b, v->log_bytes, v->known, 10);
+			put(&b, " %s\n", v->known ? v->mount : "-");
+		}
+	}
+	if (json)
+		put(&b, "\n]}\n");
+out:
+	free(asks);
+	free(st);
+	return b.len;
+}
