@@ -111,6 +111,8 @@ static bool cmd_is_valid(const struct fs_cmd *c)
 	case FS_OP_FALLOCATE:
 	case FS_OP_RELEASE:
 		return true;
+	case FS_OP_CHECK:
+		return c->offset != 0;
 	case FS_OP_SETXATTR:
 		return xattr_name_ok(c->name, c->name_len) &&
 		       data_ok(c, FS_XATTR_VALUE_MAX) && c->flags <= 3;
@@ -219,6 +221,9 @@ static void encode(const struct fs_cmd *c, struct fs_wbuf *w)
 		break;
 	case FS_OP_RELEASE:
 		fs_put_u64(w, c->ino);
+		break;
+	case FS_OP_CHECK:
+		fs_put_u64(w, c->offset);
 		break;
 	}
 }
@@ -370,6 +375,9 @@ int fs_cmd_decode(const uint8_t *buf, size_t size, struct fs_cmd *cmd)
 		break;
 	case FS_OP_RELEASE:
 		c.ino = fs_get_u64(&r);
+		break;
+	case FS_OP_CHECK:
+		c.offset = fs_get_u64(&r);
 		break;
 	default:
 		return -EBADMSG;

@@ -108,7 +108,10 @@ enum fs_op {
 	FS_OP_SETXATTR = 11,
 	FS_OP_REMOVEXATTR = 12,
 	FS_OP_RELEASE = 13, /* the proposing node no longer holds an orphan */
-	FS_OP_MAX = 13,
+	FS_OP_CHECK = 14,   /* a check point: changes nothing; every replica
+			       hashes its state at this index (offset: the
+			       check's id) */
+	FS_OP_MAX = 14,
 };
 
 /* setattr: which fields of the command to apply. */
@@ -411,6 +414,37 @@ void fs_install_abort(struct fs_install *in);
 bool fs_store_interrupted_install(struct fs_store *s, uint64_t *index,
 				  uint64_t *term);
 
+/*
+ * Check points (`raftfs fsck --cluster`): a CHECK command changes nothing,
+ * and right after applying it each replica opens a view of its store
+ * (fs_check_view_open, on the apply thread) so that every replica hashes
+ * the same applied index while apply goes on. The hashes are those of
+ * fs_store_hash and fs_store_subtree_hash; a directory's entries with
+ * their subtree hashes narrow a mismatch down to paths. The view must be
+ * closed before the store is closed or replaced by an install. Errors as
+ * for the hashes (-ENOENT no such inode, -EIO, -ENOMEM).
+ */
+struct fs_check_view;
+
+int fs_check_view_open(struct fs_store *s, struct fs_check_view **out);
+/* The applied index the view shows. */
+uint64_t fs_check_view_index(const struct fs_check_view *v);
+/* Every key of the store (fs_store_hash at the view). */
+int fs_check_view_hash(struct fs_check_view *v, uint8_t out[FS_HASH_BYTES]);
+/* The inode's own keys (attributes, xattrs, data or target, orphan
+ * record), not its entries; *mode its mode (may be NULL). */
+int fs_check_view_node_hash(struct fs_check_view *v, uint64_t ino,
+			    uint8_t out[FS_HASH_BYTES], uint32_t *mode);
+/* Each entry of directory ino in cookie order (without "." and ".."),
+ * with its target's subtree hash; fn returning non-zero stops the walk
+ * with that value. */
+typedef int (*fs_check_entry_fn)(void *ctx, const char *name, size_t len,
+				 uint64_t ino,
+				 const uint8_t hash[FS_HASH_BYTES]);
+int fs_check_view_entries(struct fs_check_view *v, uint64_t ino,
+			  fs_check_entry_fn fn, void *ctx);
+void fs_check_view_close(struct fs_check_view *v);
+
 /* ---------------------------------------------------------------------- */
 /* The proposer: how the FUSE front end reaches the log.                   */
 
@@ -517,8 +551,18 @@ void fs_raft_fsm(struct fs_raft *fr, struct raft_fsm *out);
 void fs_raft_attach(struct fs_raft *fr, struct raft_runtime *rt);
 /* The interface for the front end (valid until fs_raft_destroy). */
 void fs_raft_proposer(struct fs_raft *fr, struct fs_proposer *out);
-/* After the runtime was destroyed; accepts NULL. */
+/* After the runtime was destroyed (closes every check view); accepts
+ * NULL. */
 void fs_raft_destroy(struct fs_raft *fr);
+/*
+ * The view this node opened when it applied check point check_id
+ * (fs_check_point): 0 with *view, to be handed back with
+ * fs_raft_check_release; -EAGAIN when this node has not applied it (yet,
+ * or ever: views are kept for 10 minutes, 8 at most). Any thread.
+ */
+int fs_raft_check_acquire(struct fs_raft *fr, uint64_t check_id,
+			  struct fs_check_view **view);
+void fs_raft_check_release(struct fs_raft *fr, struct fs_check_view *view);
 
 /*
  * Format a new filesystem through proposer p: propose INIT (which must be
@@ -538,6 +582,10 @@ struct fs_format_options {
 };
 
 int fs_format(const struct fs_proposer *p, const struct fs_format_options *o);
+
+/* Propose a check point (FS_OP_CHECK) with this id (non-zero) and wait
+ * until this node applied it, as fs_format. */
+int fs_check_point(const struct fs_proposer *p, uint64_t check_id);
 
 /* ---------------------------------------------------------------------- */
 /* The FUSE front end (docs/FUSE.md).                                      */

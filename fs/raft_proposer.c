@@ -30,6 +30,17 @@
 _Static_assert(sizeof(struct fs_result) <= RAFT_RUNTIME_MAX_RESULT_BYTES,
 	       "a command's result must fit the runtime's result buffer");
 
+/* A check point this node applied: a view of the store at its index. */
+struct check {
+	uint64_t id;                 /* 0: a free slot */
+	struct fs_check_view *view;
+	unsigned refs;               /* acquired and not released */
+	time_t opened;               /* CLOCK_MONOTONIC seconds */
+};
+
+#define CHECKS_MAX 8
+#define CHECK_KEEP_S 600
+
 struct fs_raft {
 	struct fs_store *store;
 	uint64_t node;
@@ -37,9 +48,92 @@ struct fs_raft {
 	uint32_t timeout_ms;
 	_Atomic(struct raft_runtime *) rt; /* set once by fs_raft_attach */
 
-	pthread_mutex_t lock; /* protects open */
+	pthread_mutex_t lock; /* protects open and checks */
 	struct fs_open_seqs open;
+	struct check checks[CHECKS_MAX];
 };
+
+static time_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* After applying CHECK id (apply thread): keep a view at this index. The
+ * first entry with an id is the one every replica applied; a retried
+ * duplicate later in the log (answered from the duplicate table, not
+ * applied) must not move the view, so a known id is left alone. */
+static void check_opened(struct fs_raft *fr, uint64_t id)
+{
+	struct check *slot = NULL;
+	struct fs_check_view *v = NULL, *old = NULL;
+	time_t now = mono_s();
+
+	pthread_mutex_lock(&fr->lock);
+	for (int i = 0; i < CHECKS_MAX; i++) {
+		struct check *c = &fr->checks[i];
+		if (c->id == id) {
+			pthread_mutex_unlock(&fr->lock);
+			return;
+		}
+		/* A free slot, else the oldest unused one. */
+		if (c->refs == 0 &&
+		    (slot == NULL || c->id == 0 ||
+		     (slot->id != 0 && c->opened < slot->opened)))
+			slot = c;
+	}
+	pthread_mutex_unlock(&fr->lock);
+	if (slot == NULL || fs_check_view_open(fr->store, &v) != 0)
+		return; /* every slot in use: this check times out here */
+	pthread_mutex_lock(&fr->lock);
+	if (slot->refs == 0) {
+		old = slot->view;
+		*slot = (struct check){id, v, 0, now};
+		v = NULL;
+	}
+	/* Views nobody asked about for long are let go. */
+	for (int i = 0; i < CHECKS_MAX; i++) {
+		struct check *c = &fr->checks[i];
+		if (c->id != 0 && c->refs == 0 && c != slot &&
+		    now - c->opened > CHECK_KEEP_S) {
+			fs_check_view_close(c->view);
+			*c = (struct check){0};
+		}
+	}
+	pthread_mutex_unlock(&fr->lock);
+	fs_check_view_close(old);
+	fs_check_view_close(v);
+}
+
+int fs_raft_check_acquire(struct fs_raft *fr, uint64_t check_id,
+			  struct fs_check_view **view)
+{
+	int rc = -EAGAIN;
+
+	*view = NULL;
+	pthread_mutex_lock(&fr->lock);
+	for (int i = 0; i < CHECKS_MAX; i++) {
+		struct check *c = &fr->checks[i];
+		if (c->id == check_id && check_id != 0) {
+			c->refs++;
+			*view = c->view;
+			rc = 0;
+		}
+	}
+	pthread_mutex_unlock(&fr->lock);
+	return rc;
+}
+
+void fs_raft_check_release(struct fs_raft *fr, struct fs_check_view *view)
+{
+	pthread_mutex_lock(&fr->lock);
+	for (int i = 0; i < CHECKS_MAX; i++)
+		if (fr->checks[i].view == view && fr->checks[i].refs > 0)
+			fr->checks[i].refs--;
+	pthread_mutex_unlock(&fr->lock);
+}
 
 /* One submitted command waiting for its outcome. */
 struct submission {
@@ -76,6 +170,8 @@ static int fr_apply(void *ctx, const struct raft_entry *e,
 		*id = cmd.proposal.id;
 		memcpy(result, &res, sizeof(res));
 		*result_size = sizeof(res);
+		if (cmd.op == FS_OP_CHECK && res.err == 0)
+			check_opened(fr, cmd.offset);
 	}
 	return 0;
 }
@@ -225,6 +321,8 @@ void fs_raft_destroy(struct fs_raft *fr)
 {
 	if (fr == NULL)
 		return;
+	for (int i = 0; i < CHECKS_MAX; i++)
+		fs_check_view_close(fr->checks[i].view);
 	fs_open_seqs_release(&fr->open);
 	pthread_mutex_destroy(&fr->lock);
 	free(fr);

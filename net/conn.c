@@ -235,10 +235,18 @@ static int check_identity(struct net *n, struct conn *c)
 			       c->who.node_id, n->id);
 		return -EPERM;
 	}
-	/* A peer has one connection to us: a new one replaces the old,
-	 * which a cut or a restart may have left behind. */
+	return 0;
+}
+
+/* A peer sends its Raft traffic on one connection to us: the first Raft
+ * frame on a new one retires the old, which a cut or a restart may have
+ * left behind. A connection that only carries admin requests (a peer
+ * asking for status) leaves the peer's Raft connection alone. */
+static void retire_older(struct net *n, struct conn *c)
+{
+	c->carries_raft = true;
 	for (struct conn *o = n->inbound; o; o = o->next) {
-		if (o != c && !o->closed && o->state == CONN_ESTABLISHED &&
+		if (o != c && !o->closed && o->carries_raft &&
 		    o->who.role == NET_ROLE_NODE &&
 		    o->who.node_id == c->who.node_id) {
 			net_conn_close(n, o, NET_LOG_INFO,
@@ -246,7 +254,6 @@ static int check_identity(struct net *n, struct conn *c)
 			break;
 		}
 	}
-	return 0;
 }
 
 static void handshake(struct net *n, struct conn *c)
@@ -306,6 +313,8 @@ static void on_raft_frame(struct net *n, struct conn *c,
 			       m.to);
 		return;
 	}
+	if (!c->outbound && !c->carries_raft)
+		retire_older(n, c);
 	if (n->opts.on_raft)
 		n->opts.on_raft(n->opts.ctx, &m);
 }

@@ -59,6 +59,7 @@ struct conn {
 	SSL *ssl;
 	bool outbound;
 	bool closed;
+	bool carries_raft;       /* inbound: a Raft frame arrived on it */
 	enum conn_state state;
 	struct peer *peer; /* outbound: the peer dialled */
 	struct net_identity who; /* the authenticated remote side */

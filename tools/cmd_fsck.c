@@ -19,8 +19,12 @@
 
 #include "fs/fs.h"
 #include "tools/commands.h"
+#include "tools/daemon.h"
 
 enum { EXIT_CANNOT_CHECK = 3 };
+
+/* A check point hashes every replica's tree: minutes for large trees. */
+#define CLUSTER_CHECK_TIMEOUT_MS (30 * 60 * 1000)
 
 int cmd_fsck(int argc, char **argv);
 
@@ -201,6 +205,43 @@ static int run_resync(const char *dir)
 	return EXIT_OK;
 }
 
+/* fsck --cluster: the node running on dir does the work
+ * (tools/cluster_check.c); its answer starts with "exit N". */
+static int run_cluster_check(const char *dir, bool json, bool repair)
+{
+	char err[512], *answer, *body;
+	size_t len;
+	int status;
+
+	if (repair) {
+		fprintf(stderr, "raftfs fsck --cluster --repair: repairs "
+				"through the log are not available in this "
+				"build; run the check without --repair\n");
+		return EXIT_CANNOT_CHECK;
+	}
+	if (control_request(dir, json ? "fsck cluster json"
+				      : "fsck cluster text",
+			    CLUSTER_CHECK_TIMEOUT_MS, &answer, &len, err,
+			    sizeof(err)) != 0) {
+		fprintf(stderr, "raftfs fsck --cluster: %s\n", err);
+		return EXIT_CANNOT_CHECK;
+	}
+	if (sscanf(answer, "exit %d", &status) != 1 ||
+	    (body = strchr(answer, '\n')) == NULL) {
+		fprintf(stderr, "raftfs fsck --cluster: %s", answer);
+		free(answer);
+		return EXIT_CANNOT_CHECK;
+	}
+	body++;
+	if (strncmp(body, "error: ", 7) == 0)
+		fprintf(stderr, "raftfs fsck --cluster: %s", body + 7);
+	else
+		fputs(body, stdout);
+	free(answer);
+	(void)len;
+	return status;
+}
+
 int cmd_fsck(int argc, char **argv)
 {
 	const char *dir = NULL;
@@ -237,16 +278,12 @@ int cmd_fsck(int argc, char **argv)
 		}
 	}
 	if (dir == NULL || (resync && (json || cluster || repair)) ||
-	    (repair && !cluster) || (cluster && json)) {
+	    (repair && !cluster)) {
 		usage();
 		return EXIT_USAGE;
 	}
-	if (cluster) {
-		fprintf(stderr, "raftfs fsck --cluster: the online check needs "
-				"the running daemon, which this build does "
-				"not have yet\n");
-		return EXIT_CANNOT_CHECK;
-	}
+	if (cluster)
+		return run_cluster_check(dir, json, repair);
 	if (resync)
 		return run_resync(dir);
 	return run_check(dir, json, window);

@@ -5,16 +5,13 @@
  * that is not running: exit 1.
  */
 
-#include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "tools/commands.h"
+#include "tools/daemon.h"
 
 #define ANSWER_TIMEOUT_MS 10000
 
@@ -28,11 +25,10 @@ static int usage(void)
 
 int cmd_status(int argc, char **argv)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	const char *data = NULL;
-	bool json = false, error = false, first = true;
-	char buf[8192];
-	int fd;
+	bool json = false;
+	char err[512], *answer;
+	size_t len;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
@@ -44,59 +40,18 @@ int cmd_status(int argc, char **argv)
 	}
 	if (data == NULL)
 		return usage();
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path),
-			     "%s/control.sock", data) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "raftfs status: data dir path %s is too long\n",
-			data);
+	if (control_request(data, json ? "status json" : "status text",
+			    ANSWER_TIMEOUT_MS, &answer, &len, err,
+			    sizeof(err)) != 0) {
+		fprintf(stderr, "raftfs status: %s\n", err);
 		return EXIT_FAIL;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		int e = errno;
-		if (e == ENOENT || e == ECONNREFUSED)
-			fprintf(stderr,
-				"raftfs status: no node is running on %s "
-				"(start it with 'raftfs serve' or 'raftfs "
-				"cluster start')\n",
-				data);
-		else
-			fprintf(stderr, "raftfs status: %s: %s\n", sa.sun_path,
-				strerror(e));
-		if (fd >= 0)
-			close(fd);
+	if (strncmp(answer, "error: ", 7) == 0) {
+		fprintf(stderr, "raftfs status: %s", answer + 7);
+		free(answer);
 		return EXIT_FAIL;
 	}
-	snprintf(buf, sizeof(buf), "status %s\n", json ? "json" : "text");
-	if (write(fd, buf, strlen(buf)) != (ssize_t)strlen(buf)) {
-		fprintf(stderr, "raftfs status: the node closed the socket\n");
-		close(fd);
-		return EXIT_FAIL;
-	}
-	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		ssize_t n;
-		if (poll(&p, 1, ANSWER_TIMEOUT_MS) <= 0) {
-			fprintf(stderr, "raftfs status: the node on %s did not "
-					"answer within %d s\n",
-				data, ANSWER_TIMEOUT_MS / 1000);
-			close(fd);
-			return EXIT_FAIL;
-		}
-		n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (first && n >= 7 && memcmp(buf, "error: ", 7) == 0)
-			error = true;
-		first = false;
-		fwrite(buf, 1, (size_t)n, error ? stderr : stdout);
-	}
-	close(fd);
-	if (first) {
-		fprintf(stderr, "raftfs status: the node on %s gave no answer\n",
-			data);
-		return EXIT_FAIL;
-	}
-	return error ? EXIT_FAIL : EXIT_OK;
+	fwrite(answer, 1, len, stdout);
+	free(answer);
+	return EXIT_OK;
 }

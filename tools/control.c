@@ -23,6 +23,7 @@
 
 #define REQUEST_TIMEOUT_MS 2000
 #define ANSWER_BYTES (256u * 1024u)
+#define PEER_CALL_TIMEOUT_MS 1500u
 
 struct control {
 	struct control_source src;
@@ -79,6 +80,10 @@ static void serve_client(struct control *c, int fd)
 	if (read_request(fd, line, sizeof(line)) != 0) {
 		len = (size_t)snprintf(answer, ANSWER_BYTES,
 				       "error: bad request\n");
+	} else if (strcmp(line, "fsck cluster json") == 0 ||
+		   strcmp(line, "fsck cluster text") == 0) {
+		len = control_cluster_check(&c->src, line[13] == 'j', answer,
+					    ANSWER_BYTES);
 	} else if (strcmp(line, "status json") == 0 ||
 		   strcmp(line, "status text") == 0) {
 		len = control_cluster_status(&c->src, line[7] == 'j', answer,
@@ -196,6 +201,10 @@ void control_on_admin(void *ctx, uint64_t conn_id,
 	char view[4096];
 
 	(void)who; /* a node or the administrator: both may look */
+	if (req->kind == ADMIN_KIND_CHECK) {
+		check_on_admin(src, conn_id, req);
+		return;
+	}
 	if (req->kind != ADMIN_KIND_NODE_VIEW)
 		return; /* unknown kinds get no answer; the caller times out */
 	resp.kind = req->kind;
@@ -205,4 +214,27 @@ void control_on_admin(void *ctx, uint64_t conn_id,
 							 sizeof(view));
 	if (net_admin_reply(src->net, conn_id, &resp) != 0)
 		daemon_log(LOG_DEBUG, "control: admin answer dropped");
+}
+
+int control_admin_call(const struct control_source *src, const char *address,
+		       const struct net_admin_msg *req, uint8_t *buf,
+		       size_t size, struct net_admin_msg *resp, char *err,
+		       size_t err_size)
+{
+	const struct serve_args *a = src->args;
+	char ca[4200], crt[4200], key[4200];
+	struct net_client_options o = {0};
+
+	snprintf(ca, sizeof(ca), "%s/ca.crt", a->certs);
+	snprintf(crt, sizeof(crt), "%s/node%llu.crt", a->certs,
+		 (unsigned long long)a->id);
+	snprintf(key, sizeof(key), "%s/node%llu.key", a->certs,
+		 (unsigned long long)a->id);
+	o.ca_file = ca;
+	o.cert_file = crt;
+	o.key_file = key;
+	o.timeout_ms = PEER_CALL_TIMEOUT_MS;
+	o.source = a->listen;
+	return net_admin_call(address, &o, req, buf, size, resp, err,
+			      err_size);
 }

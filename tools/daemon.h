@@ -89,8 +89,11 @@ bool mount_point_is_mounted(const char *mnt);
 /* ---- the control socket (tools/control.c) ---- */
 
 /* What the control server asks the daemon for. */
+struct fs_raft;
+
 struct control_source {
 	struct raft_runtime *rt;
+	struct fs_raft *fr;     /* the filesystem's proposer and checks */
 	struct net *net;
 	const struct serve_args *args;
 	const char *cluster_id;
@@ -113,7 +116,7 @@ void control_on_admin(void *ctx, uint64_t conn_id,
 		      const struct net_admin_msg *req);
 
 /* Admin request kinds between nodes and from `status --connect`. */
-enum { ADMIN_KIND_NODE_VIEW = 1 };
+enum { ADMIN_KIND_NODE_VIEW = 1, ADMIN_KIND_CHECK = 2 };
 
 /* This node's view as text lines "key=value" (tools/status_view.c);
  * returns the length (a NUL follows). */
@@ -125,5 +128,40 @@ size_t control_node_view(const struct control_source *src, char *buf,
  * the transport's thread. */
 size_t control_cluster_status(const struct control_source *src, bool json,
 			      char *out, size_t size);
+
+/* Answer an admin request through the transport, if it is still there
+ * (the daemon's glue; any thread). */
+int control_admin_reply(const struct control_source *src, uint64_t conn_id,
+			const struct net_admin_msg *resp);
+/* An admin request to a peer with this node's certificate, dialled from
+ * its listen address (net_admin_call), within 1.5 s. */
+int control_admin_call(const struct control_source *src, const char *address,
+		       const struct net_admin_msg *req, uint8_t *buf,
+		       size_t size, struct net_admin_msg *resp, char *err,
+		       size_t err_size);
+
+/* ---- the control socket's client (tools/control_client.c) ---- */
+
+/* Send request (one line, without newline) to DIR/control.sock and read
+ * the answer (NUL-terminated, free it) within timeout_ms. A node that is
+ * not running: -ENOENT/-ECONNREFUSED. One line in err on failure. */
+int control_request(const char *data, const char *request, int timeout_ms,
+		    char **answer, size_t *len, char *err, size_t err_size);
+
+/* ---- fsck --cluster (tools/cluster_check.c) ---- */
+
+/* The replica's answer to a check query (text, see the file). */
+size_t check_answer(struct fs_raft *fr, const char *query, char *out,
+		    size_t size);
+/* A check query from a peer: answered on a worker thread. */
+void check_on_admin(const struct control_source *src, uint64_t conn_id,
+		    const struct net_admin_msg *req);
+/* Wait until no check query is being answered (at stop). */
+void check_workers_wait(void);
+/* Run `fsck --cluster` from this node: the first line of out is
+ * "exit N" (0 identical, 1 replicas differ, 3 could not check all), then
+ * the report (a table, or one JSON object). Returns the length. */
+size_t control_cluster_check(const struct control_source *src, bool json,
+			     char *out, size_t size);
 
 #endif

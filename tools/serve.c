@@ -255,6 +255,19 @@ static void glue_net_log(void *ctx, int level, const char *line)
 	daemon_log_hook(NULL, level, line);
 }
 
+int control_admin_reply(const struct control_source *src, uint64_t conn_id,
+			const struct net_admin_msg *resp)
+{
+	struct node *n = src->ctx;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&n->glue);
+	if (n->net != NULL)
+		rc = net_admin_reply(n->net, conn_id, resp);
+	pthread_mutex_unlock(&n->glue);
+	return rc;
+}
+
 static const char *node_state(void *ctx)
 {
 	struct node *n = ctx;
@@ -463,6 +476,8 @@ static void stop_node(struct node *n)
 	n->net = NULL;
 	pthread_mutex_unlock(&n->glue);
 	net_destroy(net);
+	/* No new check queries now: wait for those being answered. */
+	check_workers_wait();
 	fs_raft_destroy(n->fr);
 	n->fr = NULL;
 	if (n->store != NULL) {
@@ -511,8 +526,8 @@ static int run_node(struct node *n)
 	rc = open_runtime(n, err, sizeof(err));
 	if (rc != 0)
 		goto fail;
-	n->csrc = (struct control_source){n->rt, NULL, a, n->cluster_id,
-					  node_state, n};
+	n->csrc = (struct control_source){n->rt, n->fr, NULL, a,
+					  n->cluster_id, node_state, n};
 	rc = open_net(n, err, sizeof(err));
 	if (rc != 0)
 		goto fail;

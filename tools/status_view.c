@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PEER_TIMEOUT_MS 1500u
 #define UNKNOWN UINT64_MAX
 
 struct progress {
@@ -180,29 +179,17 @@ struct ask {
 static void *ask_member(void *arg)
 {
 	struct ask *a = arg;
-	const struct serve_args *args = a->src->args;
-	char ca[4200], crt[4200], key[4200], err[256];
-	struct net_client_options o = {0};
 	struct net_admin_msg req = {0}, resp;
 	uint8_t *buf = malloc(NET_MAX_ADMIN_PAYLOAD_BYTES);
+	char err[256];
 
 	if (buf == NULL)
 		return NULL;
-	snprintf(ca, sizeof(ca), "%s/ca.crt", args->certs);
-	snprintf(crt, sizeof(crt), "%s/node%" PRIu64 ".crt", args->certs,
-		 args->id);
-	snprintf(key, sizeof(key), "%s/node%" PRIu64 ".key", args->certs,
-		 args->id);
-	o.ca_file = ca;
-	o.cert_file = crt;
-	o.key_file = key;
-	o.timeout_ms = PEER_TIMEOUT_MS;
-	o.source = args->listen;
 	req.kind = ADMIN_KIND_NODE_VIEW;
 	req.request_id = 1;
-	if (net_admin_call(a->m->address, &o, &req, buf,
-			   NET_MAX_ADMIN_PAYLOAD_BYTES, &resp, err,
-			   sizeof(err)) == 0)
+	if (control_admin_call(a->src, a->m->address, &req, buf,
+			       NET_MAX_ADMIN_PAYLOAD_BYTES, &resp, err,
+			       sizeof(err)) == 0)
 		view_parse((const char *)resp.payload, resp.payload_bytes,
 			   &a->v);
 	else

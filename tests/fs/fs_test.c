@@ -408,9 +408,12 @@ uint8_t *fst_gen_next(struct fst_gen *g, size_t *len)
 		c.ino = pick_ino(g);
 		c.name = n;
 		c.name_len = (uint32_t)strlen(n);
-	} else {
+	} else if (r < 98) {
 		fst_cmd(&c, FS_OP_RELEASE, p, reading(g));
 		c.ino = pick_ino(g);
+	} else {
+		fst_cmd(&c, FS_OP_CHECK, p, reading(g));
+		c.offset = 1 + fst_below(&g->rng, 1000);
 	}
 	out = fst_encode(&c, len);
 	if (c.op == FS_OP_CREATE && S_ISDIR(c.mode))
