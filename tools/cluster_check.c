@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,32 +53,11 @@ static void hex(const uint8_t *p, size_t n, char *out)
 }
 
 struct page {
-	char *out;
-	size_t size;
-	size_t len;
+	struct text_buf t;
 	uint64_t skip;
 	uint32_t n;
 	bool more;
 };
-
-static void append(struct page *pg, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void append(struct page *pg, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (pg->len >= pg->size)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(pg->out + pg->len, pg->size - pg->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		pg->len += (size_t)n;
-	if (pg->len >= pg->size)
-		pg->len = pg->size - 1;
-}
 
 static int page_entry(void *ctx, const char *name, size_t len, uint64_t ino,
 		      const uint8_t hash[FS_HASH_BYTES])
@@ -100,7 +78,7 @@ static int page_entry(void *ctx, const char *name, size_t len, uint64_t ino,
 		return -ENOMEM;
 	hex(hash, FS_HASH_BYTES, h);
 	hex((const uint8_t *)name, len, nh);
-	append(pg, "entry=%" PRIu64 " %s %s\n", ino, h, nh);
+	text_printf(&pg->t, "entry=%" PRIu64 " %s %s\n", ino, h, nh);
 	free(nh);
 	pg->n++;
 	return 0;
@@ -110,7 +88,7 @@ size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 		    size_t size)
 {
 	unsigned long long id = 0, ino = 0, skip = 0;
-	struct page pg = {out, size, 0, 0, 0, false};
+	struct page pg = {{out, size, 0}, 0, 0, false};
 	struct fs_check_view *v;
 	uint8_t hash[FS_HASH_BYTES];
 	char h[2 * FS_HASH_BYTES + 1];
@@ -119,27 +97,27 @@ size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 
 	out[0] = '\0';
 	if (sscanf(query, "check=%llu", &id) != 1 || id == 0) {
-		append(&pg, "error: bad query\n");
-		return pg.len;
+		text_printf(&pg.t, "error: bad query\n");
+		return pg.t.len;
 	}
 	dir = sscanf(query, "check=%*u dir=%llu skip=%llu", &ino, &skip) == 2;
 	if (fs_raft_check_acquire(fr, id, &v) != 0) {
-		append(&pg, "pending\n");
-		return pg.len;
+		text_printf(&pg.t, "pending\n");
+		return pg.t.len;
 	}
-	append(&pg, "index=%" PRIu64 "\n", fs_check_view_index(v));
+	text_printf(&pg.t, "index=%" PRIu64 "\n", fs_check_view_index(v));
 	if (!dir) {
 		rc = fs_check_view_hash(v, hash);
 		if (rc == 0) {
 			hex(hash, sizeof(hash), h);
-			append(&pg, "hash=%s\n", h);
+			text_printf(&pg.t, "hash=%s\n", h);
 		}
 	} else {
 		uint32_t mode = 0;
 		rc = fs_check_view_node_hash(v, ino, hash, &mode);
 		if (rc == 0) {
 			hex(hash, sizeof(hash), h);
-			append(&pg, "node=%s mode=%o\n", h, mode);
+			text_printf(&pg.t, "node=%s mode=%o\n", h, mode);
 			pg.skip = skip;
 			if (S_ISDIR(mode))
 				rc = fs_check_view_entries(v, ino, page_entry,
@@ -147,18 +125,18 @@ size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 			if (rc == 1)
 				rc = 0;
 			if (pg.more)
-				append(&pg, "more=1\n");
+				text_printf(&pg.t, "more=1\n");
 		} else if (rc == -ENOENT) {
-			append(&pg, "missing=1\n");
+			text_printf(&pg.t, "missing=1\n");
 			rc = 0;
 		}
 	}
 	fs_raft_check_release(fr, v);
 	if (rc != 0) {
-		pg.len = 0;
-		append(&pg, "error: %s\n", strerror(-rc));
+		pg.t.len = 0;
+		text_printf(&pg.t, "error: %s\n", strerror(-rc));
 	}
-	return pg.len;
+	return pg.t.len;
 }
 
 /* A remote query answered on a thread of its own. */
@@ -303,9 +281,9 @@ static int ask(struct checker *c, struct replica *r, const char *query,
 		    strcmp(c->buf, "busy\n") != 0)
 			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((uint64_t)(now.tv_sec - start.tv_sec) * 1000u +
-			    (uint64_t)(now.tv_nsec - start.tv_nsec) / 1000000 >
-		    wait_ms) {
+		if ((int64_t)(now.tv_sec - start.tv_sec) * 1000 +
+			    (int64_t)(now.tv_nsec - start.tv_nsec) / 1000000 >
+		    (int64_t)wait_ms) {
 			snprintf(r->why, sizeof(r->why),
 				 "did not apply the check point within %u s",
 				 wait_ms / 1000u);
@@ -416,48 +394,11 @@ static const struct lentry *find(const struct listing *l, const char *name)
 }
 
 struct report {
-	struct buf_out {
-		char *p;
-		size_t size, len;
-	} out;
+	struct text_buf out;
 	bool json;
 	uint32_t paths; /* reported for the current replica */
 	uint32_t total;
 };
-
-static void say(struct report *rep, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void say(struct report *rep, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (rep->out.len >= rep->out.size)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(rep->out.p + rep->out.len, rep->out.size - rep->out.len,
-		      fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		rep->out.len += (size_t)n;
-	if (rep->out.len >= rep->out.size)
-		rep->out.len = rep->out.size - 1;
-}
-
-static void say_json_str(struct report *rep, const char *s)
-{
-	say(rep, "\"");
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			say(rep, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			say(rep, "\\u%04x", *p);
-		else
-			say(rep, "%c", *p);
-	}
-	say(rep, "\"");
-}
 
 static void difference(struct report *rep, const struct replica *d,
 		       const char *path, const char *what)
@@ -467,14 +408,14 @@ static void difference(struct report *rep, const struct replica *d,
 	rep->paths++;
 	rep->total++;
 	if (rep->json) {
-		say(rep, "%s\n  {\"node\": %" PRIu64 ", \"path\": ",
+		text_printf(&rep->out, "%s\n  {\"node\": %" PRIu64 ", \"path\": ",
 		    rep->total > 1 ? "," : "", d->id);
-		say_json_str(rep, path);
-		say(rep, ", \"what\": ");
-		say_json_str(rep, what);
-		say(rep, "}");
+		text_json_str(&rep->out, path);
+		text_printf(&rep->out, ", \"what\": ");
+		text_json_str(&rep->out, what);
+		text_printf(&rep->out, "}");
 	} else {
-		say(rep, "  node %" PRIu64 ": %s: %s\n", d->id, path, what);
+		text_printf(&rep->out, "  node %" PRIu64 ": %s: %s\n", d->id, path, what);
 	}
 }
 
@@ -561,7 +502,7 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 
 	out[0] = '\0';
 	if (st == NULL || rs == NULL || c.buf == NULL) {
-		say(&rep, "exit 3\nerror: out of memory\n");
+		text_printf(&rep.out, "exit 3\nerror: out of memory\n");
 		goto done;
 	}
 	while (c.check_id == 0)
@@ -571,7 +512,7 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 	fs_raft_proposer(src->fr, &p);
 	rc = fs_check_point(&p, c.check_id);
 	if (rc != 0) {
-		say(&rep, "exit 3\nerror: the check point did not commit (%s); "
+		text_printf(&rep.out, "exit 3\nerror: the check point did not commit (%s); "
 			  "is a majority up?\n",
 		    strerror(-rc));
 		goto done;
@@ -632,40 +573,40 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 		}
 	}
 	status = n_groups > 1 ? 1 : unreached > 0 ? 3 : 0;
-	say(&rep, "exit %d\n", status);
+	text_printf(&rep.out, "exit %d\n", status);
 	if (json) {
-		say(&rep, "{\"check\": \"%016" PRIx64 "\", \"index\": %" PRIu64
+		text_printf(&rep.out, "{\"check\": \"%016" PRIx64 "\", \"index\": %" PRIu64
 			  ", \"identical\": %s, \"members\": [",
 		    c.check_id, ref ? ref->index : 0,
 		    status == 0 ? "true" : "false");
 		for (uint32_t i = 0; i < n; i++) {
-			say(&rep, "%s\n  {\"id\": %" PRIu64 ", \"reachable\": %s",
+			text_printf(&rep.out, "%s\n  {\"id\": %" PRIu64 ", \"reachable\": %s",
 			    i ? "," : "", rs[i].id,
 			    rs[i].reached ? "true" : "false");
 			if (rs[i].reached)
-				say(&rep, ", \"index\": %" PRIu64
+				text_printf(&rep.out, ", \"index\": %" PRIu64
 					  ", \"hash\": \"%s\", \"agrees\": %s}",
 				    rs[i].index, rs[i].hash,
 				    rs[i].group == ref->group ? "true"
 							       : "false");
 			else {
-				say(&rep, ", \"error\": ");
-				say_json_str(&rep, rs[i].why);
-				say(&rep, "}");
+				text_printf(&rep.out, ", \"error\": ");
+				text_json_str(&rep.out, rs[i].why);
+				text_printf(&rep.out, "}");
 			}
 		}
-		say(&rep, "\n], \"differences\": [");
+		text_printf(&rep.out, "\n], \"differences\": [");
 	} else {
-		say(&rep, "check point %016" PRIx64 " at index %" PRIu64 "\n",
+		text_printf(&rep.out, "check point %016" PRIx64 " at index %" PRIu64 "\n",
 		    c.check_id, ref ? ref->index : 0);
 		for (uint32_t i = 0; i < n; i++) {
 			if (rs[i].reached)
-				say(&rep, "  node %" PRIu64 ": %s%s\n", rs[i].id,
+				text_printf(&rep.out, "  node %" PRIu64 ": %s%s\n", rs[i].id,
 				    rs[i].hash,
 				    rs[i].group == ref->group ? ""
 							       : "  DIFFERS");
 			else
-				say(&rep, "  node %" PRIu64 ": not checked: %s\n",
+				text_printf(&rep.out, "  node %" PRIu64 ": not checked: %s\n",
 				    rs[i].id, rs[i].why);
 		}
 	}
@@ -673,7 +614,7 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 		if (!rs[i].reached || rs[i].group == ref->group)
 			continue;
 		if (!json)
-			say(&rep, "node %" PRIu64 " differs from node %" PRIu64
+			text_printf(&rep.out, "node %" PRIu64 " differs from node %" PRIu64
 				  ":\n",
 			    rs[i].id, ref->id);
 		rep.paths = 0;
@@ -690,11 +631,11 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 		}
 	}
 	if (json)
-		say(&rep, "\n]}\n");
+		text_printf(&rep.out, "\n]}\n");
 	else if (status == 0)
-		say(&rep, "all %u replicas identical\n", n);
+		text_printf(&rep.out, "all %u replicas identical\n", n);
 	else if (status == 3)
-		say(&rep, "%u replica(s) could not be checked\n", unreached);
+		text_printf(&rep.out, "%u replica(s) could not be checked\n", unreached);
 done:
 	free(c.buf);
 	free(rs);

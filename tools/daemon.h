@@ -49,6 +49,24 @@ struct serve_args {
 int serve_args_parse(int argc, char **argv, struct serve_args *a, char *err,
 		     size_t err_size);
 
+/* ---- text into a buffer (tools/text_buf.c) ---- */
+
+struct text_buf {
+	char *p;
+	size_t size;
+	size_t len; /* p[len] is NUL */
+};
+
+/* Append; what does not fit is cut (the text stays NUL-terminated). */
+void text_printf(struct text_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A JSON string: quotes, backslashes and control bytes escaped, bytes
+ * above 0x7e as \u00XX, so any name gives valid JSON. */
+void text_json_str(struct text_buf *b, const char *s);
+/* Write one line into err and return rc. */
+int text_error(char *err, size_t size, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* ---- the log (tools/daemon_log.c) ---- */
 
 enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };

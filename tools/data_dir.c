@@ -9,25 +9,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t size, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t size, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 int data_dir_lock(const char *dir, int *fd, char *err, size_t err_size)
 {
@@ -35,13 +21,13 @@ int data_dir_lock(const char *dir, int *fd, char *err, size_t err_size)
 	int f;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return fail(err, err_size, -errno,
+		return text_error(err, err_size, -errno,
 			    "cannot create data dir %s: %s", dir,
 			    strerror(errno));
 	snprintf(path, sizeof(path), "%s/LOCK", dir);
 	f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (f < 0)
-		return fail(err, err_size, -errno, "cannot open %s: %s", path,
+		return text_error(err, err_size, -errno, "cannot open %s: %s", path,
 			    strerror(errno));
 	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
 		int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
@@ -56,12 +42,12 @@ int data_dir_lock(const char *dir, int *fd, char *err, size_t err_size)
 			fclose(p);
 		}
 		if (rc == -EBUSY)
-			return fail(err, err_size, rc,
+			return text_error(err, err_size, rc,
 				    "data dir %s is in use by another raftfs "
 				    "serve%s%s%s; stop it first",
 				    dir, pid[0] ? " (pid " : "", pid,
 				    pid[0] ? ")" : "");
-		return fail(err, err_size, rc, "cannot lock %s/LOCK: %s", dir,
+		return text_error(err, err_size, rc, "cannot lock %s/LOCK: %s", dir,
 			    strerror(-rc));
 	}
 	*fd = f;
@@ -116,22 +102,22 @@ int data_dir_next_epoch(const char *dir, const char *cluster_id,
 				 &n, &e) == 3;
 		fclose(f);
 		if (!ok)
-			return fail(err, err_size, -EUCLEAN,
+			return text_error(err, err_size, -EUCLEAN,
 				    "%s is damaged (expected 'cluster=ID "
 				    "node=N epoch=E'); the data dir is not "
 				    "usable as it is",
 				    path);
 		if (strcmp(cid, cluster_id) != 0)
-			return fail(err, err_size, -EEXIST,
+			return text_error(err, err_size, -EEXIST,
 				    "data dir %s belongs to cluster %s, not to "
 				    "cluster %s of these certificates",
 				    dir, cid, cluster_id);
 		if (n != node)
-			return fail(err, err_size, -EEXIST,
+			return text_error(err, err_size, -EEXIST,
 				    "data dir %s belongs to node %llu, not %" PRIu64,
 				    dir, n, node);
 	} else if (errno != ENOENT) {
-		return fail(err, err_size, -errno, "cannot read %s: %s", path,
+		return text_error(err, err_size, -errno, "cannot read %s: %s", path,
 			    strerror(errno));
 	}
 	*epoch = (uint64_t)e + 1;
@@ -139,7 +125,7 @@ int data_dir_next_epoch(const char *dir, const char *cluster_id,
 		 " epoch=%" PRIu64 "\n", cluster_id, node, *epoch);
 	rc = write_durably(dir, "node", text);
 	if (rc != 0)
-		return fail(err, err_size, rc, "cannot write %s: %s", path,
+		return text_error(err, err_size, rc, "cannot write %s: %s", path,
 			    strerror(-rc));
 	return 0;
 }
@@ -155,7 +141,7 @@ int data_dir_write_pid(const char *dir, char *err, size_t err_size)
 	f = fopen(tmp, "w");
 	if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0 ||
 	    rename(tmp, path) != 0)
-		return fail(err, err_size, -EIO, "cannot write %s", path);
+		return text_error(err, err_size, -EIO, "cannot write %s", path);
 	return 0;
 }
 

@@ -8,25 +8,11 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t size, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t size, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 /* Undo the octal escapes of /proc/self/mountinfo (space, tab, newline,
  * backslash). */
@@ -108,10 +94,10 @@ int mount_point_prepare(const char *mnt, char *err, size_t err_size)
 
 	if (stat(mnt, &st) == 0) {
 		if (!S_ISDIR(st.st_mode))
-			return fail(err, err_size, -ENOTDIR,
+			return text_error(err, err_size, -ENOTDIR,
 				    "mount point %s is not a directory", mnt);
 		if (mount_point_is_mounted(mnt))
-			return fail(err, err_size, -EBUSY,
+			return text_error(err, err_size, -EBUSY,
 				    "%s is already mounted and answering (a "
 				    "running node?); stop it or unmount it "
 				    "first",
@@ -119,15 +105,15 @@ int mount_point_prepare(const char *mnt, char *err, size_t err_size)
 		return 0;
 	}
 	if (errno == ENOENT)
-		return fail(err, err_size, -ENOENT,
+		return text_error(err, err_size, -ENOENT,
 			    "mount point %s does not exist; create it first",
 			    mnt);
 	if (errno != ENOTCONN)
-		return fail(err, err_size, -errno, "mount point %s: %s", mnt,
+		return text_error(err, err_size, -errno, "mount point %s: %s", mnt,
 			    strerror(errno));
 	/* A FUSE mount whose daemon died (kill -9): clear it. */
 	if (lazy_unmount(mnt) != 0 || stat(mnt, &st) != 0)
-		return fail(err, err_size, -EBUSY,
+		return text_error(err, err_size, -EBUSY,
 			    "mount point %s holds a dead mount that could not "
 			    "be cleared; run 'fusermount3 -u -z %s'",
 			    mnt, mnt);

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,36 +58,11 @@ static const char *state_name(uint8_t state, bool learner)
 	}
 }
 
-struct buf {
-	char *p;
-	size_t size;
-	size_t len;
-};
-
-static void put(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void put(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->len >= b->size)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, b->size - b->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		b->len += (size_t)n;
-	if (b->len >= b->size)
-		b->len = b->size - 1; /* truncated; still a string */
-}
-
 size_t control_node_view(const struct control_source *src, char *out,
 			 size_t size)
 {
 	struct raft_runtime_status *st = malloc(sizeof(*st));
-	struct buf b = {out, size, 0};
+	struct text_buf b = {out, size, 0};
 	bool learner = false;
 	char logdir[4200];
 
@@ -103,22 +77,22 @@ size_t control_node_view(const struct control_source *src, char *out,
 		    st->conf.members[i].role == RAFT_LEARNER)
 			learner = true;
 	snprintf(logdir, sizeof(logdir), "%s/log", src->args->data);
-	put(&b, "id=%" PRIu64 "\n", src->args->id);
-	put(&b, "state=%s\n", state_name(st->raft.state, learner));
-	put(&b, "term=%" PRIu64 "\n", st->raft.term);
-	put(&b, "leader=%" PRIu64 "\n", st->raft.leader);
-	put(&b, "last_index=%" PRIu64 "\n", st->raft.last_index);
-	put(&b, "commit=%" PRIu64 "\n", st->raft.commit);
-	put(&b, "applied=%" PRIu64 "\n", st->applied_index);
-	put(&b, "log_bytes=%" PRIu64 "\n", data_dir_bytes(logdir));
-	put(&b, "mount=%s\n", src->state(src->ctx));
+	text_printf(&b, "id=%" PRIu64 "\n", src->args->id);
+	text_printf(&b, "state=%s\n", state_name(st->raft.state, learner));
+	text_printf(&b, "term=%" PRIu64 "\n", st->raft.term);
+	text_printf(&b, "leader=%" PRIu64 "\n", st->raft.leader);
+	text_printf(&b, "last_index=%" PRIu64 "\n", st->raft.last_index);
+	text_printf(&b, "commit=%" PRIu64 "\n", st->raft.commit);
+	text_printf(&b, "applied=%" PRIu64 "\n", st->applied_index);
+	text_printf(&b, "log_bytes=%" PRIu64 "\n", data_dir_bytes(logdir));
+	text_printf(&b, "mount=%s\n", src->state(src->ctx));
 	for (uint32_t i = 0; i < st->n_progress; i++) {
 		const struct raft_progress_info *p = &st->progress[i];
 		uint64_t heard = UNKNOWN;
 		for (uint32_t j = 0; j < st->conf.n; j++)
 			if (st->conf.members[j].id == p->id)
 				heard = st->heard_ms_ago[j];
-		put(&b, "progress=%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+		text_printf(&b, "progress=%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
 			"\n", p->id, p->match, p->next, heard);
 	}
 	free(st);
@@ -201,34 +175,20 @@ static void *ask_member(void *arg)
 	return NULL;
 }
 
-static void json_str(struct buf *b, const char *s)
-{
-	put(b, "\"");
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			put(b, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			put(b, "\\u%04x", *p);
-		else
-			put(b, "%c", *p);
-	}
-	put(b, "\"");
-}
-
-static void json_u64(struct buf *b, const char *name, uint64_t v, bool known)
+static void json_u64(struct text_buf *b, const char *name, uint64_t v, bool known)
 {
 	if (known && v != UNKNOWN)
-		put(b, ", \"%s\": %" PRIu64, name, v);
+		text_printf(b, ", \"%s\": %" PRIu64, name, v);
 	else
-		put(b, ", \"%s\": null", name);
+		text_printf(b, ", \"%s\": null", name);
 }
 
-static void text_u64(struct buf *b, uint64_t v, bool known, int width)
+static void text_u64(struct text_buf *b, uint64_t v, bool known, int width)
 {
 	if (known && v != UNKNOWN)
-		put(b, " %*" PRIu64, width, v);
+		text_printf(b, " %*" PRIu64, width, v);
 	else
-		put(b, " %*s", width, "-");
+		text_printf(b, " %*s", width, "-");
 }
 
 /* The leader's progress entry for id, or NULL. */
@@ -248,7 +208,7 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 {
 	struct raft_runtime_status *st = malloc(sizeof(*st));
 	struct ask *asks = calloc(RAFT_MAX_MEMBERS, sizeof(*asks));
-	struct buf b = {out, size, 0};
+	struct text_buf b = {out, size, 0};
 	const struct view *leader = NULL;
 	char self[NET_MAX_ADMIN_PAYLOAD_BYTES / 16];
 	uint64_t leader_id = 0, term = 0;
@@ -258,7 +218,7 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 		goto out;
 	out[0] = '\0';
 	if (st == NULL || asks == NULL) {
-		put(&b, "error: out of memory\n");
+		text_printf(&b, "error: out of memory\n");
 		goto out;
 	}
 	raft_runtime_status_get(src->rt, st);
@@ -299,20 +259,20 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 			leader = &asks[i].v;
 
 	if (json) {
-		put(&b, "{\"cluster\": ");
-		json_str(&b, src->cluster_id);
-		put(&b, ", \"node\": %" PRIu64, src->args->id);
+		text_printf(&b, "{\"cluster\": ");
+		text_json_str(&b, src->cluster_id);
+		text_printf(&b, ", \"node\": %" PRIu64, src->args->id);
 		json_u64(&b, "leader", leader_id, leader_id != 0);
-		put(&b, ", \"term\": %" PRIu64 ", \"members\": [", term);
+		text_printf(&b, ", \"term\": %" PRIu64 ", \"members\": [", term);
 	} else {
-		put(&b, "cluster %s  node %" PRIu64 "  leader ", src->cluster_id,
+		text_printf(&b, "cluster %s  node %" PRIu64 "  leader ", src->cluster_id,
 		    src->args->id);
 		if (leader_id != 0)
-			put(&b, "%" PRIu64, leader_id);
+			text_printf(&b, "%" PRIu64, leader_id);
 		else
-			put(&b, "none");
-		put(&b, "  term %" PRIu64 "\n", term);
-		put(&b, "%4s %-22s %-9s %6s %10s %10s %10s %8s %9s %-9s %10s %s\n",
+			text_printf(&b, "none");
+		text_printf(&b, "  term %" PRIu64 "\n", term);
+		text_printf(&b, "%4s %-22s %-9s %6s %10s %10s %10s %8s %9s %-9s %10s %s\n",
 		    "id", "address", "role", "term", "last", "commit",
 		    "applied", "lag", "contact", "reachable", "log_bytes",
 		    "mount");
@@ -336,28 +296,28 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 		if (leader != NULL && m->id == leader_id)
 			lag = contact = 0; /* the leader itself */
 		if (json) {
-			put(&b, "%s\n  {\"id\": %" PRIu64 ", \"address\": ",
+			text_printf(&b, "%s\n  {\"id\": %" PRIu64 ", \"address\": ",
 			    i ? "," : "", m->id);
-			json_str(&b, m->address);
-			put(&b, ", \"role\": ");
-			json_str(&b, role);
+			text_json_str(&b, m->address);
+			text_printf(&b, ", \"role\": ");
+			text_json_str(&b, role);
 			json_u64(&b, "term", v->term, v->known);
 			json_u64(&b, "last_index", last, last != UNKNOWN);
 			json_u64(&b, "commit", v->commit, v->known);
 			json_u64(&b, "applied", v->applied, v->known);
 			json_u64(&b, "lag", lag, true);
 			json_u64(&b, "last_contact_ms", contact, true);
-			put(&b, ", \"reachable\": %s",
+			text_printf(&b, ", \"reachable\": %s",
 			    v->known ? "true" : "false");
 			json_u64(&b, "log_bytes", v->log_bytes, v->known);
-			put(&b, ", \"mount\": ");
+			text_printf(&b, ", \"mount\": ");
 			if (v->known)
-				json_str(&b, v->mount);
+				text_json_str(&b, v->mount);
 			else
-				put(&b, "null");
-			put(&b, "}");
+				text_printf(&b, "null");
+			text_printf(&b, "}");
 		} else {
-			put(&b, "%4" PRIu64 " %-22s %-9s", m->id, m->address,
+			text_printf(&b, "%4" PRIu64 " %-22s %-9s", m->id, m->address,
 			    role);
 			text_u64(&b, v->term, v->known, 6);
 			text_u64(&b, last, true, 10);
@@ -365,16 +325,16 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 			text_u64(&b, v->applied, v->known, 10);
 			text_u64(&b, lag, true, 8);
 			if (contact != UNKNOWN)
-				put(&b, " %7" PRIu64 "ms", contact);
+				text_printf(&b, " %7" PRIu64 "ms", contact);
 			else
-				put(&b, " %9s", "-");
-			put(&b, " %-9s", v->known ? "yes" : "no");
+				text_printf(&b, " %9s", "-");
+			text_printf(&b, " %-9s", v->known ? "yes" : "no");
 			text_u64(&b, v->log_bytes, v->known, 10);
-			put(&b, " %s\n", v->known ? v->mount : "-");
+			text_printf(&b, " %s\n", v->known ? v->mount : "-");
 		}
 	}
 	if (json)
-		put(&b, "\n]}\n");
+		text_printf(&b, "\n]}\n");
 out:
 	free(asks);
 	free(st);
