@@ -31,12 +31,17 @@ int cmd_status(int argc, char **argv)
 	size_t len;
 
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
+		if (strcmp(argv[i], "--json") == 0) {
 			json = true;
-		else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+		} else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
 			data = argv[++i];
-		else
-			return usage();
+		} else {
+			fprintf(stderr, "raftfs status: unexpected argument "
+					"'%s'; usage: raftfs status --data DIR "
+					"[--json]\n",
+				argv[i]);
+			return EXIT_USAGE;
+		}
 	}
 	if (data == NULL)
 		return usage();

@@ -625,7 +625,8 @@ int cmd_serve(int argc, char **argv)
 
 	rc = serve_args_parse(argc, argv, &a, err, sizeof(err));
 	if (rc != 0) {
-		fprintf(stderr, "raftfs serve: %s\nusage: raftfs serve --id ID "
+		/* One line: what is wrong, and where the usage is. */
+		fprintf(stderr, "raftfs serve: %s; usage: raftfs serve --id ID "
 				"--data DIR --mount MNT --listen HOST:PORT "
 				"--peers ID=HOST:PORT,... --certs DIR "
 				"(--bootstrap | --join) [-f] [-v] [-o OPT,...]\n",
