@@ -7,9 +7,11 @@ int cmd_certs(int argc, char **argv); /* tools/cmd_certs.c */
 int cmd_fsck(int argc, char **argv);  /* tools/cmd_fsck.c */
 int cmd_serve(int argc, char **argv); /* tools/serve.c */
 int cmd_status(int argc, char **argv); /* tools/cmd_status.c */
+int cmd_cluster(int argc, char **argv); /* tools/cmd_cluster.c */
 
 const struct command raftfs_commands[] = {
 	{"certs", "create|add|renew the cluster's certificates", cmd_certs},
+	{"cluster", "up|start|stop|down a local cluster on 127.0.0.N", cmd_cluster},
 	{"fsck", "check a stopped node's stores; --resync marks it", cmd_fsck},
 	{"serve", "run one node: its log, its peers and its mount", cmd_serve},
 	{"status", "the cluster as a running node sees it", cmd_status},
