@@ -11,4 +11,4 @@ $(BUILD)/raftfs: $(TOOLS_OBJS) $(MODULE_LIBS)
 
 # `make run`: a local 3-node cluster with mounts, in the git-ignored run/.
 run: all
-	@tools/run-cluster
+	@BUILD=$(BUILD) tools/run-cluster
