@@ -11,10 +11,14 @@ D_DIR="$D_TMP/c"
 D_NODES=3
 D_NFT_TABLE="raftfs_test_$$"
 D_NFT_MADE=""
-# Options for every node's serve (`cluster up -o`); empty: serve's defaults.
-D_SERVE_OPTS=${DAEMON_SERVE_OPTS:-}
-# The operation timeout the nodes run with, in seconds (serve's default 10).
-D_OP_TIMEOUT_S=${DAEMON_OP_TIMEOUT_S:-10}
+# Options for every node's serve (`cluster up -o`): a 3 s operation timeout
+# so that the cut-off node's EIO arrives quickly (serve's default is 10 s).
+D_SERVE_OPTS=${DAEMON_SERVE_OPTS-timeout=3}
+# The operation timeout the nodes run with, in seconds.
+D_OP_TIMEOUT_S=10
+if [[ ",$D_SERVE_OPTS," =~ ,timeout=([0-9]+), ]]; then
+	D_OP_TIMEOUT_S=${BASH_REMATCH[1]}
+fi
 
 d_log() { echo "  [$(date +%T.%3N)] $*"; }
 
