@@ -72,6 +72,9 @@ t_coherent() {
 	done
 }
 
+# acked_at_least N: the writer of t_leader_kill has N acknowledged writes.
+acked_at_least() { [[ $(wc -l <"$D_TMP/acked") -ge $1 ]]; }
+
 # c. kill -9 of the leader during a stream of writes from a surviving node:
 # a new leader, every acknowledged write present, the killed node back with
 # `cluster start` (its dead mount cleared) and caught up.
@@ -95,7 +98,7 @@ t_leader_kill() {
 		done
 	) &
 	writer=$!
-	d_until 20 test "$(wc -l <"$acked")" -ge 30 || { echo "writes do not progress"; touch "$stopf"; wait "$writer"; return 1; }
+	d_until 20 acked_at_least 30 || { echo "writes do not progress"; touch "$stopf"; wait "$writer"; return 1; }
 	pid=$(d_pid "$leader")
 	before=$(wc -l <"$acked")
 	kill -9 "$pid"
@@ -104,7 +107,7 @@ t_leader_kill() {
 	rc=$?
 	d_log "new leader: ${n:-none}"
 	if [[ $rc -eq 0 ]]; then
-		d_until 30 test "$(wc -l <"$acked")" -ge $((before + 30))
+		d_until 30 acked_at_least $((before + 30))
 		rc=$?
 	fi
 	touch "$stopf"
@@ -126,39 +129,68 @@ t_leader_kill() {
 		{ echo "node $leader did not catch up"; timeout 20 diff -r "$(d_mnt "$leader")/kill" "$(d_mnt "$w")/kill" | head; return 1; }
 }
 
+# timed_eio PATH...: on each path, one open(O_CREAT) of PATH/new and one
+# open+read of PATH/old, each timed; prints "op errno seconds" lines.
+timed_eio() {
+	python3 - "$@" <<'PY'
+import errno, os, sys, time
+for d in sys.argv[1:]:
+    for op in ("create", "read"):
+        t = time.monotonic()
+        try:
+            if op == "create":
+                os.close(os.open(d + "/new", os.O_CREAT | os.O_WRONLY, 0o644))
+            else:
+                fd = os.open(d + "/old", os.O_RDONLY)
+                os.read(fd, 100)
+                os.close(fd)
+            e = "ok"
+        except OSError as x:
+            e = errno.errorcode.get(x.errno, str(x.errno))
+        print(op, e, "%.2f" % (time.monotonic() - t))
+PY
+}
+
 # d. A node cut off with nftables: its operations fail with EIO within the
-# operation timeout while the majority keeps working; healed, it catches up.
+# operation timeout (each system call) while the majority keeps working;
+# healed, it catches up.
 t_partition() {
-	local leader cut ok_node t0 secs i touch_rc cat_rc
+	local leader cut ok_node i touch_rc cat_rc py_pid touch_pid cat_pid
+	local out="$D_TMP/eio.out"
 	leader=$(d_wait_leader 20) || { echo "no leader"; return 1; }
 	cut=$((leader % D_NODES + 1))
 	ok_node=$leader
 	mkdir -p "$(d_mnt "$ok_node")/part" && echo before >"$(d_mnt "$ok_node")/part/old" || return 1
 	d_until 10 test -e "$(d_mnt "$cut")/part/old" || return 1
-	d_cut "$cut" || { echo "nft failed"; return 1; }
+	d_cut "$cut" || { echo "nft failed"; d_heal; return 1; }
 	d_log "cut node $cut off (leader $leader)"
-	t0=$(date +%s%N)
-	timeout $((D_OP_TIMEOUT_S * 3 + 10)) touch "$(d_mnt "$cut")/part/new" 2>"$D_TMP/touch.err" &
-	local touch_pid=$!
-	timeout $((D_OP_TIMEOUT_S * 3 + 10)) cat "$(d_mnt "$cut")/part/old" >/dev/null 2>"$D_TMP/cat.err" &
-	local cat_pid=$!
+	local limit=$((D_OP_TIMEOUT_S * 3 + 10))
+	timeout "$limit" bash -c "$(declare -f timed_eio); timed_eio '$(d_mnt "$cut")/part'" >"$out" 2>&1 &
+	py_pid=$!
+	timeout "$limit" touch "$(d_mnt "$cut")/part/new" 2>"$D_TMP/touch.err" &
+	touch_pid=$!
+	timeout "$limit" cat "$(d_mnt "$cut")/part/old" >/dev/null 2>"$D_TMP/cat.err" &
+	cat_pid=$!
 	# The majority keeps committing meanwhile.
 	for i in $(seq 20); do
 		echo "m$i" >"$(d_mnt "$ok_node")/part/m$i" || { echo "majority write $i failed"; wait; d_heal; return 1; }
 	done
+	wait "$py_pid"
 	wait "$touch_pid"
 	touch_rc=$?
 	wait "$cat_pid"
 	cat_rc=$?
-	secs=$(( ($(date +%s%N) - t0) / 1000000000 ))
-	d_log "on the cut node: touch exit $touch_rc ($(cat "$D_TMP/touch.err")), cat exit $cat_rc ($(cat "$D_TMP/cat.err")), ${secs}s"
+	d_log "on the cut node: $(tr '\n' ' ' <"$out")| touch exit $touch_rc: $(cat "$D_TMP/touch.err") | cat exit $cat_rc: $(cat "$D_TMP/cat.err")"
 	d_heal
+	# Each system call: EIO, not before and not long after the timeout.
+	awk -v t="$D_OP_TIMEOUT_S" 'NF == 3 { n++; if ($2 != "EIO" || $3 < t - 0.5 || $3 > t + 2) bad++ }
+		END { exit !(n == 2 && bad == 0) }' "$out" ||
+		{ echo "not EIO within ${D_OP_TIMEOUT_S}s: $(cat "$out")"; return 1; }
 	[[ $touch_rc -ne 0 && $touch_rc -ne 124 ]] && grep -q "Input/output error" "$D_TMP/touch.err" ||
 		{ echo "touch on the cut node did not fail with EIO"; return 1; }
 	[[ $cat_rc -ne 0 && $cat_rc -ne 124 ]] && grep -q "Input/output error" "$D_TMP/cat.err" ||
 		{ echo "cat on the cut node did not fail with EIO"; return 1; }
-	[[ $secs -le $((D_OP_TIMEOUT_S + 5)) ]] || { echo "EIO came after ${secs}s"; return 1; }
-	# Healed: the cut node sees what the majority wrote.
+	# Healed: the cut node sees what the majority wrote, and writes again.
 	d_until 30 timeout 20 diff -r "$(d_mnt "$cut")/part" "$(d_mnt "$ok_node")/part" >/dev/null ||
 		{ echo "node $cut did not catch up"; return 1; }
 	echo after >"$(d_mnt "$cut")/part/after" && timeout 10 cmp "$(d_mnt "$ok_node")/part/after" - <<<after
@@ -166,51 +198,86 @@ t_partition() {
 
 # e. Errors: usage (2), a missing mount point, a second serve on a data dir
 # in use, a data dir of another cluster (1), each with one line on stderr.
-t_errors() {
-	local e="$D_TMP/e" err="$D_TMP/e.err" rc peers
-	mkdir -p "$e/m" || return 1
-	peers="1=127.0.0.1:$D_PORT,2=127.0.0.2:$D_PORT,3=127.0.0.3:$D_PORT"
-	# expect RC CMD...: exit RC with exactly one line on stderr.
-	expect() {
-		local want=$1
-		shift
-		timeout 90 "$@" >"$e/out" 2>"$err"
-		rc=$?
-		[[ $rc -eq $want ]] || { echo "exit $rc, expected $want: $*"; cat "$e/out" "$err"; return 1; }
-		d_one_line "$err"
-	}
-	expect 2 "$D_RAFTFS" serve || return 1
-	expect 2 "$D_RAFTFS" serve --id 1 --data "$e/d" || return 1
+E_DIR=""
+E_ERR=""
+E_PEERS="1=127.0.0.1:$D_PORT,2=127.0.0.2:$D_PORT,3=127.0.0.3:$D_PORT"
+
+# expect RC CMD...: exit RC with exactly one line on stderr (in $E_ERR).
+expect() {
+	local want=$1 rc
+	shift
+	E_DIR="$D_TMP/e"
+	E_ERR="$D_TMP/e.err"
+	mkdir -p "$E_DIR/m"
+	timeout 90 "$@" >"$E_DIR/out" 2>"$E_ERR"
+	rc=$?
+	[[ $rc -eq $want ]] || { echo "exit $rc, expected $want: $*"; cat "$E_DIR/out" "$E_ERR"; return 1; }
+	echo "  exit $rc: $(head -c 300 "$E_ERR")"
+	d_one_line "$E_ERR"
+}
+
+t_usage_cluster_status() {
+	local e="$D_TMP/e"
 	expect 2 "$D_RAFTFS" status || return 1
+	expect 2 "$D_RAFTFS" status --data "$e/none" --bogus || return 1
 	expect 2 "$D_RAFTFS" cluster up || return 1
+	expect 2 "$D_RAFTFS" cluster sideways --dir "$e/x" || return 1
 	expect 2 "$D_RAFTFS" cluster up --dir "$e/x" --nodes 8 || return 1
+	expect 2 "$D_RAFTFS" cluster up --dir "$e/x" --port 65536 || return 1
 	expect 2 "$D_RAFTFS" cluster stop --dir "$D_DIR" --node 0 || return 1
 	expect 2 "$D_RAFTFS" cluster start --dir "$D_DIR" || return 1
+	expect 2 "$D_RAFTFS" cluster down --dir "$D_DIR" --node 1 || return 1
+	expect 1 "$D_RAFTFS" cluster start --dir "$D_DIR" --node 4 || return 1
 	expect 1 "$D_RAFTFS" cluster start --dir "$e/none" --node 1 || return 1
 	expect 1 "$D_RAFTFS" status --data "$e/none" || return 1
+}
 
-	# A missing mount point, on a cluster of its own.
+t_usage_serve() {
+	local e="$D_TMP/e"
+	expect 2 "$D_RAFTFS" serve || return 1
+	expect 2 "$D_RAFTFS" serve --id 1 --data "$e/d" || return 1
+	expect 2 "$D_RAFTFS" serve --id 0 --data "$e/d" --mount "$e/m" \
+		--listen "127.0.0.1:$((D_PORT + 1))" --peers "$E_PEERS" \
+		--certs "$D_DIR/certs" --join || return 1
+	expect 2 "$D_RAFTFS" serve --id 1 --data "$e/d" --mount "$e/m" \
+		--listen "127.0.0.1:$((D_PORT + 1))" --peers "$E_PEERS" \
+		--certs "$D_DIR/certs" || return 1   # neither --bootstrap nor --join
+}
+
+# A missing mount point, on a cluster of its own.
+t_missing_mount() {
+	local e="$D_TMP/e"
+	mkdir -p "$e"
 	"$D_RAFTFS" certs create --dir "$e/certs" --nodes 3 >/dev/null || return 1
 	expect 1 "$D_RAFTFS" serve --id 1 --data "$e/d1" --mount "$e/no-such-dir" \
 		--listen "127.0.0.1:$((D_PORT + 1))" --peers "1=127.0.0.1:$((D_PORT + 1))" \
 		--certs "$e/certs" --bootstrap || return 1
-	grep -qi "mount" "$err" || { echo "no word about the mount point: $(cat "$err")"; return 1; }
+	grep -qi "mount" "$E_ERR" || { echo "no word about the mount point: $(cat "$E_ERR")"; return 1; }
+}
 
-	# A second serve on node 2's data dir while node 2 runs.
+# A second serve on node 2's data dir while node 2 runs.
+t_data_dir_in_use() {
+	local e="$D_TMP/e"
 	expect 1 "$D_RAFTFS" serve --id 2 --data "$(d_data 2)" --mount "$e/m" \
-		--listen "127.0.0.2:$((D_PORT + 2))" --peers "$peers" \
+		--listen "127.0.0.2:$((D_PORT + 2))" --peers "$E_PEERS" \
 		--certs "$D_DIR/certs" --join || return 1
-	grep -qi "in use" "$err" || { echo "no 'in use': $(cat "$err")"; return 1; }
+	grep -qi "in use" "$E_ERR" || { echo "no 'in use': $(cat "$E_ERR")"; return 1; }
 	d_is_mounted "$(d_mnt 2)" && kill -0 "$(d_pid 2)" || { echo "node 2 hurt by the second serve"; return 1; }
+}
 
-	# Node 3's data dir with the certificates of another cluster.
+# Node 3's data dir with the certificates of another cluster (made by
+# t_missing_mount), then node 3 back with its own.
+t_other_cluster() {
+	local e="$D_TMP/e" rc=0
+	[[ -f "$e/certs/ca.crt" ]] || "$D_RAFTFS" certs create --dir "$e/certs" --nodes 3 >/dev/null || return 1
 	timeout 60 "$D_RAFTFS" cluster stop --dir "$D_DIR" --node 3 >/dev/null || return 1
 	expect 1 "$D_RAFTFS" serve --id 3 --data "$(d_data 3)" --mount "$(d_mnt 3)" \
-		--listen "127.0.0.3:$D_PORT" --peers "$peers" --certs "$e/certs" --join || return 1
-	grep -qi "cluster" "$err" || { echo "no word about the cluster: $(cat "$err")"; return 1; }
+		--listen "127.0.0.3:$D_PORT" --peers "$E_PEERS" --certs "$e/certs" --join || rc=1
+	[[ $rc -eq 0 ]] && ! grep -qi "cluster" "$E_ERR" && { echo "no word about the cluster: $(cat "$E_ERR")"; rc=1; }
 	timeout 120 "$D_RAFTFS" cluster start --dir "$D_DIR" --node 3 >/dev/null ||
 		{ echo "node 3 did not come back"; return 1; }
-	echo back >"$(d_mnt 3)/e-back" && timeout 10 cmp "$(d_mnt 1)/e-back" - <<<back
+	echo back >"$(d_mnt 3)/e-back" && timeout 10 cmp "$(d_mnt 1)/e-back" - <<<back || return 1
+	return $rc
 }
 
 # a (end). `cluster down` leaves nothing mounted and no process running;

@@ -121,7 +121,7 @@ d_leftover_pids() {
 	local p
 	for p in /proc/[0-9]*; do
 		[[ ${p#/proc/} -eq $$ ]] && continue
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$D_TMP/"; then
+		if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$D_TMP/"; then
 			echo "${p#/proc/}"
 		fi
 	done
