@@ -280,6 +280,30 @@ t_other_cluster() {
 	return $rc
 }
 
+# stop of a node killed with -9 (stale pid file, dead mount): exit 0, the
+# mount cleared; start brings it back.
+t_stop_killed() {
+	local out="$D_TMP/stop.out" pid
+	pid=$(d_pid 1)
+	kill -9 "$pid" || return 1
+	d_until 10 eval '! kill -0 '"$pid"' 2>/dev/null' || return 1
+	timeout 60 "$D_RAFTFS" cluster stop --dir "$D_DIR" --node 1 >"$out" 2>&1 || { cat "$out"; return 1; }
+	cat "$out"
+	grep -q "was not running; its dead mount was cleared" "$out" || return 1
+	! grep -q " $(d_mnt 1) " /proc/mounts || { echo "still mounted"; return 1; }
+	timeout 120 "$D_RAFTFS" cluster start --dir "$D_DIR" --node 1 >"$out" 2>&1 || { cat "$out"; return 1; }
+	cat "$out"
+	d_is_mounted "$(d_mnt 1)" && echo one >"$(d_mnt 1)/stop-killed" &&
+		timeout 10 cmp "$(d_mnt 2)/stop-killed" - <<<one
+}
+
+# No sanitizer report in any node's log (make check builds them with ASan).
+t_logs_clean() {
+	local bad
+	bad=$(grep -lE "AddressSanitizer|LeakSanitizer|runtime error:" "$D_DIR"/node*/raftfs.log 2>/dev/null)
+	[[ -z "$bad" ]] || { grep -hE -A20 "Sanitizer|runtime error:" $bad | head -60; return 1; }
+}
+
 # a (end). `cluster down` leaves nothing mounted and no process running;
 # down again is fine.
 t_down() {
