@@ -445,6 +445,8 @@ static bool job_failed(const struct cluster *c, const struct start_job *j,
  * Wait until each node in which[] runs, its mount is a live fuse.raftfs
  * mount that answers a stat, and (need_leader) its status names a leader.
  * On timeout or a node that died, one line naming the node into msg.
+ * Without need_leader, -EAGAIN when a node is mounted but its stat does
+ * not answer and its status names no leader (no majority runs).
  */
 static int wait_ready(const struct cluster *c, const bool *which,
 		      bool need_leader, int timeout_ms,
@@ -508,11 +510,23 @@ static int wait_ready(const struct cluster *c, const bool *which,
 				}
 			}
 			rc = cluster_probe(mnt, PROBE_MS);
-			if (rc < 0) {
+			if (rc == -ETIMEDOUT)
 				say(why[n], sizeof(why[n]),
-					 "stat %s: %s", mnt, strerror(-rc));
+				    "stat %s did not answer within %d s", mnt,
+				    PROBE_MS / 1000);
+			else if (rc < 0)
+				say(why[n], sizeof(why[n]), "stat %s: %s", mnt,
+				    strerror(-rc));
+			/* A node that restarted into a cluster without a
+			 * majority mounts but cannot answer: that is not
+			 * its failure (start says so and succeeds). */
+			if (rc < 0 && !need_leader &&
+			    cluster_status_query(c, n, STATUS_MS, &st, err,
+						 sizeof(err)) == 0 &&
+			    !st.has_leader)
+				return -EAGAIN;
+			if (rc < 0)
 				continue;
-			}
 			ready[n] = true;
 		}
 		if (all)
@@ -710,7 +724,8 @@ static int cluster_up(const struct args *a)
 	if (count == 0)
 		printf("a cluster is already running in %s\n", c.dir);
 	else if (count == c.nodes)
-		printf("starting %u nodes in %s ...\n", c.nodes, c.dir);
+		printf("starting %u node%s in %s ...\n", c.nodes,
+		       c.nodes == 1 ? "" : "s", c.dir);
 	else
 		printf("starting %zu of %u nodes in %s (the others run) ...\n",
 		       count, c.nodes, c.dir);
@@ -770,6 +785,13 @@ static int cluster_start(const struct args *a)
 	}
 	rc = wait_ready(&c, which, false, START_READY_MS, &job, 1, msg,
 			sizeof(msg));
+	if (rc == -EAGAIN) {
+		printf("node %u started (pid %d) and mounted at %s, but the "
+		       "cluster has no leader: no majority runs; operations "
+		       "on the mount fail with EIO until enough nodes are "
+		       "started\n", n, (int)node_pid(&c, n), mnt);
+		return EXIT_OK;
+	}
 	if (rc < 0)
 		return failure("start", "%s", msg);
 	printf("node %u running: 127.0.0.%u:%u, mount %s, pid %d\n", n, n,
