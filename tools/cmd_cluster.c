@@ -397,8 +397,14 @@ static void wait_jobs(struct start_job *jobs, size_t count)
 			if (r == 0 && cluster_now_ms() < deadline)
 				continue;
 			if (r == 0) {
+				/* Killed; reaped if it leaves within 2 s (a
+				 * process stuck in the kernel may not). */
 				kill(j->pid, SIGKILL);
-				waitpid(j->pid, &status, 0);
+				for (int k = 0; k < 40; k++) {
+					if (waitpid(j->pid, &status, WNOHANG) != 0)
+						break;
+					cluster_sleep_ms(50);
+				}
 				j->status = -ETIMEDOUT;
 			} else if (r < 0) {
 				j->status = -errno;
