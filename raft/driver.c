@@ -336,7 +336,7 @@ void *rt_driver_main(void *arg)
 	pthread_mutex_lock(&rt->mu);
 	for (;;) {
 		while (!rt->stop && rt->inbox == NULL && rt->props == NULL &&
-		       rt->reads_in == NULL &&
+		       rt->reads_in == NULL && rt->admins == NULL &&
 		       rt->durable_seq == rt->seen_durable_seq &&
 		       !(rt->failed != 0 && !rt->halted) &&
 		       rt_now_ms() < next_tick) {
@@ -349,6 +349,7 @@ void *rt_driver_main(void *arg)
 		struct rt_msg *msgs = rt->inbox;
 		struct rt_proposal *props = rt->props;
 		struct rt_read *reads = rt->reads_in;
+		struct rt_admin *admins = rt->admins;
 		uint64_t durable = rt->durable_seq;
 		bool failed = rt->failed != 0;
 		rt->inbox = NULL;
@@ -358,6 +359,7 @@ void *rt_driver_main(void *arg)
 		rt->props_tail = &rt->props;
 		rt->reads_in = NULL;
 		rt->reads_in_tail = &rt->reads_in;
+		rt->admins = NULL;
 		pthread_mutex_unlock(&rt->mu);
 		rt_reads_add(rt, reads);
 
@@ -403,6 +405,10 @@ void *rt_driver_main(void *arg)
 				props = NULL; /* now the driver's references */
 			}
 			if (rc == 0) {
+				rt_admins_run(rt, admins);
+				admins = NULL;
+			}
+			if (rc == 0) {
 				(void)rt_reads_step(rt, now);
 				rc = process_updates(rt);
 			}
@@ -432,6 +438,7 @@ void *rt_driver_main(void *arg)
 			rt_reads_fail_all(rt, -EIO);
 			next_tick = rt_now_ms() + 1000u;
 		}
+		rt_admins_fail(admins, -EIO); /* a halted node changes nothing */
 		/* The core referenced these until its update was done. */
 		while (msgs != NULL) {
 			struct rt_msg *m = msgs;

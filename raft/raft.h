@@ -753,6 +753,31 @@ typedef void (*raft_runtime_read_fn)(void *ctx, int rc);
 int raft_runtime_read_index(struct raft_runtime *rt, uint32_t timeout_ms,
 			    raft_runtime_read_fn done, void *ctx);
 
+/*
+ * Administrative requests, carried out by the driver on the core:
+ * membership changes (raft_change_membership: ADD_LEARNER needs the
+ * address; PROMOTE; REMOVE) and a leadership transfer
+ * (raft_transfer_leadership: id 0 picks the most up-to-date voter). Any
+ * thread. done(ctx, rc, index) is called once, on the driver thread, with
+ * the core's answer (0 accepted, index: the configuration entry; or the
+ * core's refusal: -EPERM not leader, -EBUSY a change is pending or the
+ * term has no commit yet, -EEXIST, -ENOENT, -EINVAL, -ENOSPC), or -EIO /
+ * -ESHUTDOWN when the node stopped first. What follows (the entry's
+ * commit, a learner's catch-up and promotion, the new leader) shows in
+ * raft_runtime_status. Returns 0, or at once -EINVAL, -ENOMEM, -EIO,
+ * -ESHUTDOWN (done is not called then).
+ */
+enum raft_runtime_admin_op {
+	RAFT_RUNTIME_ADD_LEARNER = 1,
+	RAFT_RUNTIME_PROMOTE = 2,
+	RAFT_RUNTIME_REMOVE = 3,
+	RAFT_RUNTIME_TRANSFER = 4,
+};
+typedef void (*raft_runtime_admin_fn)(void *ctx, int rc, uint64_t index);
+int raft_runtime_admin(struct raft_runtime *rt, uint8_t op, uint64_t id,
+		       const char *address, raft_runtime_admin_fn done,
+		       void *ctx);
+
 struct raft_runtime_status {
 	struct raft_status raft;  /* the core, as of the driver's last round */
 	uint64_t durable_index;   /* the log store holds up to here */

@@ -332,6 +332,8 @@ void raft_runtime_destroy(struct raft_runtime *rt)
 		rt->props = p->next;
 		rt_proposal_unref(p);
 	}
+	rt_admins_fail(rt->admins, -ESHUTDOWN);
+	rt->admins = NULL;
 	rt_driver_release(rt);
 	rt_apply_release(rt);
 	raft_destroy(rt->r);

@@ -128,6 +128,16 @@ struct rt_read {
 	void *ctx;
 };
 
+/* An administrative request on its way to the driver. */
+struct rt_admin {
+	struct rt_admin *next;
+	uint8_t op; /* RAFT_RUNTIME_ADD_LEARNER ... */
+	uint64_t id;
+	char address[RAFT_MAX_ADDRESS];
+	raft_runtime_admin_fn done;
+	void *ctx;
+};
+
 struct raft_runtime {
 	struct raft_runtime_options o;
 	char dir[4096];
@@ -145,6 +155,7 @@ struct raft_runtime {
 	struct rt_msg *inbox, **inbox_tail;
 	uint64_t inbox_bytes;
 	struct rt_proposal *props, **props_tail;
+	struct rt_admin *admins; /* newest first */
 	struct rt_read *reads_in, **reads_in_tail; /* new reads */
 	uint64_t durable_seq;  /* every job up to here is durable */
 	int failed;            /* 0, or what stopped the node */
@@ -253,6 +264,10 @@ void rt_status_log_changes(struct raft_runtime *rt,
 /* Publish the core's state for raft_runtime_status_get and log what
  * changed (role, leader, configuration). */
 void rt_status_publish(struct raft_runtime *rt);
+
+/* runtime_admin.c */
+void rt_admins_run(struct raft_runtime *rt, struct rt_admin *list);
+void rt_admins_fail(struct rt_admin *list, int rc);
 
 /* driver.c */
 void *rt_driver_main(void *arg);

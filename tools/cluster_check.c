@@ -37,7 +37,6 @@
 #define REPLICA_WAIT_MS 15000u
 #define MAX_PATHS 20u
 #define MAX_QUERIES 5000u
-#define MAX_WORKERS 4
 
 /* ---- the replica's side ---- */
 
@@ -137,84 +136,6 @@ size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 		text_printf(&pg.t, "error: %s\n", strerror(-rc));
 	}
 	return pg.t.len;
-}
-
-/* A remote query answered on a thread of its own. */
-struct job {
-	const struct control_source *src;
-	uint64_t conn_id;
-	uint64_t request_id;
-	char query[128];
-};
-
-static atomic_int workers;
-
-static void *answer_main(void *arg)
-{
-	struct job *j = arg;
-	char *out = malloc(NET_MAX_ADMIN_PAYLOAD_BYTES);
-	struct net_admin_msg resp = {0};
-
-	if (out != NULL) {
-		resp.kind = ADMIN_KIND_CHECK;
-		resp.request_id = j->request_id;
-		resp.payload = (const uint8_t *)out;
-		resp.payload_bytes = (uint32_t)check_answer(
-			j->src->fr, j->query, out, NET_MAX_ADMIN_PAYLOAD_BYTES);
-		/* The transport may be gone if the node is stopping: the
-		 * glue answers -ENOENT then. */
-		control_admin_reply(j->src, j->conn_id, &resp);
-	}
-	free(out);
-	free(j);
-	atomic_fetch_sub(&workers, 1);
-	return NULL;
-}
-
-void check_workers_wait(void)
-{
-	/* Each worker finishes its hash and answer, bounded by the tree's
-	 * size; nobody starts new ones once the transport is gone. */
-	while (atomic_load(&workers) > 0) {
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-}
-
-void check_on_admin(const struct control_source *src, uint64_t conn_id,
-		    const struct net_admin_msg *req)
-{
-	struct net_admin_msg resp = {0};
-	struct job *j;
-	pthread_t t;
-	pthread_attr_t attr;
-	bool started = false;
-
-	resp.kind = req->kind;
-	resp.request_id = req->request_id;
-	resp.payload = (const uint8_t *)"busy\n";
-	resp.payload_bytes = 5;
-	j = calloc(1, sizeof(*j));
-	if (j != NULL && req->payload_bytes < sizeof(j->query) &&
-	    atomic_fetch_add(&workers, 1) < MAX_WORKERS) {
-		j->src = src;
-		j->conn_id = conn_id;
-		j->request_id = req->request_id;
-		memcpy(j->query, req->payload, req->payload_bytes);
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		started = pthread_create(&t, &attr, answer_main, j) == 0;
-		pthread_attr_destroy(&attr);
-		if (!started)
-			atomic_fetch_sub(&workers, 1);
-	} else if (j != NULL && req->payload_bytes < sizeof(j->query)) {
-		atomic_fetch_sub(&workers, 1);
-	}
-	if (!started) {
-		free(j);
-		/* On the transport's thread, inside the glue lock. */
-		net_admin_reply(src->net, conn_id, &resp);
-	}
 }
 
 /* ---- the asker's side ---- */

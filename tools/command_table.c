@@ -7,6 +7,8 @@ int cmd_certs(int argc, char **argv); /* tools/cmd_certs.c */
 int cmd_fsck(int argc, char **argv);  /* tools/cmd_fsck.c */
 int cmd_serve(int argc, char **argv); /* tools/serve.c */
 int cmd_status(int argc, char **argv); /* tools/cmd_status.c */
+int cmd_member(int argc, char **argv); /* tools/cmd_member.c */
+int cmd_leader(int argc, char **argv); /* tools/cmd_member.c */
 int cmd_cluster(int argc, char **argv); /* tools/cmd_cluster.c */
 
 const struct command raftfs_commands[] = {
@@ -15,5 +17,7 @@ const struct command raftfs_commands[] = {
 	{"fsck", "check a stopped node's stores; --resync marks it", cmd_fsck},
 	{"serve", "run one node: its log, its peers and its mount", cmd_serve},
 	{"status", "the cluster as a running node sees it", cmd_status},
+	{"member", "add ID=HOST:PORT | remove ID: change the members", cmd_member},
+	{"leader", "transfer [ID]: hand leadership to another voter", cmd_leader},
 	{NULL, NULL, NULL},
 };

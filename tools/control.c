@@ -71,13 +71,21 @@ static void write_all(int fd, const char *p, size_t len)
 
 static void serve_client(struct control *c, int fd)
 {
-	char line[128];
+	char line[128] = "";
 	char *answer = malloc(ANSWER_BYTES);
 	size_t len = 0;
 
 	if (answer == NULL)
 		return;
-	if (read_request(fd, line, sizeof(line)) != 0) {
+	if (read_request(fd, line, sizeof(line)) != 0)
+		line[0] = '\0'; /* answered as a bad request */
+	if ((strncmp(line, "member ", 7) == 0 ||
+	     strncmp(line, "leader transfer ", 16) == 0)) {
+		free(answer);
+		member_run(&c->src, line, fd); /* streams its progress */
+		return;
+	}
+	if (line[0] == '\0') {
 		len = (size_t)snprintf(answer, ANSWER_BYTES,
 				       "error: bad request\n");
 	} else if (strcmp(line, "fsck cluster json") == 0 ||
@@ -201,8 +209,8 @@ void control_on_admin(void *ctx, uint64_t conn_id,
 	char view[4096];
 
 	(void)who; /* a node or the administrator: both may look */
-	if (req->kind == ADMIN_KIND_CHECK) {
-		check_on_admin(src, conn_id, req);
+	if (req->kind == ADMIN_KIND_CHECK || req->kind == ADMIN_KIND_MEMBER) {
+		admin_on_slow_request(src, conn_id, req);
 		return;
 	}
 	if (req->kind != ADMIN_KIND_NODE_VIEW)

@@ -134,7 +134,11 @@ void control_on_admin(void *ctx, uint64_t conn_id,
 		      const struct net_admin_msg *req);
 
 /* Admin request kinds between nodes and from `status --connect`. */
-enum { ADMIN_KIND_NODE_VIEW = 1, ADMIN_KIND_CHECK = 2 };
+enum {
+	ADMIN_KIND_NODE_VIEW = 1,
+	ADMIN_KIND_CHECK = 2,
+	ADMIN_KIND_MEMBER = 3,
+};
 
 /* This node's view as text lines "key=value" (tools/status_view.c);
  * returns the length (a NUL follows). */
@@ -165,17 +169,46 @@ int control_admin_call(const struct control_source *src, const char *address,
  * not running: -ENOENT/-ECONNREFUSED. One line in err on failure. */
 int control_request(const char *data, const char *request, int timeout_ms,
 		    char **answer, size_t *len, char *err, size_t err_size);
+/* The same, handing each piece of the answer to chunk as it arrives;
+ * idle_timeout_ms bounds each wait for more. */
+int control_request_stream(const char *data, const char *request,
+			   int idle_timeout_ms,
+			   void (*chunk)(void *ctx, const char *p, size_t n),
+			   void *ctx, char *err, size_t err_size);
+
+/* ---- slow admin requests (tools/admin_worker.c) ---- */
+
+/* A CHECK or MEMBER request from a peer: answered on a worker thread. */
+void admin_on_slow_request(const struct control_source *src,
+			   uint64_t conn_id, const struct net_admin_msg *req);
+/* Wait until no such request is being answered (at stop, after the
+ * transport is gone). */
+void admin_workers_wait(void);
+
+/* ---- membership and leadership (tools/membership.c) ---- */
+
+/* On the leader: carry out "add ID ADDRESS", "remove ID" or "transfer
+ * ID" after the safety checks; the answer is "ok index=N" or "error: ...".
+ * Any thread but the transport's or the runtime's. */
+size_t member_answer(const struct control_source *src, const char *request,
+		     char *out, size_t size);
+/* The control socket's "member add|remove ..." and "leader transfer ...":
+ * find the leader, have it carry out the change, then follow it (catch-up,
+ * promotion, commit, the new leader), writing progress lines to fd; the
+ * last line is "exit N". */
+void member_run(const struct control_source *src, const char *request,
+		int fd);
+/* The monitor's part: keep the transport's peers equal to the
+ * configuration in force; true when this node was removed from it (and
+ * the removal committed): it must stop. */
+bool member_sync_peers(const struct control_source *src,
+		       const struct raft_runtime_status *st);
 
 /* ---- fsck --cluster (tools/cluster_check.c) ---- */
 
 /* The replica's answer to a check query (text, see the file). */
 size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 		    size_t size);
-/* A check query from a peer: answered on a worker thread. */
-void check_on_admin(const struct control_source *src, uint64_t conn_id,
-		    const struct net_admin_msg *req);
-/* Wait until no check query is being answered (at stop). */
-void check_workers_wait(void);
 /* Run `fsck --cluster` from this node: the first line of out is
  * "exit N" (0 identical, 1 replicas differ, 3 could not check all), then
  * the report (a table, or one JSON object). Returns the length. */

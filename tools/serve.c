@@ -75,6 +75,7 @@ struct node {
 
 	_Atomic(const char *) state; /* for status: what the mount does */
 	atomic_bool failed;          /* the runtime stopped on an error */
+	atomic_bool removed;         /* this node left the configuration */
 	pthread_t monitor;
 	atomic_bool monitor_stop;
 };
@@ -386,6 +387,16 @@ static void *monitor_main(void *arg)
 	while (st != NULL && !atomic_load(&n->monitor_stop)) {
 		struct timespec ts = {0, 200 * 1000 * 1000};
 		raft_runtime_status_get(n->rt, st);
+		if (st->conf.n > 0 && st->failed == 0 &&
+		    member_sync_peers(&n->csrc, st)) {
+			daemon_log(LOG_ERROR, "this node was removed from the "
+					      "cluster; stopping its mount (its "
+					      "id may not return: add a new "
+					      "node with a new id)");
+			atomic_store(&n->removed, true);
+			kill(getpid(), SIGTERM);
+			break;
+		}
 		if (st->failed != 0) {
 			daemon_log(LOG_ERROR, "the node stopped: %s", st->error);
 			atomic_store(&n->failed, true);
@@ -477,7 +488,7 @@ static void stop_node(struct node *n)
 	pthread_mutex_unlock(&n->glue);
 	net_destroy(net);
 	/* No new check queries now: wait for those being answered. */
-	check_workers_wait();
+	admin_workers_wait();
 	fs_raft_destroy(n->fr);
 	n->fr = NULL;
 	if (n->store != NULL) {
