@@ -45,6 +45,7 @@ static const char *const usages[][2] = {
 	{"start", "raftfs cluster start --dir DIR --node N"},
 	{"stop", "raftfs cluster stop --dir DIR --node N"},
 	{"down", "raftfs cluster down --dir DIR"},
+	{"add", "raftfs cluster add --dir DIR"},
 };
 
 /* The path of this binary, for cluster.conf and serve's argv[0]. */
@@ -56,7 +57,7 @@ static const char *usage_of(const char *verb)
 		if (verb != NULL && !strcmp(usages[i][0], verb))
 			return usages[i][1];
 	}
-	return "raftfs cluster up|start|stop|down --dir DIR ...";
+	return "raftfs cluster up|start|stop|down|add --dir DIR ...";
 }
 
 __attribute__((format(printf, 2, 3))) static int
@@ -144,7 +145,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return usage_error(NULL, "needs an action");
 	a->verb = argv[1];
 	if (strcmp(a->verb, "up") && strcmp(a->verb, "start") &&
-	    strcmp(a->verb, "stop") && strcmp(a->verb, "down")) {
+	    strcmp(a->verb, "stop") && strcmp(a->verb, "down") &&
+	    strcmp(a->verb, "add")) {
 		const char *verb = a->verb;
 
 		a->verb = NULL;
@@ -991,6 +993,102 @@ static int cluster_down(const struct args *a)
 	return EXIT_OK;
 }
 
+/* ---- add ----------------------------------------------------------------- */
+
+/*
+ * Node N+1: its certificate, `serve --join`, then `raftfs member add`
+ * through a running node, which streams the catch-up; the new node mounts
+ * once it has caught up. cluster.conf counts it only once it is a member.
+ */
+static int cluster_add(const struct args *a)
+{
+	struct cluster c;
+	struct start_job job;
+	bool which[CLUSTER_MAX_NODES + 1] = {false};
+	char err[PATH_MAX + 256], msg[PATH_MAX + 512], p[PATH_MAX + 32];
+	char member[64], data[PATH_MAX + 32];
+	char *argv[8];
+	unsigned n, via = 0;
+	int rc = load(a, &c), status;
+	pid_t pid;
+
+	if (rc != EXIT_OK)
+		return rc;
+	if (c.nodes >= CLUSTER_MAX_NODES)
+		return failure("add", "the cluster has %u nodes; a local cluster "
+				      "has at most %d (127.0.0.1..%d)",
+			       c.nodes, CLUSTER_MAX_NODES, CLUSTER_MAX_NODES);
+	for (unsigned k = 1; k <= c.nodes && via == 0; k++)
+		if (node_pid(&c, k) > 0)
+			via = k;
+	if (via == 0)
+		return failure("add", "no node of the cluster is running; "
+				      "start it first ('cluster start')");
+	n = c.nodes + 1;
+	c.nodes = n;
+	rc = ensure_certs(&c, err, sizeof(err));
+	if (rc < 0)
+		return failure("add", "certificates: %s", err);
+	cluster_mount_dir(&c, n, p, sizeof(p));
+	rc = cluster_mkdirs(p, 0755);
+	if (rc == 0) {
+		cluster_node_dir(&c, n, NULL, p, sizeof(p));
+		rc = cluster_mkdirs(p, 0700);
+	}
+	if (rc < 0)
+		return failure("add", "cannot make %s: %s", p, strerror(-rc));
+	memset(&job, 0, sizeof(job));
+	job.node = n;
+	rc = spawn_serve(&c, &job, false);
+	if (rc < 0)
+		return failure("add", "node %u: cannot start serve: %s", n,
+			       strerror(-rc));
+	/* The new node waits (not mounted) until it is added. */
+	snprintf(member, sizeof(member), "%u=127.0.0.%u:%u", n, n, c.port);
+	cluster_node_dir(&c, via, NULL, data, sizeof(data));
+	argv[0] = self_path;
+	argv[1] = (char *)"member";
+	argv[2] = (char *)"add";
+	argv[3] = member;
+	argv[4] = (char *)"--data";
+	argv[5] = data;
+	argv[6] = NULL;
+	printf("node %u started with --join; adding it through node %u\n", n,
+	       via);
+	fflush(stdout);
+	pid = cluster_spawn("/proc/self/exe", argv, STDOUT_FILENO);
+	status = -1;
+	if (pid > 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	if (pid <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (job.pid > 0)
+			kill(job.pid, SIGKILL);
+		wait_jobs(&job, 1);
+		pid = node_pid(&c, n);
+		if (pid > 0)
+			kill(pid, SIGTERM);
+		return failure("add", "node %u was not added (see above); its "
+				      "serve was stopped",
+			       n);
+	}
+	wait_jobs(&job, 1);
+	if (job_failed(&c, &job, msg, sizeof(msg)))
+		return failure("add", "%s", msg);
+	which[n] = true;
+	rc = wait_ready(&c, which, true, START_READY_MS, &job, 1, msg,
+			sizeof(msg));
+	if (rc < 0)
+		return failure("add", "%s", msg);
+	rc = cluster_conf_write(&c, err, sizeof(err));
+	if (rc < 0)
+		return failure("add", "node %u is a member, but %s", n, err);
+	printf("node %u running: 127.0.0.%u:%u, mount ", n, n, c.port);
+	cluster_mount_dir(&c, n, p, sizeof(p));
+	printf("%s, pid %d\n", p, (int)node_pid(&c, n));
+	return EXIT_OK;
+}
+
 int cmd_cluster(int argc, char **argv)
 {
 	struct args a;
@@ -1010,5 +1108,7 @@ int cmd_cluster(int argc, char **argv)
 		return cluster_start(&a);
 	if (!strcmp(a.verb, "stop"))
 		return cluster_stop(&a);
+	if (!strcmp(a.verb, "add"))
+		return cluster_add(&a);
 	return cluster_down(&a);
 }

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,9 @@
 #define COMMIT_WAIT_S 30
 #define TRANSFER_WAIT_S 15
 #define ALIVE_MS 2000u     /* heard from this recently: alive */
+
+/* A member said this node was removed (member_answer "removed"). */
+static atomic_bool told_removed;
 
 static void writef(int fd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -83,9 +87,25 @@ static const struct raft_member *member_of(const struct raft_configuration *c,
 	return NULL;
 }
 
+/* Alive: heard from lately, and our connection to it is up (a node
+ * stopped a moment ago was heard from lately, but its connection is
+ * gone). */
+static bool is_alive(const struct control_source *src,
+		     const struct raft_runtime_status *st, uint32_t i)
+{
+	struct net_peer_stats ps;
+
+	if (st->conf.members[i].id == src->args->id)
+		return true;
+	return st->heard_ms_ago[i] <= ALIVE_MS &&
+	       net_peer_stats(src->net, st->conf.members[i].id, &ps) == 0 &&
+	       ps.up;
+}
+
 /* Whether removing id leaves a live majority of the voters that remain. */
-static bool removal_is_safe(const struct raft_runtime_status *st,
-			    uint64_t self, uint64_t id, char *why, size_t size)
+static bool removal_is_safe(const struct control_source *src,
+			    const struct raft_runtime_status *st, uint64_t id,
+			    char *why, size_t size)
 {
 	uint32_t voters = 0, alive = 0;
 
@@ -94,7 +114,7 @@ static bool removal_is_safe(const struct raft_runtime_status *st,
 		if (m->role != RAFT_VOTER || m->id == id)
 			continue;
 		voters++;
-		if (m->id == self || st->heard_ms_ago[i] <= ALIVE_MS)
+		if (is_alive(src, st, i))
 			alive++;
 	}
 	if (voters == 0) {
@@ -125,6 +145,18 @@ size_t member_answer(const struct control_source *src, const char *request,
 
 	if (st == NULL)
 		return (size_t)snprintf(out, size, "error: out of memory\n");
+	if (sscanf(request, "removed %llu", &id) == 1) {
+		/* A member tells this node it was removed: the removing
+		 * entry may never reach a removed node (its leader stops
+		 * replicating to it). Peers are authenticated members. */
+		free(st);
+		if (id != src->args->id)
+			return (size_t)snprintf(out, size,
+						"error: this is node %" PRIu64 "\n",
+						src->args->id);
+		atomic_store(&told_removed, true);
+		return (size_t)snprintf(out, size, "ok index=0\n");
+	}
 	if (sscanf(request, "add %llu %63s", &id, address) == 2)
 		op = RAFT_RUNTIME_ADD_LEARNER;
 	else if (sscanf(request, "remove %llu", &id) == 1)
@@ -144,7 +176,7 @@ size_t member_answer(const struct control_source *src, const char *request,
 		return (size_t)n;
 	}
 	if (op == RAFT_RUNTIME_REMOVE &&
-	    !removal_is_safe(st, src->args->id, id, why, sizeof(why))) {
+	    !removal_is_safe(src, st, id, why, sizeof(why))) {
 		n = snprintf(out, size, "error: refusing to remove node %llu: "
 					"%s\n",
 			     id, why);
@@ -330,9 +362,32 @@ static int follow_add(const struct control_source *src, uint64_t id, int fd)
 	return status;
 }
 
+/* Tell a removed node so (best effort: a node that is down learns
+ * nothing and, restarted, finds no leader that answers it). */
+static void tell_removed(const struct control_source *src, uint64_t id,
+			 const char *address)
+{
+	struct net_admin_msg req = {0}, resp;
+	char request[64], err[256];
+	uint8_t buf[256];
+
+	if (id == src->args->id || address[0] == '\0')
+		return; /* this node sees its own removal in its log */
+	snprintf(request, sizeof(request), "removed %" PRIu64, id);
+	req.kind = ADMIN_KIND_MEMBER;
+	req.request_id = 1;
+	req.payload = (const uint8_t *)request;
+	req.payload_bytes = (uint32_t)strlen(request);
+	if (control_admin_call(src, address, &req, buf, sizeof(buf), &resp,
+			       err, sizeof(err)) != 0)
+		daemon_log(LOG_WARN, "could not tell node %" PRIu64 " it was "
+				     "removed: %s",
+			   id, err);
+}
+
 /* Follow a removal until it is committed. */
 static int follow_remove(const struct control_source *src, uint64_t id,
-			 uint64_t index, int fd)
+			 const char *address, uint64_t index, int fd)
 {
 	struct raft_runtime_status *st = malloc(sizeof(*st));
 	time_t end = mono_s() + COMMIT_WAIT_S;
@@ -343,6 +398,7 @@ static int follow_remove(const struct control_source *src, uint64_t id,
 		if (st->raft.commit >= index) {
 			writef(fd, "node %" PRIu64 " removed (configuration at "
 				   "index %" PRIu64 " committed)\n", id, index);
+			tell_removed(src, id, address);
 			status = 0;
 			break;
 		}
@@ -384,6 +440,7 @@ static int follow_transfer(const struct control_source *src, uint64_t target,
 void member_run(const struct control_source *src, const char *request, int fd)
 {
 	char answer[512], address[RAFT_MAX_ADDRESS] = "", req[300];
+	char removed_address[RAFT_MAX_ADDRESS] = "";
 	unsigned long long id = 0, index = 0;
 	struct raft_runtime_status *st = malloc(sizeof(*st));
 	uint64_t old_leader = 0;
@@ -395,6 +452,11 @@ void member_run(const struct control_source *src, const char *request, int fd)
 	}
 	raft_runtime_status_get(src->rt, st);
 	old_leader = st->raft.leader;
+	for (uint32_t i = 0; i < st->conf.n; i++)
+		if (sscanf(request, "member remove %llu", &id) == 1 &&
+		    st->conf.members[i].id == id)
+			memcpy(removed_address, st->conf.members[i].address,
+			       RAFT_MAX_ADDRESS);
 	free(st);
 	if (sscanf(request, "member add %llu %63s", &id, address) == 2)
 		snprintf(req, sizeof(req), "add %llu %s", id, address);
@@ -417,7 +479,7 @@ void member_run(const struct control_source *src, const char *request, int fd)
 		       index);
 		status = follow_add(src, id, fd);
 	} else if (req[0] == 'r') {
-		status = follow_remove(src, id, index, fd);
+		status = follow_remove(src, id, removed_address, index, fd);
 	} else {
 		writef(fd, "leadership transfer from node %" PRIu64 " started\n",
 		       old_leader);
@@ -453,6 +515,8 @@ bool member_sync_peers(const struct control_source *src,
 		}
 	}
 	(void)self_seen;
+	if (atomic_load(&told_removed))
+		return true;
 	if (!self_removed)
 		return false;
 	/* Stop once the removal is committed (a leader removing itself
