@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define UNKNOWN UINT64_MAX
 
@@ -333,8 +334,22 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 			text_printf(&b, " %s\n", v->known ? v->mount : "-");
 		}
 	}
-	if (json)
-		text_printf(&b, "\n]}\n");
+	{
+		/* Certificates close to their end: the node asked says so. */
+		char warn[256] = "";
+		bool warned = net_certs_expiry_warning(src->args->certs,
+						       src->args->id,
+						       (int64_t)time(NULL), warn,
+						       sizeof(warn)) == 1;
+		if (json) {
+			text_printf(&b, "\n], \"warnings\": [");
+			if (warned)
+				text_json_str(&b, warn);
+			text_printf(&b, "]}\n");
+		} else if (warned) {
+			text_printf(&b, "warning: %s\n", warn);
+		}
+	}
 out:
 	free(asks);
 	free(st);
