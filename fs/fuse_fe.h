@@ -19,6 +19,7 @@
  * read or a call into the proposer.
  */
 
+#include <errno.h>
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -169,5 +170,17 @@ void fs_fuse_ops_entry(struct fuse_lowlevel_ops *ops);
 void fs_fuse_ops_file(struct fuse_lowlevel_ops *ops);
 void fs_fuse_ops_dir(struct fuse_lowlevel_ops *ops);
 void fs_fuse_ops_xattr(struct fuse_lowlevel_ops *ops);
+
+/*
+ * The error for a request on an inode the kernel knows that is gone from
+ * the store (another node removed its last name in between): ESTALE, not
+ * ENOENT, so that the kernel looks the path up again instead of telling
+ * the program that a path which exists does not (rename over a file from
+ * another node; found by the linearizability checker).
+ */
+static inline int fs_fuse_ino_err(int rc)
+{
+	return rc == -ENOENT ? -ESTALE : rc;
+}
 
 #endif

@@ -20,7 +20,7 @@
 static void opendir_read(struct fs_fuse_req *r)
 {
 	struct fs_attr a;
-	int rc = fs_getattr(r->fs->store, r->ino, &a);
+	int rc = fs_fuse_ino_err(fs_getattr(r->fs->store, r->ino, &a));
 
 	if (rc == 0 && !S_ISDIR(a.mode))
 		rc = -ENOTDIR;

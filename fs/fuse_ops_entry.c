@@ -79,7 +79,7 @@ static void getattr_read(struct fs_fuse_req *r)
 {
 	struct fs_attr a;
 	struct stat st;
-	int rc = fs_getattr(r->fs->store, r->ino, &a);
+	int rc = fs_fuse_ino_err(fs_getattr(r->fs->store, r->ino, &a));
 
 	if (rc != 0) {
 		fuse_reply_err(r->req, -rc);

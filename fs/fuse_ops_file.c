@@ -90,7 +90,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void open_read(struct fs_fuse_req *r)
 {
 	struct fs_attr a;
-	int rc = fs_getattr(r->fs->store, r->ino, &a);
+	int rc = fs_fuse_ino_err(fs_getattr(r->fs->store, r->ino, &a));
 
 	if (rc == 0 && S_ISDIR(a.mode))
 		rc = -EISDIR;
