@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import history  # noqa: E402
 import lincheck  # noqa: E402
+from corrupt import corrupt_stale  # noqa: E402
 from search import Limits  # noqa: E402
 
 MS = 1000000  # the tests write times in ms; histories hold ns
@@ -373,25 +374,6 @@ def generate(model, n_ops, procs, seed, fail_rate=0.02):
             o["value"] = "garbage"
         out.append(history.Op(**o))
     return out
-
-
-def corrupt_stale(ops):
-    """Swap one register read's value for an older one that is certainly
-    stale: its writer completed before the read's writer was invoked, which
-    completed before the read was invoked. Returns the read's id."""
-    writes = {o.arg: o for o in ops if o.op == "write"}
-    ok_writes = sorted((o for o in ops if o.op == "write" and o.is_ok()),
-                       key=lambda o: o.complete)
-    reads = [o for o in ops if o.is_read() and o.is_ok() and o.value]
-    for r in reads[len(reads) // 2:]:
-        w = writes.get(r.value)
-        if w is None or not w.is_ok() or w.complete >= r.invoke:
-            continue
-        older = [o for o in ok_writes if o.complete < w.invoke]
-        if older:
-            r.value = older[-1].arg
-            return r.id
-    raise AssertionError("nothing to corrupt")
 
 
 def brute_force(ops):
