@@ -287,6 +287,13 @@ def explain(recs, core, t0):
                              f"[{_ms(w.invoke, t0)}, {_ms(w.complete, t0)}])")
             continue
         v = r.value or []
+        shown = set(v)
+        for a in core:
+            if a.op == "append" and a.is_ok() and a.complete < r.invoke \
+                    and a.arg not in shown:
+                lines.append(f"#{r.id} lacks {_short(a.arg)}, appended by "
+                             f"#{a.id}, which completed before #{r.id} "
+                             "began")
         for t in v:
             if t not in writers:
                 lines.append(f"#{r.id} shows {_short(t)}, which no "

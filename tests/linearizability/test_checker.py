@@ -528,11 +528,12 @@ def test_generated_log_histories_pass():
 
 
 def test_corrupted_generated_history_fails_with_short_window():
-    for seed in seeds(5):
-        ops = generate("register", 400, 8, seed)
+    for seed in seeds(6):
+        model = "register" if seed % 2 else "log"
+        ops = generate(model, 400, 8, seed)
         bad = corrupt_stale(ops)
         results, overall = lincheck.check(ops, Limits())
-        assert overall == VIOL, f"seed {seed}: {overall}"
+        assert overall == VIOL, f"seed {seed}: {model}: {overall}"
         _, _, window, core = results[0].window
         ids = [o.id for o in window]
         assert bad in ids, f"seed {seed}: #{bad} not in window {ids}"
