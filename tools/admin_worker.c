@@ -37,6 +37,10 @@ static void *answer_main(void *arg)
 		if (j->kind == ADMIN_KIND_CHECK)
 			len = check_answer(j->src->fr, j->query, out,
 					   NET_MAX_ADMIN_PAYLOAD_BYTES);
+		else if (j->kind == ADMIN_KIND_STATUS)
+			len = control_cluster_status(
+				j->src, strcmp(j->query, "json") == 0, out,
+				NET_MAX_ADMIN_PAYLOAD_BYTES);
 		else
 			len = member_answer(j->src, j->query, out,
 					    NET_MAX_ADMIN_PAYLOAD_BYTES);

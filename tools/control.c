@@ -209,7 +209,8 @@ void control_on_admin(void *ctx, uint64_t conn_id,
 	char view[4096];
 
 	(void)who; /* a node or the administrator: both may look */
-	if (req->kind == ADMIN_KIND_CHECK || req->kind == ADMIN_KIND_MEMBER) {
+	if (req->kind == ADMIN_KIND_CHECK || req->kind == ADMIN_KIND_MEMBER ||
+	    req->kind == ADMIN_KIND_STATUS) {
 		admin_on_slow_request(src, conn_id, req);
 		return;
 	}

@@ -138,6 +138,7 @@ enum {
 	ADMIN_KIND_NODE_VIEW = 1,
 	ADMIN_KIND_CHECK = 2,
 	ADMIN_KIND_MEMBER = 3,
+	ADMIN_KIND_STATUS = 4, /* payload "json" or "text": the cluster's */
 };
 
 /* This node's view as text lines "key=value" (tools/status_view.c);
