@@ -252,7 +252,7 @@ static int op_unlink(struct fs_apply *a)
 	if (rc == 0)
 		rc = fs_inode_store(a, &dir);
 	if (rc == 0)
-		rc = fs_inode_unlink(a, &in, c->holders, c->n_holders);
+		rc = fs_inode_unlink(a, &in);
 	result_inode(a, &dir);
 	return rc;
 }
@@ -424,8 +424,7 @@ static int op_rename(struct fs_apply *a)
 			dp->nlink--;
 			rc = fs_inode_free(a, &dst);
 		} else if (rc == 0) {
-			rc = fs_inode_unlink(a, &dst, c->holders,
-					     c->n_holders);
+			rc = fs_inode_unlink(a, &dst);
 		}
 		if (rc != 0)
 			return rc;
@@ -731,6 +730,9 @@ static int run_op(struct fs_apply *a)
 		/* Nothing changes: the replicas hash their state here
 		 * (fs/check_view.c), outside the apply. */
 		return 0;
+	case FS_OP_RELEASE_ALL:
+		/* The proposer (just started) holds nothing open. */
+		return fs_orphans_release_node(a, a->c->proposal.id.node);
 	}
 	return -EBADMSG;
 }
@@ -868,6 +870,7 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 	struct fs_apply a;
 	struct fs_cmd cmd;
 	enum raft_dedup_verdict v;
+	uint64_t orphaned = 0;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -904,6 +907,7 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 			a.sb = s->sb;
 			memset(res, 0, sizeof(*res));
 			res->err = rc;
+			a.orphaned = 0;
 			rc = 0;
 		}
 		if (rc != 0)
@@ -918,14 +922,32 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 	rc = write_super(&a);
 	if (rc == 0)
 		rc = fs_txn_commit(&a.txn);
-	if (rc == 0)
+	if (rc == 0) {
 		s->sb = a.sb;
+		orphaned = a.orphaned;
+	}
 out:
 	pthread_rwlock_unlock(&s->lock);
 	fs_txn_release(&a.txn);
 	if (rc != 0)
 		memset(res, 0, sizeof(*res));
+	/* Told after the lock is released: the hook may read the store. */
+	if (orphaned != 0) {
+		pthread_mutex_lock(&s->hook_lock);
+		if (s->orphan_hook != NULL)
+			s->orphan_hook(s->orphan_hook_ctx, orphaned);
+		pthread_mutex_unlock(&s->hook_lock);
+	}
 	return rc;
+}
+
+void fs_store_set_orphan_hook(struct fs_store *s,
+			      void (*fn)(void *ctx, uint64_t ino), void *ctx)
+{
+	pthread_mutex_lock(&s->hook_lock);
+	s->orphan_hook = fn;
+	s->orphan_hook_ctx = ctx;
+	pthread_mutex_unlock(&s->hook_lock);
 }
 
 int fs_store_apply_other(struct fs_store *s, uint64_t index)

@@ -171,15 +171,7 @@ int fs_inode_free(struct fs_apply *a, const struct fs_inode *in)
 	return 0;
 }
 
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-int fs_inode_unlink(struct fs_apply *a, struct fs_inode *in,
-		    const uint64_t *holders, uint32_t n_holders)
+int fs_inode_unlink(struct fs_apply *a, struct fs_inode *in)
 {
 	uint64_t h[FS_HOLDERS_MAX];
 	uint8_t buf[4 + 8 * FS_HOLDERS_MAX];
@@ -192,15 +184,11 @@ int fs_inode_unlink(struct fs_apply *a, struct fs_inode *in,
 	in->ctime = a->now;
 	if (in->nlink > 0)
 		return fs_inode_store(a, in);
-	if (n_holders == 0)
+	rc = fs_orphan_holders_compute(a, in, h, &n);
+	if (rc != 0)
+		return rc;
+	if (n == 0)
 		return fs_inode_free(a, in);
-	/* The holders, sorted and unique, so every replica stores the same
-	 * bytes whatever order the proposer listed them in. */
-	memcpy(h, holders, n_holders * sizeof(h[0]));
-	qsort(h, n_holders, sizeof(h[0]), cmp_u64);
-	for (uint32_t i = 0; i < n_holders; i++)
-		if (n == 0 || h[n - 1] != h[i])
-			h[n++] = h[i];
 	fs_put_u32(&w, n);
 	for (uint32_t i = 0; i < n; i++)
 		fs_put_u64(&w, h[i]);
@@ -208,6 +196,7 @@ int fs_inode_unlink(struct fs_apply *a, struct fs_inode *in,
 	rc = fs_txn_put(&a->txn, &k, buf, w.len);
 	if (rc != 0)
 		return rc;
+	a->orphaned = in->ino;
 	return fs_inode_store(a, in);
 }
 

@@ -21,6 +21,7 @@ struct fs_apply {
 	uint64_t index;         /* the log index being applied */
 	struct fs_time now;     /* the command's time (max rule applied) */
 	struct fs_result *res;
+	uint64_t orphaned;      /* an inode that became an orphan, or 0 */
 };
 
 int fs_inode_load(struct fs_apply *a, uint64_t ino, struct fs_inode *in);
@@ -45,10 +46,19 @@ int fs_dentry_retarget(struct fs_apply *a, uint64_t dir, const char *name,
 /* Delete an inode and everything it owns (blocks, target, xattrs,
  * orphan record) and give its space back. */
 int fs_inode_free(struct fs_apply *a, const struct fs_inode *in);
-/* One link of in fewer; at zero it becomes an orphan held by holders, or
- * is freed when there are none. Stores in. */
-int fs_inode_unlink(struct fs_apply *a, struct fs_inode *in,
-		    const uint64_t *holders, uint32_t n_holders);
+/* One link of in fewer; at zero it becomes an orphan held by the holders
+ * fs_orphan_holders_compute gives (a->orphaned is set), or is freed when
+ * there are none. Stores in. */
+int fs_inode_unlink(struct fs_apply *a, struct fs_inode *in);
+
+/* Orphans (fs/orphans.c). The holders of in when its last link goes:
+ * for a regular file the configuration's members (or, without any, the
+ * proposer), plus the command's holders; sorted, unique, at most
+ * FS_HOLDERS_MAX (the lowest ids). */
+int fs_orphan_holders_compute(struct fs_apply *a, const struct fs_inode *in,
+			      uint64_t *h, uint32_t *n);
+/* Release node from every orphan (freeing those it held last). */
+int fs_orphans_release_node(struct fs_apply *a, uint64_t node);
 
 /* Cut stored data to size bytes (shrinking only touches stored blocks). */
 int fs_data_truncate(struct fs_apply *a, struct fs_inode *in, uint64_t size);

@@ -110,6 +110,7 @@ static bool cmd_is_valid(const struct fs_cmd *c)
 		return data_ok(c, FS_WRITE_MAX);
 	case FS_OP_FALLOCATE:
 	case FS_OP_RELEASE:
+	case FS_OP_RELEASE_ALL:
 		return true;
 	case FS_OP_CHECK:
 		return c->offset != 0;
@@ -224,6 +225,8 @@ static void encode(const struct fs_cmd *c, struct fs_wbuf *w)
 		break;
 	case FS_OP_CHECK:
 		fs_put_u64(w, c->offset);
+		break;
+	case FS_OP_RELEASE_ALL:
 		break;
 	}
 }
@@ -378,6 +381,8 @@ int fs_cmd_decode(const uint8_t *buf, size_t size, struct fs_cmd *cmd)
 		break;
 	case FS_OP_CHECK:
 		c.offset = fs_get_u64(&r);
+		break;
+	case FS_OP_RELEASE_ALL:
 		break;
 	default:
 		return -EBADMSG;

@@ -63,6 +63,7 @@ enum fs_key_prefix {
 	FS_KEY_ORPHAN = 'O',   /* O ino */
 	FS_KEY_DEDUP = 'P',    /* P node: proposer state */
 	FS_KEY_RESULT = 'R',   /* R node seq: stored result */
+	FS_KEY_MEMBERS = 'M',  /* "M": the configuration's members */
 };
 
 /* Longest key: prefix, one u64 and a name. */

@@ -111,7 +111,8 @@ enum fs_op {
 	FS_OP_CHECK = 14,   /* a check point: changes nothing; every replica
 			       hashes its state at this index (offset: the
 			       check's id) */
-	FS_OP_MAX = 14,
+	FS_OP_RELEASE_ALL = 15, /* ... nor any orphan (it just started) */
+	FS_OP_MAX = 15,
 };
 
 /* setattr: which fields of the command to apply. */
@@ -161,6 +162,7 @@ enum fs_set {
  *   SETXATTR     ino, name, data = value, flags (FS_XATTR_*)
  *   REMOVEXATTR  ino, name
  *   RELEASE      ino (released by the proposal's node)
+ *   RELEASE_ALL  (none: the proposal's node releases every orphan)
  *
  * Names and data are referenced, not owned: after fs_cmd_decode they point
  * into the decoded buffer. Names are byte strings with explicit length
@@ -264,6 +266,26 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *cmd,
 /* A log entry at index (== applied + 1) that is not an fs command (no-op,
  * configuration): only the applied index moves. */
 int fs_store_apply_other(struct fs_store *s, uint64_t index);
+
+/*
+ * A configuration entry at index (== applied + 1) with these members
+ * (voters and learners, node ids): recorded (replicated) as the holders
+ * of every regular file that later loses its last link, and every node
+ * not among them is released from every orphan (docs/FS_STORE.md,
+ * Orphans). Returns 0, -EINVAL (bad index or count), or a store error.
+ */
+int fs_store_apply_config(struct fs_store *s, uint64_t index,
+			  const uint64_t *members, uint32_t n);
+
+/*
+ * fn(ctx, ino) runs on the apply thread after a command made ino an
+ * orphan (its last link went and it has holders), once the command is in
+ * the store and the store's lock is released: the front end releases
+ * what this node does not hold open. It must not apply or block for long.
+ * NULL removes it; once this returns, the old hook is not running.
+ */
+void fs_store_set_orphan_hook(struct fs_store *s,
+			      void (*fn)(void *ctx, uint64_t ino), void *ctx);
 
 /* Make everything applied so far durable (a synced empty write). */
 int fs_store_sync(struct fs_store *s);
@@ -586,6 +608,12 @@ int fs_format(const struct fs_proposer *p, const struct fs_format_options *o);
 /* Propose a check point (FS_OP_CHECK) with this id (non-zero) and wait
  * until this node applied it, as fs_format. */
 int fs_check_point(const struct fs_proposer *p, uint64_t check_id);
+/*
+ * Propose RELEASE_ALL through p (this node holds no orphan open: it just
+ * started) and wait for its outcome on the calling thread. Returns 0 or
+ * the proposer's error (-EIO: outcome unknown).
+ */
+int fs_release_all(const struct fs_proposer *p);
 
 /* ---------------------------------------------------------------------- */
 /* The FUSE front end (docs/FUSE.md).                                      */

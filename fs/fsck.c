@@ -1241,7 +1241,7 @@ out:
 
 static bool prefix_known(uint8_t b)
 {
-	return memchr("BCDILOPRSX", b, 10) != NULL;
+	return memchr("BCDILMOPRSX", b, 11) != NULL;
 }
 
 static int check_unknown_keys(struct ck *c)

@@ -151,9 +151,21 @@ void fs_fuse_inodes_release(struct fs_fuse *fs);
 int fs_fuse_inode_ref(struct fs_fuse *fs, uint64_t ino, uint64_t n);
 void fs_fuse_inode_forget(struct fs_fuse *fs, uint64_t ino, uint64_t n);
 
-/* Local open handles. */
-int fs_fuse_inode_open(struct fs_fuse *fs, uint64_t ino);
+/*
+ * A local open handle of ino: counted first, then the store is read (into
+ * *a when not NULL). An inode that is gone, or an orphan this node holds
+ * no other handle of, is not opened (-ESTALE, fs_fuse_ino_err: the kernel
+ * looks the path up again): its last link went before the open, and this
+ * node's release of it may already be on its way.
+ * Returns 0, -ESTALE, -ENOMEM, -EIO.
+ */
+int fs_fuse_inode_hold_open(struct fs_fuse *fs, uint64_t ino,
+			    struct fs_attr *a);
 void fs_fuse_inode_close(struct fs_fuse *fs, uint64_t ino);
+
+/* The orphan hook (fs_store_set_orphan_hook; apply thread): ino became
+ * an orphan held by every node; release it unless it is open here. */
+void fs_fuse_inode_orphaned(void *fs, uint64_t ino);
 
 /*
  * An unlink or rename that may drop ino's last link is about to be

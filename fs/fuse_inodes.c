@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct fs_fuse_inode {
 	struct fs_fuse_inode *next; /* bucket chain */
@@ -117,19 +118,44 @@ void fs_fuse_inode_forget(struct fs_fuse *fs, uint64_t ino, uint64_t n)
 	pthread_mutex_unlock(&fs->inodes_lock);
 }
 
-int fs_fuse_inode_open(struct fs_fuse *fs, uint64_t ino)
+/* One more local handle of ino: the new count, or -ENOMEM. */
+static long inode_open(struct fs_fuse *fs, uint64_t ino)
 {
 	struct fs_fuse_inode *in;
-	int rc = 0;
+	long n = -ENOMEM;
 
 	pthread_mutex_lock(&fs->inodes_lock);
 	in = find(fs, ino, true);
 	if (in != NULL)
-		in->nopen++;
-	else
-		rc = -ENOMEM;
+		n = (long)++in->nopen;
 	pthread_mutex_unlock(&fs->inodes_lock);
-	return rc;
+	return n;
+}
+
+int fs_fuse_inode_hold_open(struct fs_fuse *fs, uint64_t ino,
+			    struct fs_attr *out)
+{
+	struct fs_attr a;
+	long n = inode_open(fs, ino);
+	int rc;
+
+	if (n < 0)
+		return (int)n;
+	/* Counted before the store is read: the orphan hook, which runs
+	 * after the apply that drops the last link, either sees this
+	 * handle (and leaves the release to its close) or ran before the
+	 * read below, which then sees nlink 0. */
+	rc = fs_getattr(fs->store, ino, &a);
+	if (rc == 0 && a.nlink == 0 && !S_ISDIR(a.mode) && n == 1)
+		rc = -ENOENT;
+	rc = fs_fuse_ino_err(rc); /* the kernel looks the path up again */
+	if (rc != 0) {
+		fs_fuse_inode_close(fs, ino);
+		return rc;
+	}
+	if (out != NULL)
+		*out = a;
+	return 0;
 }
 
 static void release_done(struct fs_fuse_req *r, int err,
@@ -196,6 +222,22 @@ static void unpin(struct fs_fuse *fs, uint64_t ino, bool open)
 void fs_fuse_inode_close(struct fs_fuse *fs, uint64_t ino)
 {
 	unpin(fs, ino, true);
+}
+
+void fs_fuse_inode_orphaned(void *ctx, uint64_t ino)
+{
+	struct fs_fuse *fs = ctx;
+	struct fs_fuse_inode *in;
+	bool busy;
+
+	pthread_mutex_lock(&fs->inodes_lock);
+	in = find(fs, ino, false);
+	busy = in != NULL && (in->nopen > 0 || in->unlinking > 0);
+	pthread_mutex_unlock(&fs->inodes_lock);
+	/* Busy: the last close (or the end of this node's own unlink)
+	 * releases it. */
+	if (!busy)
+		release_if_held(fs, ino);
 }
 
 bool fs_fuse_inode_unlink_begin(struct fs_fuse *fs, uint64_t ino)

@@ -53,7 +53,7 @@ static void finish_create(struct fs_fuse_req *r, int err,
 	fs_fuse_entry_param(&res->attr, &e);
 	rc = fs_fuse_inode_ref(r->fs, ino, 1);
 	if (rc == 0) {
-		rc = fs_fuse_inode_open(r->fs, ino);
+		rc = fs_fuse_inode_hold_open(r->fs, ino, NULL);
 		if (rc != 0)
 			fs_fuse_inode_forget(r->fs, ino, 1);
 	}
@@ -90,12 +90,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void open_read(struct fs_fuse_req *r)
 {
 	struct fs_attr a;
-	int rc = fs_fuse_ino_err(fs_getattr(r->fs->store, r->ino, &a));
+	int rc = fs_fuse_inode_hold_open(r->fs, r->ino, &a);
 
-	if (rc == 0 && S_ISDIR(a.mode))
+	if (rc == 0 && S_ISDIR(a.mode)) {
+		fs_fuse_inode_close(r->fs, r->ino);
 		rc = -EISDIR;
-	if (rc == 0)
-		rc = fs_fuse_inode_open(r->fs, r->ino);
+	}
 	if (rc != 0) {
 		fuse_reply_err(r->req, -rc);
 		return;

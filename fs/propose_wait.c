@@ -1,6 +1,8 @@
 /*
  * Commands proposed through any proposer (fs/fs.h) and waited for on the
- * caller's thread: formatting (INIT) and check points (CHECK).
+ * caller's thread: INIT (formatting a new filesystem), CHECK (check
+ * points) and RELEASE_ALL (a node that starts releases the orphans it
+ * held before).
  */
 
 #include "fs/fs.h"
@@ -86,5 +88,14 @@ int fs_format(const struct fs_proposer *p, const struct fs_format_options *o)
 	c.mode = o->mode & 07777;
 	c.uid = o->uid;
 	c.gid = o->gid;
+	return propose_wait(p, &c);
+}
+
+int fs_release_all(const struct fs_proposer *p)
+{
+	struct fs_cmd c;
+
+	memset(&c, 0, sizeof(c));
+	c.op = FS_OP_RELEASE_ALL;
 	return propose_wait(p, &c);
 }

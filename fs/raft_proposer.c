@@ -27,6 +27,8 @@
 
 #include "raft/raft.h"
 
+_Static_assert(RAFT_MAX_MEMBERS <= FS_HOLDERS_MAX,
+	       "every member of a configuration can hold an orphan");
 _Static_assert(sizeof(struct fs_result) <= RAFT_RUNTIME_MAX_RESULT_BYTES,
 	       "a command's result must fit the runtime's result buffer");
 
@@ -149,6 +151,26 @@ struct barrier {
 	void *arg;
 };
 
+/* A configuration entry: its voters and learners become the holders of
+ * files that lose their last link (fs/orphans.c). An entry this build
+ * cannot decode stops the node, as a bad command does. */
+static int apply_config(struct fs_raft *fr, const struct raft_entry *e)
+{
+	struct raft_configuration conf;
+	uint64_t ids[RAFT_MAX_MEMBERS];
+	uint32_t n = 0;
+
+	if (raft_configuration_decode(e->data, e->size, &conf) != 0)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < conf.n; i++)
+		if (conf.members[i].role == RAFT_VOTER ||
+		    conf.members[i].role == RAFT_LEARNER)
+			ids[n++] = conf.members[i].id;
+	if (n == 0)
+		return fs_store_apply_other(fr->store, e->index);
+	return fs_store_apply_config(fr->store, e->index, ids, n);
+}
+
 static int fr_apply(void *ctx, const struct raft_entry *e,
 		    struct raft_proposal_id *id, void *result,
 		    size_t *result_size)
@@ -158,6 +180,8 @@ static int fr_apply(void *ctx, const struct raft_entry *e,
 	struct fs_cmd cmd;
 	int rc;
 
+	if (e->type == RAFT_ENTRY_CONFIG)
+		return apply_config(fr, e);
 	if (e->type != RAFT_ENTRY_NORMAL)
 		return fs_store_apply_other(fr->store, e->index);
 	memset(&res, 0, sizeof(res));

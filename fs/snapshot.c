@@ -181,6 +181,7 @@ static bool prefix_known(uint8_t p)
 	case FS_KEY_ORPHAN:
 	case FS_KEY_DEDUP:
 	case FS_KEY_RESULT:
+	case FS_KEY_MEMBERS:
 		return true;
 	}
 	return false;

@@ -237,7 +237,9 @@ int fs_store_open(const char *dir, struct fs_store **out)
 	if (s == NULL)
 		return -ENOMEM;
 	s->dir = strdup(dir);
+	pthread_mutex_init(&s->hook_lock, NULL);
 	if (s->dir == NULL || pthread_rwlock_init(&s->lock, NULL) != 0) {
+		pthread_mutex_destroy(&s->hook_lock);
 		free(s->dir);
 		free(s);
 		return -ENOMEM;
@@ -287,6 +289,7 @@ void fs_store_close(struct fs_store *s)
 		return;
 	fs_kv_close(s->kv);
 	pthread_rwlock_destroy(&s->lock);
+	pthread_mutex_destroy(&s->hook_lock);
 	free(s->dir);
 	free(s);
 }

@@ -198,11 +198,15 @@ static void drop_link(struct ctx *x, struct model_inode *in)
 	in->ctime = x->now;
 	if (in->nlink > 0)
 		return;
-	if (c->n_holders == 0) {
+	in->n_holders = 0;
+	/* A regular file is held by the members of the configuration: none
+	 * in these stores, so the proposer stands in (fs/orphans.c). */
+	if (S_ISREG(in->mode))
+		in->holders[in->n_holders++] = c->proposal.id.node;
+	if (c->n_holders == 0 && in->n_holders == 0) {
 		free_inode(x, in);
 		return;
 	}
-	in->n_holders = 0;
 	for (uint32_t i = 0; i < c->n_holders; i++) {
 		bool dup = false;
 		for (uint32_t j = 0; j < in->n_holders; j++)

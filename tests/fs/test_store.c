@@ -410,11 +410,17 @@ static void test_capacity_gives_enospc_and_changes_nothing(void **state)
 	c.offset = 0;
 	c.length = 2 * FS_WRITE_MAX;
 	assert_int_equal(run(f, &c, NULL), ENOSPC);
-	/* Freeing the file gives the space back. */
+	/* Freeing the file gives the space back: its last link goes (it
+	 * stays an orphan held by the proposer), then its release. */
 	cmd(f, &c, FS_OP_UNLINK);
 	c.ino = 1;
 	c.name = "big";
 	c.name_len = 3;
+	assert_int_equal(run(f, &c, NULL), 0);
+	assert_int_equal(fs_statfs(f->s, &st), 0);
+	assert_int_equal(st.blocks_free, 1);
+	cmd(f, &c, FS_OP_RELEASE);
+	c.ino = ino;
 	assert_int_equal(run(f, &c, NULL), 0);
 	assert_int_equal(fs_statfs(f->s, &st), 0);
 	assert_int_equal(st.blocks_free, 256);
