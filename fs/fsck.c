@@ -1239,6 +1239,36 @@ out:
 	return rc;
 }
 
+/* The configuration's members (M, docs/FS_STORE.md): absent, or 1..16
+ * node ids, ascending, unique, non-zero. */
+static int check_members(struct ck *c)
+{
+	struct fs_key k = {{FS_KEY_MEMBERS}, 1};
+	uint8_t *val = NULL;
+	size_t len = 0;
+	uint32_t n;
+	bool ok;
+	int rc = fs_kv_get(c->kv, NULL, k.b, k.len, (void **)&val, &len);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc != 0) {
+		snprintf(c->err, c->err_size, "cannot read the members record");
+		return -EIO;
+	}
+	n = len >= 4 ? rd32be(val) : 0;
+	ok = len >= 4 && n >= 1 && n <= FS_HOLDERS_MAX && len == 4 + 8 * (size_t)n;
+	for (uint32_t i = 0; ok && i < n; i++) {
+		uint64_t id = rd64be(val + 4 + 8 * i);
+		ok = id != 0 && (i == 0 || id > rd64be(val + 4 + 8 * (i - 1)));
+	}
+	if (!ok)
+		report(c, "members", 0, 0, false,
+		       "malformed members record (%zu bytes)", len);
+	fs_kv_free(val);
+	return 0;
+}
+
 static bool prefix_known(uint8_t b)
 {
 	return memchr("BCDILMOPRSX", b, 11) != NULL;
@@ -1421,6 +1451,8 @@ int fs_fsck_store(const char *fs_dir, const struct fs_fsck_options *opt,
 		rc = check_windows(&c);
 	if (rc == 0)
 		rc = check_dedup(&c);
+	if (rc == 0)
+		rc = check_members(&c);
 	if (rc == 0)
 		rc = check_unknown_keys(&c);
 	if (rc == 0)

@@ -19,6 +19,7 @@
  *       beyond-size PATH     a data block past the file's size
  *       flip-byte PATH OFF   change one byte of file data (not structural;
  *                            prints the old and new byte)
+ *       bad-members          a malformed members record (M)
  *       cut-log INDEX        delete one log entry
  *       super-version N      write format version N into the superblock
  *       super-garbage        replace the superblock with garbage bytes
@@ -456,6 +457,14 @@ static int damage_fs(struct fs_store *s, int argc, char **argv)
 		struct fs_super sb = s->sb;
 		sb.version = (uint32_t)strtoul(argv[1], NULL, 10);
 		return super_put(s, &sb);
+	}
+	if (!strcmp(kind, "bad-members")) {
+		/* Two ids, descending: the members record must ascend. */
+		static const uint8_t v[] = {0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3,
+					    0, 0, 0, 0, 0, 0, 0, 1};
+		k.b[0] = FS_KEY_MEMBERS;
+		k.len = 1;
+		return kv_put(s, &k, v, sizeof(v));
 	}
 	if (!strcmp(kind, "super-garbage")) {
 		fs_key1(&k, FS_KEY_SUPER, 0);
