@@ -870,8 +870,8 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 	struct fs_apply a;
 	struct fs_cmd cmd;
 	enum raft_dedup_verdict v;
-	uint64_t orphaned = 0;
-	int rc;
+	struct fs_store_event ev[2];
+	int n_ev = 0, rc;
 
 	memset(res, 0, sizeof(*res));
 	if (fs_cmd_decode(buf, size, &cmd) != 0)
@@ -908,6 +908,7 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 			memset(res, 0, sizeof(*res));
 			res->err = rc;
 			a.orphaned = 0;
+			a.dir_freed = false;
 			rc = 0;
 		}
 		if (rc != 0)
@@ -924,7 +925,14 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 		rc = fs_txn_commit(&a.txn);
 	if (rc == 0) {
 		s->sb = a.sb;
-		orphaned = a.orphaned;
+		if (a.orphaned != 0)
+			ev[n_ev++] = (struct fs_store_event){
+				.kind = FS_EVENT_ORPHANED, .ino = a.orphaned};
+		if (a.dir_freed)
+			ev[n_ev++] = (struct fs_store_event){
+				.kind = FS_EVENT_DIR_FREED,
+				.ino = a.dir_attr.ino,
+				.attr = a.dir_attr};
 	}
 out:
 	pthread_rwlock_unlock(&s->lock);
@@ -932,21 +940,22 @@ out:
 	if (rc != 0)
 		memset(res, 0, sizeof(*res));
 	/* Told after the lock is released: the hook may read the store. */
-	if (orphaned != 0) {
+	if (n_ev > 0) {
 		pthread_mutex_lock(&s->hook_lock);
-		if (s->orphan_hook != NULL)
-			s->orphan_hook(s->orphan_hook_ctx, orphaned);
+		for (int i = 0; i < n_ev && s->hook != NULL; i++)
+			s->hook(s->hook_ctx, &ev[i]);
 		pthread_mutex_unlock(&s->hook_lock);
 	}
 	return rc;
 }
 
-void fs_store_set_orphan_hook(struct fs_store *s,
-			      void (*fn)(void *ctx, uint64_t ino), void *ctx)
+void fs_store_set_hook(struct fs_store *s,
+		       void (*fn)(void *ctx, const struct fs_store_event *ev),
+		       void *ctx)
 {
 	pthread_mutex_lock(&s->hook_lock);
-	s->orphan_hook = fn;
-	s->orphan_hook_ctx = ctx;
+	s->hook = fn;
+	s->hook_ctx = ctx;
 	pthread_mutex_unlock(&s->hook_lock);
 }
 

@@ -168,6 +168,12 @@ int fs_inode_free(struct fs_apply *a, const struct fs_inode *in)
 		return rc;
 	a->sb.used_inodes--;
 	a->sb.used_bytes -= in->alloc_bytes;
+	if (S_ISDIR(in->mode)) {
+		a->dir_freed = true;
+		fs_inode_attr(in, a->sb.block_size, &a->dir_attr);
+		a->dir_attr.nlink = 0;
+		a->dir_attr.ctime = a->now;
+	}
 	return 0;
 }
 

@@ -21,7 +21,10 @@ struct fs_apply {
 	uint64_t index;         /* the log index being applied */
 	struct fs_time now;     /* the command's time (max rule applied) */
 	struct fs_result *res;
+	/* for the store's hook: at most one of each per command */
 	uint64_t orphaned;      /* an inode that became an orphan, or 0 */
+	bool dir_freed;         /* a directory was removed: */
+	struct fs_attr dir_attr; /* its last attributes */
 };
 
 int fs_inode_load(struct fs_apply *a, uint64_t ino, struct fs_inode *in);

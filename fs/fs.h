@@ -277,15 +277,31 @@ int fs_store_apply_other(struct fs_store *s, uint64_t index);
 int fs_store_apply_config(struct fs_store *s, uint64_t index,
 			  const uint64_t *members, uint32_t n);
 
+/* What apply tells the front end through the hook below. */
+enum fs_store_event_kind {
+	/* ino lost its last link and stays, held (the front end releases
+	 * what this node does not hold open) */
+	FS_EVENT_ORPHANED = 1,
+	/* directory ino was removed; attr: its last attributes, nlink 0
+	 * (the kernel may still know it: a removed current directory) */
+	FS_EVENT_DIR_FREED = 2,
+};
+
+struct fs_store_event {
+	uint8_t kind; /* enum fs_store_event_kind */
+	uint64_t ino;
+	struct fs_attr attr; /* FS_EVENT_DIR_FREED only */
+};
+
 /*
- * fn(ctx, ino) runs on the apply thread after a command made ino an
- * orphan (its last link went and it has holders), once the command is in
- * the store and the store's lock is released: the front end releases
- * what this node does not hold open. It must not apply or block for long.
- * NULL removes it; once this returns, the old hook is not running.
+ * fn(ctx, ev) runs on the apply thread for each event of a command, once
+ * the command is in the store and the store's lock is released (it may
+ * read the store). It must not apply or block for long. NULL removes it;
+ * once this returns, the old hook is not running.
  */
-void fs_store_set_orphan_hook(struct fs_store *s,
-			      void (*fn)(void *ctx, uint64_t ino), void *ctx);
+void fs_store_set_hook(struct fs_store *s,
+		       void (*fn)(void *ctx, const struct fs_store_event *ev),
+		       void *ctx);
 
 /* Make everything applied so far durable (a synced empty write). */
 int fs_store_sync(struct fs_store *s);

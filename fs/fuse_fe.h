@@ -163,9 +163,12 @@ int fs_fuse_inode_hold_open(struct fs_fuse *fs, uint64_t ino,
 			    struct fs_attr *a);
 void fs_fuse_inode_close(struct fs_fuse *fs, uint64_t ino);
 
-/* The orphan hook (fs_store_set_orphan_hook; apply thread): ino became
- * an orphan held by every node; release it unless it is open here. */
-void fs_fuse_inode_orphaned(void *fs, uint64_t ino);
+/* The store's hook (fs_store_set_hook; apply thread): an orphan is
+ * released unless it is open here; a removed directory the kernel still
+ * knows keeps its last attributes in the table. */
+void fs_fuse_inode_event(void *fs, const struct fs_store_event *ev);
+/* The last attributes of a removed directory the kernel still knows. */
+bool fs_fuse_inode_last(struct fs_fuse *fs, uint64_t ino, struct fs_attr *a);
 
 /*
  * An unlink or rename that may drop ino's last link is about to be

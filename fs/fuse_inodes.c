@@ -29,6 +29,9 @@ struct fs_fuse_inode {
 	uint64_t nlookup;
 	uint64_t nopen;
 	uint64_t unlinking;
+	/* A removed directory the kernel still knows (a current directory):
+	 * its last attributes, malloc'd, or NULL. */
+	struct fs_attr *last;
 };
 
 static size_t bucket(uint64_t ino)
@@ -48,6 +51,7 @@ void fs_fuse_inodes_release(struct fs_fuse *fs)
 		struct fs_fuse_inode *in = fs->inodes[b], *next;
 		for (; in != NULL; in = next) {
 			next = in->next;
+			free(in->last);
 			free(in);
 		}
 		fs->inodes[b] = NULL;
@@ -85,6 +89,7 @@ static void maybe_drop(struct fs_fuse *fs, struct fs_fuse_inode *in)
 	while (*pp != in)
 		pp = &(*pp)->next;
 	*pp = in->next;
+	free(in->last);
 	free(in);
 }
 
@@ -224,12 +229,49 @@ void fs_fuse_inode_close(struct fs_fuse *fs, uint64_t ino)
 	unpin(fs, ino, true);
 }
 
-void fs_fuse_inode_orphaned(void *ctx, uint64_t ino)
+/* A directory removed while the kernel still knows it: keep its last
+ * attributes for getattr, opendir and readdir (docs/FUSE.md). */
+static void dir_freed(struct fs_fuse *fs, const struct fs_store_event *ev)
+{
+	struct fs_fuse_inode *in;
+
+	pthread_mutex_lock(&fs->inodes_lock);
+	in = find(fs, ev->ino, false);
+	if (in != NULL && in->nlookup > 0 && in->last == NULL)
+		in->last = malloc(sizeof(*in->last));
+	if (in != NULL && in->last != NULL)
+		*in->last = ev->attr;
+	pthread_mutex_unlock(&fs->inodes_lock);
+}
+
+bool fs_fuse_inode_last(struct fs_fuse *fs, uint64_t ino, struct fs_attr *a)
+{
+	struct fs_fuse_inode *in;
+	bool found = false;
+
+	pthread_mutex_lock(&fs->inodes_lock);
+	in = find(fs, ino, false);
+	if (in != NULL && in->last != NULL) {
+		*a = *in->last;
+		found = true;
+	}
+	pthread_mutex_unlock(&fs->inodes_lock);
+	return found;
+}
+
+void fs_fuse_inode_event(void *ctx, const struct fs_store_event *ev)
 {
 	struct fs_fuse *fs = ctx;
 	struct fs_fuse_inode *in;
+	uint64_t ino = ev->ino;
 	bool busy;
 
+	if (ev->kind == FS_EVENT_DIR_FREED) {
+		dir_freed(fs, ev);
+		return;
+	}
+	if (ev->kind != FS_EVENT_ORPHANED)
+		return;
 	pthread_mutex_lock(&fs->inodes_lock);
 	in = find(fs, ino, false);
 	busy = in != NULL && (in->nopen > 0 || in->unlinking > 0);

@@ -22,6 +22,9 @@ static void opendir_read(struct fs_fuse_req *r)
 	struct fs_attr a;
 	int rc = fs_fuse_ino_err(fs_getattr(r->fs->store, r->ino, &a));
 
+	/* A removed current directory opens, empty. */
+	if (rc == -ESTALE && fs_fuse_inode_last(r->fs, r->ino, &a))
+		rc = 0;
 	if (rc == 0 && !S_ISDIR(a.mode))
 		rc = -ENOTDIR;
 	if (rc != 0) {
@@ -133,6 +136,8 @@ static void readdir_read(struct fs_fuse_req *r)
 	rc = fs_readdir(r->fs->store, r->ino, r->off, fill_one, &f);
 	if (f.err != 0)
 		rc = f.err;
+	if (rc == -ENOENT && fs_fuse_inode_last(r->fs, r->ino, &(struct fs_attr){0}))
+		rc = 0; /* a removed current directory: empty */
 	if (rc < 0)
 		goto reply_err;
 	rc = 0; /* 1: the buffer filled up */

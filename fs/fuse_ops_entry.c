@@ -81,6 +81,9 @@ static void getattr_read(struct fs_fuse_req *r)
 	struct stat st;
 	int rc = fs_fuse_ino_err(fs_getattr(r->fs->store, r->ino, &a));
 
+	/* A removed current directory answers its last attributes. */
+	if (rc == -ESTALE && fs_fuse_inode_last(r->fs, r->ino, &a))
+		rc = 0;
 	if (rc != 0) {
 		fuse_reply_err(r->req, -rc);
 		return;

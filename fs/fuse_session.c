@@ -94,7 +94,7 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 		goto fail;
 	/* Orphans: release at once what this node does not hold open, and
 	 * everything it held before it started (docs/FUSE.md). */
-	fs_store_set_orphan_hook(store, fs_fuse_inode_orphaned, f);
+	fs_store_set_hook(store, fs_fuse_inode_event, f);
 	rc = fs_release_all(proposer);
 	if (rc != 0 && f->log != NULL) {
 		snprintf(opts, sizeof(opts),
@@ -127,7 +127,7 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 	*out = f;
 	return 0;
 fail:
-	fs_store_set_orphan_hook(store, NULL, NULL);
+	fs_store_set_hook(store, NULL, NULL);
 	if (f->se != NULL)
 		fuse_session_destroy(f->se);
 	fs_fuse_req_stop(f);
@@ -171,7 +171,7 @@ void fs_fuse_destroy(struct fs_fuse *f)
 {
 	if (f == NULL)
 		return;
-	fs_store_set_orphan_hook(f->store, NULL, NULL);
+	fs_store_set_hook(f->store, NULL, NULL);
 	if (f->mounted)
 		fuse_session_unmount(f->se);
 	/* Callbacks still reply through the session: wait for them all

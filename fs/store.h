@@ -26,12 +26,12 @@ struct fs_store {
 	struct fs_kv *kv;
 	struct fs_super sb; /* copy of the stored superblock */
 	uint32_t test_bugs; /* enum fs_test_bug; apply thread only */
-	/* Protects orphan_hook and its ctx; held while the hook runs (on
-	 * the apply thread), so after fs_store_set_orphan_hook returns the
-	 * old hook is not running. */
+	/* Protects hook and hook_ctx; held while the hook runs (on the
+	 * apply thread), so after fs_store_set_hook returns the old hook is
+	 * not running. */
 	pthread_mutex_t hook_lock;
-	void (*orphan_hook)(void *ctx, uint64_t ino);
-	void *orphan_hook_ctx;
+	void (*hook)(void *ctx, const struct fs_store_event *ev);
+	void *hook_ctx;
 	bool interrupted;   /* open found an unfinished install */
 	uint64_t interrupted_index;
 	uint64_t interrupted_term;

@@ -242,13 +242,21 @@ struct hook_seen {
 	uint64_t ino;
 	uint32_t holders;
 	int calls;
+	int dirs;
+	struct fs_attr dir;
 };
 
-static void hook(void *ctx, uint64_t ino)
+static void hook(void *ctx, const struct fs_store_event *ev)
 {
 	struct hook_seen *hs = ctx;
-	uint64_t h[FS_HOLDERS_MAX];
+	uint64_t h[FS_HOLDERS_MAX], ino = ev->ino;
 
+	if (ev->kind == FS_EVENT_DIR_FREED) {
+		hs->dirs++;
+		hs->dir = ev->attr;
+		return;
+	}
+	assert_int_equal(ev->kind, FS_EVENT_ORPHANED);
 	hs->ino = ino;
 	hs->calls++;
 	/* The store's lock is free: the hook may read. */
@@ -261,10 +269,10 @@ static void test_hook_tells_each_new_orphan(void **state)
 {
 	struct fix *f = *state;
 	uint64_t a = create_file(f, "a", S_IFREG | 0644);
-	struct hook_seen hs = {f->s, 0, 0, 0};
+	struct hook_seen hs = {f->s, 0, 0, 0, 0, {0}};
 	struct fs_cmd c;
 
-	fs_store_set_orphan_hook(f->s, hook, &hs);
+	fs_store_set_hook(f->s, hook, &hs);
 	create_file(f, "b", S_IFREG | 0644);
 	assert_int_equal(hs.calls, 0);
 	/* A rename over a file orphans the file it replaces. */
@@ -282,9 +290,31 @@ static void test_hook_tells_each_new_orphan(void **state)
 	/* A failed command and a duplicate tell nothing. */
 	assert_int_equal(unlink_as(f, 1, "zz"), ENOENT);
 	assert_int_equal(hs.calls, 1);
-	fs_store_set_orphan_hook(f->s, NULL, NULL);
+	fs_store_set_hook(f->s, NULL, NULL);
 	assert_int_equal(unlink_as(f, 1, "a"), 0);
 	assert_int_equal(hs.calls, 1);
+}
+
+static void test_hook_tells_a_removed_directory(void **state)
+{
+	struct fix *f = *state;
+	uint64_t d = create_file(f, "d", S_IFDIR | 0750);
+	struct hook_seen hs = {f->s, 0, 0, 0, 0, {0}};
+	struct fs_cmd c;
+
+	fs_store_set_hook(f->s, hook, &hs);
+	cmd(f, 2, &c, FS_OP_RMDIR);
+	c.ino = FS_ROOT_INO;
+	c.name = "d";
+	c.name_len = 1;
+	assert_int_equal(run_as(f, 2, &c, NULL), 0);
+	assert_int_equal(hs.dirs, 1);
+	assert_int_equal(hs.calls, 0);
+	assert_int_equal(hs.dir.ino, d);
+	assert_int_equal(hs.dir.nlink, 0);
+	assert_int_equal(hs.dir.mode, S_IFDIR | 0750);
+	assert_int_equal(hs.dir.ctime.sec, f->clock.sec);
+	fs_store_set_hook(f->s, NULL, NULL);
 }
 
 static void fsck_problem(void *ctx, const struct fs_fsck_problem *p)
@@ -321,4 +351,5 @@ TEST_MAIN(T(test_every_member_holds_an_unlinked_file),
 	  T(test_release_all_releases_the_node_everywhere),
 	  T(test_a_node_leaving_the_configuration_is_released),
 	  T(test_hook_tells_each_new_orphan),
+	  T(test_hook_tells_a_removed_directory),
 	  T(test_fsck_and_hash_accept_members_and_orphans))
