@@ -651,7 +651,8 @@ static int op_removexattr(struct fs_apply *a)
 	return fs_inode_store(a, &in);
 }
 
-static int op_release(struct fs_apply *a)
+/* The proposer leaves the holders of orphan ino (ENOENT: not held). */
+static int release_one(struct fs_apply *a, uint64_t ino)
 {
 	const struct fs_cmd *c = a->c;
 	uint64_t node = c->proposal.id.node, h[FS_HOLDERS_MAX];
@@ -665,7 +666,7 @@ static int op_release(struct fs_apply *a)
 	size_t len;
 	int rc;
 
-	fs_key1(&k, FS_KEY_ORPHAN, c->ino);
+	fs_key1(&k, FS_KEY_ORPHAN, ino);
 	rc = fs_txn_get(&a->txn, &k, &val, &len);
 	if (rc == -ENOENT)
 		return ENOENT;
@@ -686,15 +687,38 @@ static int op_release(struct fs_apply *a)
 		return rc;
 	if (!held)
 		return ENOENT;
-	if ((rc = fs_inode_load(a, c->ino, &in)) != 0)
+	if ((rc = fs_inode_load(a, ino, &in)) != 0)
 		return rc == ENOENT ? -EUCLEAN : rc;
-	result_inode(a, &in);
+	if (c->op == FS_OP_RELEASE)
+		result_inode(a, &in);
 	if (m == 0)
 		return fs_inode_free(a, &in);
 	fs_put_u32(&w, m);
 	for (uint32_t i = 0; i < m; i++)
 		fs_put_u64(&w, h[i]);
 	return fs_txn_put(&a->txn, &k, buf, w.len);
+}
+
+static int op_release(struct fs_apply *a)
+{
+	return release_one(a, a->c->ino);
+}
+
+/* Each inode of the list, in order; those not held are skipped. */
+static int op_release_list(struct fs_apply *a)
+{
+	const uint8_t *p = a->c->data;
+	int rc = 0;
+
+	for (uint32_t i = 0; rc >= 0 && i + 8 <= a->c->data_len; i += 8) {
+		uint64_t ino = 0;
+		for (int b = 0; b < 8; b++)
+			ino = ino << 8 | p[i + b];
+		rc = release_one(a, ino);
+		if (rc == ENOENT)
+			rc = 0;
+	}
+	return rc < 0 ? rc : 0;
 }
 
 static int run_op(struct fs_apply *a)
@@ -733,6 +757,8 @@ static int run_op(struct fs_apply *a)
 	case FS_OP_RELEASE_ALL:
 		/* The proposer (just started) holds nothing open. */
 		return fs_orphans_release_node(a, a->c->proposal.id.node);
+	case FS_OP_RELEASE_LIST:
+		return op_release_list(a);
 	}
 	return -EBADMSG;
 }

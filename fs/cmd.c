@@ -114,6 +114,9 @@ static bool cmd_is_valid(const struct fs_cmd *c)
 		return true;
 	case FS_OP_CHECK:
 		return c->offset != 0;
+	case FS_OP_RELEASE_LIST:
+		return data_ok(c, 8 * FS_RELEASE_LIST_MAX) &&
+		       c->data_len > 0 && c->data_len % 8 == 0;
 	case FS_OP_SETXATTR:
 		return xattr_name_ok(c->name, c->name_len) &&
 		       data_ok(c, FS_XATTR_VALUE_MAX) && c->flags <= 3;
@@ -227,6 +230,9 @@ static void encode(const struct fs_cmd *c, struct fs_wbuf *w)
 		fs_put_u64(w, c->offset);
 		break;
 	case FS_OP_RELEASE_ALL:
+		break;
+	case FS_OP_RELEASE_LIST:
+		put_blob(w, c->data, c->data_len);
 		break;
 	}
 }
@@ -383,6 +389,9 @@ int fs_cmd_decode(const uint8_t *buf, size_t size, struct fs_cmd *cmd)
 		c.offset = fs_get_u64(&r);
 		break;
 	case FS_OP_RELEASE_ALL:
+		break;
+	case FS_OP_RELEASE_LIST:
+		c.data = get_blob(&r, 8 * FS_RELEASE_LIST_MAX, &c.data_len);
 		break;
 	default:
 		return -EBADMSG;

@@ -62,6 +62,8 @@
 #define FS_LINK_MAX 65000u
 /* Most nodes named as holders of an unlinked inode. */
 #define FS_HOLDERS_MAX 16u
+/* Most inodes one RELEASE_LIST releases. */
+#define FS_RELEASE_LIST_MAX 1024u
 /* Default block size and its bounds (powers of two). */
 #define FS_BLOCK_SIZE_DEFAULT 65536u
 #define FS_BLOCK_SIZE_MIN 4096u
@@ -112,7 +114,8 @@ enum fs_op {
 			       hashes its state at this index (offset: the
 			       check's id) */
 	FS_OP_RELEASE_ALL = 15, /* ... nor any orphan (it just started) */
-	FS_OP_MAX = 15,
+	FS_OP_RELEASE_LIST = 16, /* ... nor these orphans */
+	FS_OP_MAX = 16,
 };
 
 /* setattr: which fields of the command to apply. */
@@ -163,6 +166,8 @@ enum fs_set {
  *   REMOVEXATTR  ino, name
  *   RELEASE      ino (released by the proposal's node)
  *   RELEASE_ALL  (none: the proposal's node releases every orphan)
+ *   RELEASE_LIST data = 1..FS_RELEASE_LIST_MAX inode numbers, u64
+ *                big-endian each (those not held by the node are skipped)
  *
  * Names and data are referenced, not owned: after fs_cmd_decode they point
  * into the decoded buffer. Names are byte strings with explicit length

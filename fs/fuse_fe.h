@@ -58,6 +58,20 @@ struct fs_fuse {
 	/* Protects the inode table. */
 	pthread_mutex_t inodes_lock;
 	struct fs_fuse_inode *inodes[FS_FUSE_INODE_BUCKETS];
+
+	/* Orphans this node no longer holds, waiting to be released in one
+	 * RELEASE_LIST by the releaser thread (fuse_inodes.c). release_lock
+	 * protects release_q, release_n, release_cap, release_stop; it is
+	 * never held with another lock. releaser/releaser_started belong to
+	 * the mounting and destroying thread. */
+	pthread_mutex_t release_lock;
+	pthread_cond_t release_cond;
+	uint64_t *release_q;
+	size_t release_n;
+	size_t release_cap;
+	bool release_stop;
+	pthread_t releaser;
+	bool releaser_started;
 };
 
 /*
@@ -146,6 +160,11 @@ int fs_fuse_name_check(const struct fs_fuse *fs, const char *name);
 void fs_fuse_inodes_init(struct fs_fuse *fs);
 /* Free the table. */
 void fs_fuse_inodes_release(struct fs_fuse *fs);
+
+/* The releaser thread: start (0 or a negative errno); stop proposes what
+ * is still queued first. */
+int fs_fuse_releaser_start(struct fs_fuse *fs);
+void fs_fuse_releaser_stop(struct fs_fuse *fs);
 
 /* Lookup references given to / forgotten by the kernel. */
 int fs_fuse_inode_ref(struct fs_fuse *fs, uint64_t ino, uint64_t n);

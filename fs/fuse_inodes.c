@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 struct fs_fuse_inode {
 	struct fs_fuse_inode *next; /* bucket chain */
@@ -43,6 +44,8 @@ static size_t bucket(uint64_t ino)
 void fs_fuse_inodes_init(struct fs_fuse *fs)
 {
 	pthread_mutex_init(&fs->inodes_lock, NULL);
+	pthread_mutex_init(&fs->release_lock, NULL);
+	pthread_cond_init(&fs->release_cond, NULL);
 }
 
 void fs_fuse_inodes_release(struct fs_fuse *fs)
@@ -57,6 +60,10 @@ void fs_fuse_inodes_release(struct fs_fuse *fs)
 		fs->inodes[b] = NULL;
 	}
 	pthread_mutex_destroy(&fs->inodes_lock);
+	free(fs->release_q);
+	fs->release_q = NULL;
+	pthread_cond_destroy(&fs->release_cond);
+	pthread_mutex_destroy(&fs->release_lock);
 }
 
 /* The entry of ino, created when create is set; inodes_lock held. */
@@ -167,20 +174,114 @@ static void release_done(struct fs_fuse_req *r, int err,
 			 const struct fs_result *res, bool answer)
 {
 	(void)answer;
-	if (err != 0 || (res->err != 0 && res->err != ENOENT))
+	if (err != 0 || res->err != 0)
 		fuse_log(FUSE_LOG_WARNING,
-			 "raftfs: release of orphan inode %llu failed: %d\n",
+			 "raftfs: release of %llu orphan inodes failed: %d\n",
 			 (unsigned long long)r->ino,
 			 err != 0 ? err : -res->err);
 }
 
+/* Propose one RELEASE_LIST of n inodes (n <= FS_RELEASE_LIST_MAX). */
+static void propose_releases(struct fs_fuse *fs, const uint64_t *inos,
+			     size_t n)
+{
+	static uint8_t buf[8 * FS_RELEASE_LIST_MAX]; /* releaser thread only */
+	struct fs_fuse_req *r;
+	struct fs_cmd c;
+
+	r = fs_fuse_req_internal(fs);
+	if (r == NULL) {
+		fuse_log(FUSE_LOG_ERR,
+			 "raftfs: no memory to release %zu orphan inodes\n", n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (int b = 0; b < 8; b++)
+			buf[8 * i + b] = (uint8_t)(inos[i] >> (56 - 8 * b));
+	r->ino = n; /* for the log line */
+	memset(&c, 0, sizeof(c));
+	c.op = FS_OP_RELEASE_LIST;
+	c.data = buf;
+	c.data_len = (uint32_t)(8 * n);
+	fs_fuse_propose(r, &c, release_done);
+}
+
+/*
+ * The releaser: waits for queued releases, lets more arrive for
+ * RELEASE_BATCH_MS (an `rm -r` then costs each node one command per batch,
+ * not per file), and proposes them as one RELEASE_LIST.
+ */
+#define RELEASE_BATCH_MS 20
+
+static void *releaser_main(void *arg)
+{
+	struct fs_fuse *fs = arg;
+	uint64_t *batch = malloc(FS_RELEASE_LIST_MAX * sizeof(*batch));
+	size_t n;
+
+	pthread_mutex_lock(&fs->release_lock);
+	for (;;) {
+		while (fs->release_n == 0 && !fs->release_stop)
+			pthread_cond_wait(&fs->release_cond, &fs->release_lock);
+		if (fs->release_n == 0)
+			break; /* stopping, nothing left */
+		if (!fs->release_stop && fs->release_n < FS_RELEASE_LIST_MAX) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += RELEASE_BATCH_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_nsec -= 1000000000L;
+				ts.tv_sec++;
+			}
+			pthread_cond_timedwait(&fs->release_cond,
+					       &fs->release_lock, &ts);
+		}
+		n = fs->release_n < FS_RELEASE_LIST_MAX ? fs->release_n
+							: FS_RELEASE_LIST_MAX;
+		if (batch != NULL)
+			memcpy(batch, fs->release_q, n * sizeof(*batch));
+		memmove(fs->release_q, fs->release_q + n,
+			(fs->release_n - n) * sizeof(*batch));
+		fs->release_n -= n;
+		pthread_mutex_unlock(&fs->release_lock);
+		if (batch != NULL)
+			propose_releases(fs, batch, n);
+		else
+			fuse_log(FUSE_LOG_ERR, "raftfs: no memory to release "
+				 "%zu orphan inodes\n", n);
+		pthread_mutex_lock(&fs->release_lock);
+	}
+	pthread_mutex_unlock(&fs->release_lock);
+	free(batch);
+	return NULL;
+}
+
+int fs_fuse_releaser_start(struct fs_fuse *fs)
+{
+	int rc = pthread_create(&fs->releaser, NULL, releaser_main, fs);
+	if (rc != 0)
+		return -rc;
+	fs->releaser_started = true;
+	return 0;
+}
+
+void fs_fuse_releaser_stop(struct fs_fuse *fs)
+{
+	if (!fs->releaser_started)
+		return;
+	pthread_mutex_lock(&fs->release_lock);
+	fs->release_stop = true;
+	pthread_cond_signal(&fs->release_cond);
+	pthread_mutex_unlock(&fs->release_lock);
+	pthread_join(fs->releaser, NULL);
+	fs->releaser_started = false;
+}
+
 /* Nothing of this node refers to ino any more: if the store says this
- * node still holds it as an orphan, release it. */
+ * node still holds it as an orphan, queue its release. */
 static void release_if_held(struct fs_fuse *fs, uint64_t ino)
 {
 	uint64_t holders[FS_HOLDERS_MAX];
-	struct fs_fuse_req *r;
-	struct fs_cmd c;
 	uint32_t n = 0;
 	bool held = false;
 
@@ -190,18 +291,29 @@ static void release_if_held(struct fs_fuse *fs, uint64_t ino)
 		held |= holders[i] == fs->prop.node_id;
 	if (!held)
 		return;
-	r = fs_fuse_req_internal(fs);
-	if (r == NULL) {
+	pthread_mutex_lock(&fs->release_lock);
+	if (fs->release_stop) {
+		/* Stopping: the next start's RELEASE_ALL releases it. */
+		pthread_mutex_unlock(&fs->release_lock);
+		return;
+	}
+	if (fs->release_n == fs->release_cap) {
+		size_t cap = fs->release_cap ? 2 * fs->release_cap : 64;
+		uint64_t *q = realloc(fs->release_q, cap * sizeof(*q));
+		if (q != NULL) {
+			fs->release_q = q;
+			fs->release_cap = cap;
+		}
+	}
+	if (fs->release_n < fs->release_cap) {
+		fs->release_q[fs->release_n++] = ino;
+		pthread_cond_signal(&fs->release_cond);
+	} else {
 		fuse_log(FUSE_LOG_ERR,
 			 "raftfs: no memory to release orphan inode %llu\n",
 			 (unsigned long long)ino);
-		return;
 	}
-	r->ino = ino;
-	memset(&c, 0, sizeof(c));
-	c.op = FS_OP_RELEASE;
-	c.ino = ino;
-	fs_fuse_propose(r, &c, release_done);
+	pthread_mutex_unlock(&fs->release_lock);
 }
 
 /* Unpin one of nopen or unlinking; releases when nothing is left. */

@@ -90,6 +90,8 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 	}
 	fs_fuse_inodes_init(f);
 	rc = fs_fuse_req_start(f);
+	if (rc == 0)
+		rc = fs_fuse_releaser_start(f);
 	if (rc != 0)
 		goto fail;
 	/* Orphans: release at once what this node does not hold open, and
@@ -128,6 +130,7 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 	return 0;
 fail:
 	fs_store_set_hook(store, NULL, NULL);
+	fs_fuse_releaser_stop(f);
 	if (f->se != NULL)
 		fuse_session_destroy(f->se);
 	fs_fuse_req_stop(f);
@@ -174,6 +177,8 @@ void fs_fuse_destroy(struct fs_fuse *f)
 	fs_store_set_hook(f->store, NULL, NULL);
 	if (f->mounted)
 		fuse_session_unmount(f->se);
+	/* What is still queued is proposed before the requests stop. */
+	fs_fuse_releaser_stop(f);
 	/* Callbacks still reply through the session: wait for them all
 	 * before it goes. */
 	fs_fuse_req_stop(f);

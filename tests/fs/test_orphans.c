@@ -237,6 +237,61 @@ static void test_a_node_leaving_the_configuration_is_released(void **state)
 			 -EINVAL);
 }
 
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int b = 0; b < 8; b++)
+		p[b] = (uint8_t)(v >> (56 - 8 * b));
+}
+
+static void test_release_list_releases_those_held(void **state)
+{
+	struct fix *f = *state;
+	uint64_t a = create_file(f, "a", S_IFREG | 0644);
+	uint64_t b = create_file(f, "b", S_IFREG | 0644), h[FS_HOLDERS_MAX];
+	uint8_t list[4 * 8];
+	struct fs_cmd c, d;
+	uint8_t *buf;
+	size_t len;
+
+	assert_int_equal(unlink_as(f, 1, "a"), 0);
+	assert_int_equal(unlink_as(f, 1, "b"), 0);
+	assert_int_equal(release_as(f, 2, b), 0);
+	/* a, b (no longer held by 2), an unknown inode, a again. */
+	put_be64(list, a);
+	put_be64(list + 8, b);
+	put_be64(list + 16, 999);
+	put_be64(list + 24, a);
+	cmd(f, 2, &c, FS_OP_RELEASE_LIST);
+	c.data = list;
+	c.data_len = sizeof(list);
+	assert_int_equal(run_as(f, 2, &c, NULL), 0);
+	assert_int_equal(holders(f, a, h), 2);
+	assert_int_equal(h[0], 1);
+	assert_int_equal(h[1], 3);
+	assert_int_equal(holders(f, b, h), 2);
+	cmd(f, 1, &c, FS_OP_RELEASE_LIST);
+	c.data = list;
+	c.data_len = 16;
+	assert_int_equal(run_as(f, 1, &c, NULL), 0);
+	cmd(f, 3, &c, FS_OP_RELEASE_LIST);
+	c.data = list;
+	c.data_len = 16;
+	assert_int_equal(run_as(f, 3, &c, NULL), 0);
+	assert_false(exists(f, a));
+	assert_false(exists(f, b));
+	/* The codec: 1..FS_RELEASE_LIST_MAX whole inode numbers. */
+	buf = fst_encode(&c, &len);
+	assert_int_equal(fs_cmd_decode(buf, len, &d), 0);
+	assert_int_equal(d.data_len, 16);
+	free(buf);
+	c.data_len = 12;
+	assert_int_equal(fs_cmd_encoded_size(&c), 0);
+	c.data_len = 0;
+	assert_int_equal(fs_cmd_encoded_size(&c), 0);
+	c.data_len = 8 * FS_RELEASE_LIST_MAX + 8;
+	assert_int_equal(fs_cmd_encoded_size(&c), 0);
+}
+
 struct hook_seen {
 	struct fs_store *s;
 	uint64_t ino;
@@ -350,6 +405,7 @@ TEST_MAIN(T(test_every_member_holds_an_unlinked_file),
 	  T(test_other_types_are_freed_at_once),
 	  T(test_release_all_releases_the_node_everywhere),
 	  T(test_a_node_leaving_the_configuration_is_released),
+	  T(test_release_list_releases_those_held),
 	  T(test_hook_tells_each_new_orphan),
 	  T(test_hook_tells_a_removed_directory),
 	  T(test_fsck_and_hash_accept_members_and_orphans))
