@@ -290,6 +290,9 @@ enum fs_store_event_kind {
 	/* directory ino was removed; attr: its last attributes, nlink 0
 	 * (the kernel may still know it: a removed current directory) */
 	FS_EVENT_DIR_FREED = 2,
+	/* a snapshot was installed (fs_install_finish; no ino): orphans it
+	 * brought that this node holds but has not open are released */
+	FS_EVENT_INSTALLED = 3,
 };
 
 struct fs_store_event {
@@ -385,6 +388,12 @@ int fs_statfs(struct fs_store *s, struct fs_statfs *st);
 /* Whether ino is in the orphan table, and which nodes hold it. */
 int fs_orphan_holders(struct fs_store *s, uint64_t ino, uint64_t *holders,
 		      uint32_t max, uint32_t *n);
+
+/* fn(ctx, ino) for every orphan node holds, in inode order; fn runs with
+ * the store's lock held shared (it must not apply) and returns non-zero
+ * to stop (that value is returned). Returns 0, -EIO. */
+int fs_orphans_held_by(struct fs_store *s, uint64_t node,
+		       int (*fn)(void *ctx, uint64_t ino), void *ctx);
 
 /* ---------------------------------------------------------------------- */
 /* State hash.                                                             */

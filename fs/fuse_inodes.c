@@ -341,6 +341,12 @@ void fs_fuse_inode_close(struct fs_fuse *fs, uint64_t ino)
 	unpin(fs, ino, true);
 }
 
+struct held_list {
+	uint64_t *v;
+	size_t n;
+	size_t cap;
+};
+
 /* A directory removed while the kernel still knows it: keep its last
  * attributes for getattr, opendir and readdir (docs/FUSE.md). */
 static void dir_freed(struct fs_fuse *fs, const struct fs_store_event *ev)
@@ -354,6 +360,39 @@ static void dir_freed(struct fs_fuse *fs, const struct fs_store_event *ev)
 	if (in != NULL && in->last != NULL)
 		*in->last = ev->attr;
 	pthread_mutex_unlock(&fs->inodes_lock);
+}
+
+static int collect(void *ctx, uint64_t ino)
+{
+	struct held_list *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		uint64_t *v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = ino;
+	return 0;
+}
+
+/* After a snapshot install: release the orphans this node holds in the
+ * new state but has not open (it never applied the commands that made
+ * them). Collected first: the store's lock is held during the walk. */
+static void installed(struct fs_fuse *fs)
+{
+	struct held_list l = {NULL, 0, 0};
+
+	if (fs_orphans_held_by(fs->store, fs->prop.node_id, collect, &l) != 0)
+		fuse_log(FUSE_LOG_ERR, "raftfs: cannot list the orphans held "
+			 "after a snapshot install\n");
+	for (size_t i = 0; i < l.n; i++)
+		fs_fuse_inode_event(fs, &(struct fs_store_event){
+						.kind = FS_EVENT_ORPHANED,
+						.ino = l.v[i]});
+	free(l.v);
 }
 
 bool fs_fuse_inode_last(struct fs_fuse *fs, uint64_t ino, struct fs_attr *a)
@@ -380,6 +419,10 @@ void fs_fuse_inode_event(void *ctx, const struct fs_store_event *ev)
 
 	if (ev->kind == FS_EVENT_DIR_FREED) {
 		dir_freed(fs, ev);
+		return;
+	}
+	if (ev->kind == FS_EVENT_INSTALLED) {
+		installed(fs);
 		return;
 	}
 	if (ev->kind != FS_EVENT_ORPHANED)

@@ -440,3 +440,45 @@ int fs_orphan_holders(struct fs_store *s, uint64_t ino, uint64_t *holders,
 	pthread_rwlock_unlock(&s->lock);
 	return rc;
 }
+
+int fs_orphans_held_by(struct fs_store *s, uint64_t node,
+		       int (*fn)(void *ctx, uint64_t ino), void *ctx)
+{
+	struct fs_kv_iter *it = NULL;
+	uint8_t lo = FS_KEY_ORPHAN;
+	int rc;
+
+	pthread_rwlock_rdlock(&s->lock);
+	rc = fs_kv_iter_new(s->kv, NULL, &it);
+	if (rc != 0)
+		goto out;
+	for (fs_kv_iter_seek(it, &lo, 1); fs_kv_iter_valid(it);
+	     fs_kv_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *k = fs_kv_iter_key(it, &klen);
+		const uint8_t *v = fs_kv_iter_value(it, &vlen);
+		bool held = false;
+		uint32_t n;
+		if (klen == 0 || k[0] != FS_KEY_ORPHAN)
+			break;
+		if (klen != 9 || vlen < 4) {
+			rc = -EIO;
+			goto out;
+		}
+		n = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 |
+		    (uint32_t)v[2] << 8 | v[3];
+		if (vlen != 4 + 8 * (size_t)n) {
+			rc = -EIO;
+			goto out;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			held |= fs_rd64(v + 4 + 8 * i) == node;
+		if (held && (rc = fn(ctx, fs_rd64(k + 1))) != 0)
+			goto out;
+	}
+	rc = fs_kv_iter_status(it);
+out:
+	fs_kv_iter_free(it);
+	pthread_rwlock_unlock(&s->lock);
+	return rc;
+}

@@ -265,6 +265,8 @@ int fs_install_chunk(struct fs_install *in, const uint8_t *chunk, size_t len)
 int fs_install_finish(struct fs_install *in)
 {
 	struct fs_key k = {{FS_KEY_SUPER}, 1};
+	struct fs_store_event ev = {.kind = FS_EVENT_INSTALLED};
+	struct fs_store *s;
 	struct fs_super sb;
 	void *val = NULL;
 	size_t len;
@@ -290,8 +292,15 @@ int fs_install_finish(struct fs_install *in)
 	if (rc != 0)
 		return rc;
 	in->kv = NULL; /* the store's now */
+	s = in->s;
 	fs_kv_batch_free(in->batch);
 	free(in);
+	/* The snapshot may hold orphans this node never saw lose their last
+	 * link: the front end releases those it has not open. */
+	pthread_mutex_lock(&s->hook_lock);
+	if (s->hook != NULL)
+		s->hook(s->hook_ctx, &ev);
+	pthread_mutex_unlock(&s->hook_lock);
 	return 0;
 }
 

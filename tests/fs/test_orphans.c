@@ -372,6 +372,70 @@ static void test_hook_tells_a_removed_directory(void **state)
 	fs_store_set_hook(f->s, NULL, NULL);
 }
 
+static int count_held(void *ctx, uint64_t ino)
+{
+	(void)ino;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void installed_hook(void *ctx, const struct fs_store_event *ev)
+{
+	if (ev->kind == FS_EVENT_INSTALLED)
+		(*(int *)ctx)++;
+}
+
+/* A snapshot carries the members and the orphans; installing it tells
+ * the hook, and the orphans a node holds can be listed. */
+static void test_install_tells_and_orphans_can_be_listed(void **state)
+{
+	struct fix *f = *state;
+	uint8_t *buf = malloc(FS_CHUNK_MIN), h1[FS_HASH_BYTES], h2[FS_HASH_BYTES];
+	char *dir2 = fst_tmpdir("orphans-install");
+	struct fs_snapshot *snap = NULL;
+	struct fs_install *in = NULL;
+	struct fs_store *s2 = NULL;
+	int held = 0, installs = 0;
+	bool last = false;
+	size_t len;
+
+	create_file(f, "a", S_IFREG | 0644);
+	create_file(f, "b", S_IFREG | 0644);
+	assert_int_equal(unlink_as(f, 1, "a"), 0);
+	assert_int_equal(unlink_as(f, 1, "b"), 0);
+	assert_int_equal(release_as(f, 3, 0), 0);
+	assert_int_equal(fs_orphans_held_by(f->s, 2, count_held, &held), 0);
+	assert_int_equal(held, 2);
+	held = 0;
+	assert_int_equal(fs_orphans_held_by(f->s, 3, count_held, &held), 0);
+	assert_int_equal(held, 0);
+
+	assert_int_equal(fs_store_open(dir2, &s2), 0);
+	fs_store_set_hook(s2, installed_hook, &installs);
+	assert_int_equal(fs_snapshot_begin(f->s, 1, &snap), 0);
+	assert_int_equal(fs_install_begin(s2, f->index, 1, &in), 0);
+	while (!last) {
+		assert_int_equal(fs_snapshot_next(snap, buf, FS_CHUNK_MIN, &len,
+						  &last),
+				 0);
+		assert_int_equal(fs_install_chunk(in, buf, len), 0);
+	}
+	fs_snapshot_end(snap);
+	assert_int_equal(fs_install_finish(in), 0);
+	assert_int_equal(installs, 1);
+	held = 0;
+	assert_int_equal(fs_orphans_held_by(s2, 2, count_held, &held), 0);
+	assert_int_equal(held, 2);
+	assert_int_equal(fs_store_hash(f->s, h1), 0);
+	assert_int_equal(fs_store_hash(s2, h2), 0);
+	assert_memory_equal(h1, h2, FS_HASH_BYTES);
+	fs_store_set_hook(s2, NULL, NULL);
+	fs_store_close(s2);
+	fst_rmrf(dir2);
+	free(dir2);
+	free(buf);
+}
+
 static void fsck_problem(void *ctx, const struct fs_fsck_problem *p)
 {
 	(void)ctx;
@@ -408,4 +472,5 @@ TEST_MAIN(T(test_every_member_holds_an_unlinked_file),
 	  T(test_release_list_releases_those_held),
 	  T(test_hook_tells_each_new_orphan),
 	  T(test_hook_tells_a_removed_directory),
+	  T(test_install_tells_and_orphans_can_be_listed),
 	  T(test_fsck_and_hash_accept_members_and_orphans))
