@@ -7,14 +7,14 @@
  * never a command). So apply makes every node a holder: the holders of a
  * regular file that loses its last link are the members of the Raft
  * configuration in force at that log index (the `M` record, written when a
- * configuration entry is applied), plus whatever the command named. All of it is replicated state, so every replica computes
- * the same set. Without a configuration (the local proposer, a store made
- * before the `M` record existed) the proposer stands in for the members.
- * Each node then releases what it does not hold open: at
- * once when it applies the command (the front end's orphan hook), at its
- * last close otherwise, everything at once when it starts (RELEASE_ALL);
- * a node that leaves the configuration is released by the apply of that
- * configuration.
+ * configuration entry is applied), plus whatever the command named. All of it
+ * is replicated state, so every replica computes the same set. Without a
+ * configuration (the local proposer, a store made before the `M` record
+ * existed) the proposer stands in for the members. Each node then releases what
+ * it does not hold open: at once when it applies the command (the front end's
+ * orphan hook), at its last close otherwise, everything at once when it starts
+ * (RELEASE_ALL); a node that leaves the configuration is released by the apply
+ * of that configuration.
  */
 
 #include "fs/apply_io.h"
@@ -110,7 +110,8 @@ int fs_orphan_holders_compute(struct fs_apply *a, const struct fs_inode *in,
 		ids[m++] = c->holders[i];
 	m = sort_unique(ids, m);
 	if (m > FS_HOLDERS_MAX)
-		m = FS_HOLDERS_MAX; /* the lowest ids: the same on every replica */
+		m = FS_HOLDERS_MAX; /* the lowest ids: the same on every replica
+				     */
 	memcpy(h, ids, m * sizeof(ids[0]));
 	*n = m;
 	return 0;
@@ -197,8 +198,8 @@ int fs_store_apply_config(struct fs_store *s, uint64_t index,
 	struct fs_key k = {{FS_KEY_MEMBERS}, 1}, sk = {{FS_KEY_SUPER}, 1};
 	uint64_t ids[FS_HOLDERS_MAX];
 	uint8_t buf[FS_SUPER_BYTES > 4 + 8 * FS_HOLDERS_MAX
-			    ? FS_SUPER_BYTES
-			    : 4 + 8 * FS_HOLDERS_MAX];
+			? FS_SUPER_BYTES
+			: 4 + 8 * FS_HOLDERS_MAX];
 	struct member_set ms = {ids, 0};
 	struct fs_apply a;
 	int rc;
@@ -218,7 +219,8 @@ int fs_store_apply_config(struct fs_store *s, uint64_t index,
 	}
 	a.sb = s->sb;
 	a.index = index;
-	rc = fs_txn_put(&a.txn, &k, buf, ids_encode(ids, ms.n, buf, sizeof(buf)));
+	rc = fs_txn_put(&a.txn, &k, buf,
+			ids_encode(ids, ms.n, buf, sizeof(buf)));
 	/* Nodes that left the configuration hold nothing any more. */
 	if (rc == 0)
 		rc = release_where(&a, not_member, &ms);

@@ -185,9 +185,9 @@ static void test_other_types_are_freed_at_once(void **state)
 	assert_int_equal(unlink_as(f, 3, "p"), 0);
 	assert_false(exists(f, l));
 	assert_false(exists(f, p));
-	assert_int_equal(fs_orphan_holders(f->s, l, h, FS_HOLDERS_MAX,
-					   &(uint32_t){0}),
-			 -ENOENT);
+	assert_int_equal(
+	    fs_orphan_holders(f->s, l, h, FS_HOLDERS_MAX, &(uint32_t){0}),
+	    -ENOENT);
 }
 
 static void test_release_all_releases_the_node_everywhere(void **state)
@@ -315,9 +315,8 @@ static void hook(void *ctx, const struct fs_store_event *ev)
 	hs->ino = ino;
 	hs->calls++;
 	/* The store's lock is free: the hook may read. */
-	assert_int_equal(fs_orphan_holders(hs->s, ino, h, FS_HOLDERS_MAX,
-					   &hs->holders),
-			 0);
+	assert_int_equal(
+	    fs_orphan_holders(hs->s, ino, h, FS_HOLDERS_MAX, &hs->holders), 0);
 }
 
 static void test_hook_tells_each_new_orphan(void **state)
@@ -390,7 +389,8 @@ static void installed_hook(void *ctx, const struct fs_store_event *ev)
 static void test_install_tells_and_orphans_can_be_listed(void **state)
 {
 	struct fix *f = *state;
-	uint8_t *buf = malloc(FS_CHUNK_MIN), h1[FS_HASH_BYTES], h2[FS_HASH_BYTES];
+	uint8_t *buf = malloc(FS_CHUNK_MIN), h1[FS_HASH_BYTES],
+		h2[FS_HASH_BYTES];
 	char *dir2 = fst_tmpdir("orphans-install");
 	struct fs_snapshot *snap = NULL;
 	struct fs_install *in = NULL;
@@ -415,9 +415,8 @@ static void test_install_tells_and_orphans_can_be_listed(void **state)
 	assert_int_equal(fs_snapshot_begin(f->s, 1, &snap), 0);
 	assert_int_equal(fs_install_begin(s2, f->index, 1, &in), 0);
 	while (!last) {
-		assert_int_equal(fs_snapshot_next(snap, buf, FS_CHUNK_MIN, &len,
-						  &last),
-				 0);
+		assert_int_equal(
+		    fs_snapshot_next(snap, buf, FS_CHUNK_MIN, &len, &last), 0);
 		assert_int_equal(fs_install_chunk(in, buf, len), 0);
 	}
 	fs_snapshot_end(snap);

@@ -73,12 +73,23 @@ static int open_flags(const char *s)
 		acc = O_WRONLY;
 	for (; *s != '\0'; s++) {
 		switch (*s) {
-		case 'a': fl |= O_APPEND; break;
-		case 'c': fl |= O_CREAT; break;
-		case 'x': fl |= O_EXCL; break;
-		case 't': fl |= O_TRUNC; break;
-		case 'd': fl |= O_DIRECTORY; break;
-		default: break;
+		case 'a':
+			fl |= O_APPEND;
+			break;
+		case 'c':
+			fl |= O_CREAT;
+			break;
+		case 'x':
+			fl |= O_EXCL;
+			break;
+		case 't':
+			fl |= O_TRUNC;
+			break;
+		case 'd':
+			fl |= O_DIRECTORY;
+			break;
+		default:
+			break;
 		}
 	}
 	return acc | fl;
@@ -97,7 +108,8 @@ static unsigned rename_flags(const char *s)
 	return (unsigned)strtoul(s, NULL, 0);
 }
 
-static int do_write(const char *path, int flags, long long off, const char *text)
+static int do_write(const char *path, int flags, long long off,
+		    const char *text)
 {
 	int fd = open(path, flags);
 	ssize_t n;
@@ -178,7 +190,8 @@ static int do_seek(const char *path, const char *whence, long long off)
 	return result_value(0, r);
 }
 
-static int do_fallocate(const char *path, int mode, long long off, long long len)
+static int do_fallocate(const char *path, int mode, long long off,
+			long long len)
 {
 	int fd = open(path, O_RDWR);
 	int rc;
@@ -254,12 +267,13 @@ int main(int argc, char **argv)
 		return result_value(len, len);
 	}
 	if (strcmp(op, "mknod") == 0 && n == 2)
-		return result(mknod(a[0], (mode_t)strtoul(a[1], NULL, 8),
-				    makedev(1, 3)));
+		return result(
+		    mknod(a[0], (mode_t)strtoul(a[1], NULL, 8), makedev(1, 3)));
 	if (strcmp(op, "chmod") == 0 && n == 2)
 		return result(chmod(a[0], (mode_t)strtoul(a[1], NULL, 8)));
 	if (strcmp(op, "chown") == 0 && n == 3)
-		return result(lchown(a[0], (uid_t)atol(a[1]), (gid_t)atol(a[2])));
+		return result(
+		    lchown(a[0], (uid_t)atol(a[1]), (gid_t)atol(a[2])));
 	if (strcmp(op, "truncate") == 0 && n == 2)
 		return result(truncate(a[0], atoll(a[1])));
 	if (strcmp(op, "utime") == 0 && n == 3) {
