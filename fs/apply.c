@@ -514,19 +514,22 @@ static int data_inode(struct fs_apply *a, uint64_t ino, int other,
 	return S_ISREG(in->mode) ? 0 : other;
 }
 
+/* WRITE at the command's offset; APPEND at the size the file has when
+ * the command is applied (O_APPEND exact across nodes). */
 static int op_write(struct fs_apply *a)
 {
 	const struct fs_cmd *c = a->c;
 	struct fs_inode in;
+	uint64_t off;
 	int rc;
 
 	if ((rc = data_inode(a, c->ino, EINVAL, &in)) != 0)
 		return rc;
-	if (c->offset > FS_FILE_SIZE_MAX ||
-	    c->data_len > FS_FILE_SIZE_MAX - c->offset)
+	off = c->op == FS_OP_APPEND ? in.size : c->offset;
+	if (off > FS_FILE_SIZE_MAX || c->data_len > FS_FILE_SIZE_MAX - off)
 		return EFBIG;
 	if (c->data_len > 0) {
-		rc = fs_data_write(a, &in, c->offset, c->data, c->data_len);
+		rc = fs_data_write(a, &in, off, c->data, c->data_len);
 		if (rc != 0)
 			return rc;
 		in.mtime = in.ctime = a->now;
@@ -741,6 +744,7 @@ static int run_op(struct fs_apply *a)
 	case FS_OP_SETATTR:
 		return op_setattr(a);
 	case FS_OP_WRITE:
+	case FS_OP_APPEND:
 		return op_write(a);
 	case FS_OP_FALLOCATE:
 		return op_fallocate(a);

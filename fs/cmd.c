@@ -107,6 +107,7 @@ static bool cmd_is_valid(const struct fs_cmd *c)
 		       !((c->valid & FS_SET_MTIME) &&
 			 (c->valid & FS_SET_MTIME_NOW));
 	case FS_OP_WRITE:
+	case FS_OP_APPEND:
 		return data_ok(c, FS_WRITE_MAX);
 	case FS_OP_FALLOCATE:
 	case FS_OP_RELEASE:
@@ -232,6 +233,10 @@ static void encode(const struct fs_cmd *c, struct fs_wbuf *w)
 	case FS_OP_RELEASE_ALL:
 		break;
 	case FS_OP_RELEASE_LIST:
+		put_blob(w, c->data, c->data_len);
+		break;
+	case FS_OP_APPEND:
+		fs_put_u64(w, c->ino);
 		put_blob(w, c->data, c->data_len);
 		break;
 	}
@@ -392,6 +397,10 @@ int fs_cmd_decode(const uint8_t *buf, size_t size, struct fs_cmd *cmd)
 		break;
 	case FS_OP_RELEASE_LIST:
 		c.data = get_blob(&r, 8 * FS_RELEASE_LIST_MAX, &c.data_len);
+		break;
+	case FS_OP_APPEND:
+		c.ino = fs_get_u64(&r);
+		c.data = get_blob(&r, FS_WRITE_MAX, &c.data_len);
 		break;
 	default:
 		return -EBADMSG;

@@ -115,7 +115,8 @@ enum fs_op {
 			       check's id) */
 	FS_OP_RELEASE_ALL = 15, /* ... nor any orphan (it just started) */
 	FS_OP_RELEASE_LIST = 16, /* ... nor these orphans */
-	FS_OP_MAX = 16,
+	FS_OP_APPEND = 17, /* a write at the end of the file as applied */
+	FS_OP_MAX = 17,
 };
 
 /* setattr: which fields of the command to apply. */
@@ -161,6 +162,7 @@ enum fs_set {
  *   SETATTR      ino, valid (FS_SET_*), mode, set_uid, set_gid, size,
  *                atime, mtime
  *   WRITE        ino, offset, data
+ *   APPEND       ino, data (written at the file's size when applied)
  *   FALLOCATE    ino, flags = mode (FS_FALLOC_*), offset, length
  *   SETXATTR     ino, name, data = value, flags (FS_XATTR_*)
  *   REMOVEXATTR  ino, name

@@ -11,6 +11,7 @@
 #include "fs/fuse_fe.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -200,7 +201,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct fs_fuse_req *r;
 	struct fs_cmd c;
 
-	(void)fi;
 	if (off < 0 || size > FS_WRITE_MAX) {
 		fuse_reply_err(req, off < 0 ? EINVAL : EFBIG);
 		return;
@@ -209,7 +209,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (r == NULL)
 		return;
 	memset(&c, 0, sizeof(c));
-	c.op = FS_OP_WRITE;
+	/* O_APPEND (the kernel passes the file's flags): the offset the
+	 * kernel computed from its idea of the size may be stale when
+	 * another node wrote; apply writes at the size it finds. */
+	c.op = (fi->flags & O_APPEND) ? FS_OP_APPEND : FS_OP_WRITE;
 	c.ino = ino;
 	c.offset = (uint64_t)off;
 	c.data = buf; /* encoded before this handler returns */

@@ -501,6 +501,46 @@ static void test_orphan_lives_until_every_holder_releases(void **state)
 	assert_int_equal(fs_getattr(f->s, ino, &a), -ENOENT);
 }
 
+/* APPEND writes at the size the file has when applied, whatever offset
+ * the proposer believed; a duplicate does not append twice. */
+static void test_append_writes_at_the_applied_size(void **state)
+{
+	struct fix *f = *state;
+	uint64_t ino = create(f, 1, "log", S_IFREG | 0644);
+	struct fs_result r;
+	struct fs_cmd c;
+	char buf[16];
+	size_t got;
+
+	assert_int_equal(write_at(f, ino, 0, "one.", 4), 0);
+	cmd(f, &c, FS_OP_APPEND);
+	c.ino = ino;
+	c.offset = 0; /* stale: not encoded, not used */
+	c.data = "two.";
+	c.data_len = 4;
+	assert_int_equal(run(f, &c, &r), 0);
+	assert_int_equal(r.count, 4);
+	assert_int_equal(r.attr.size, 8);
+	assert_int_equal(run(f, &c, &r), 0); /* the same id: a duplicate */
+	assert_int_equal(r.attr.size, 8);
+	assert_int_equal(write_at(f, ino, 20, "x", 1), 0);
+	cmd(f, &c, FS_OP_APPEND);
+	c.ino = ino;
+	c.data = "end";
+	c.data_len = 3;
+	assert_int_equal(run(f, &c, &r), 0);
+	assert_int_equal(r.attr.size, 24);
+	assert_int_equal(fs_read(f->s, ino, 0, sizeof(buf), buf, &got), 0);
+	assert_int_equal(got, 16);
+	assert_memory_equal(buf, "one.two.", 8);
+	assert_int_equal(fs_read(f->s, ino, 20, sizeof(buf), buf, &got), 0);
+	assert_int_equal(got, 4);
+	assert_memory_equal(buf, "xend", 4);
+	cmd(f, &c, FS_OP_APPEND);
+	c.ino = 1; /* a directory */
+	assert_int_equal(run(f, &c, NULL), EISDIR);
+}
+
 static void test_state_survives_reopen(void **state)
 {
 	struct fix *f = *state;
@@ -554,5 +594,6 @@ TEST_MAIN(T(test_codec_rejects_every_truncation_and_corruption),
 	  T(test_capacity_gives_enospc_and_changes_nothing),
 	  T(test_inode_limit_and_name_limit),
 	  T(test_orphan_lives_until_every_holder_releases),
+	  T(test_append_writes_at_the_applied_size),
 	  T(test_state_survives_reopen),
 	  T(test_corrupt_current_file_is_an_error))
