@@ -329,6 +329,7 @@ static int scan_records(struct raft_logstore *ls, char *err, size_t err_size)
 	uint64_t expect = ls->info.has_snapshot ? ls->info.snapshot.index + 1
 						: 1;
 	uint64_t prev_term = ls->info.has_snapshot ? ls->info.snapshot.term : 0;
+	bool first = true;
 	char *lerr = NULL;
 	int rc = 0;
 
@@ -356,6 +357,14 @@ static int scan_records(struct raft_logstore *ls, char *err, size_t err_size)
 			break;
 		}
 		uint64_t index = get_u64(k + 1);
+		/* A kept tail: the log may start at or below the snapshot. */
+		if (first && ls->info.has_snapshot && index < expect) {
+			expect = index;
+			prev_term = 0;
+			ls->info.first_index = index;
+			ls->info.last_index = index - 1;
+		}
+		first = false;
 		if (index != expect) {
 			seterr(err, err_size,
 			       "log store %s: gap in the log: entry %" PRIu64
@@ -389,10 +398,36 @@ static int scan_records(struct raft_logstore *ls, char *err, size_t err_size)
 			rc = -EUCLEAN;
 			break;
 		}
+		if (ls->info.has_snapshot && index == ls->info.snapshot.index &&
+		    e.term != ls->info.snapshot.term) {
+			seterr(err, err_size,
+			       "log store %s: entry %" PRIu64 " has term %" PRIu64
+			       " but the snapshot there says %" PRIu64
+			       ", refusing to start",
+			       ls->dir, index, e.term, ls->info.snapshot.term);
+			rc = -EUCLEAN;
+			break;
+		}
 		prev_term = e.term;
 		ls->info.last_index = index;
 		ls->info.last_term = e.term;
 		expect++;
+	}
+	if (rc == 0 && ls->info.has_snapshot &&
+	    ls->info.last_index < ls->info.snapshot.index) {
+		if (ls->info.last_index >= ls->info.first_index) {
+			seterr(err, err_size,
+			       "log store %s: the log ends at %" PRIu64
+			       ", below its snapshot %" PRIu64
+			       ", refusing to start",
+			       ls->dir, ls->info.last_index,
+			       ls->info.snapshot.index);
+			rc = -EUCLEAN;
+		} else {
+			ls->info.first_index = ls->info.snapshot.index + 1;
+			ls->info.last_index = ls->info.snapshot.index;
+			ls->info.last_term = ls->info.snapshot.term;
+		}
 	}
 	if (rc == 0) {
 		leveldb_iter_get_error(it, &lerr);
@@ -781,6 +816,19 @@ static int term_at(struct raft_logstore *ls, uint64_t index,
 			*term = w->entries[index - w->entries[0].index].term;
 			return 0;
 		}
+		/* An install in the batch replaced everything before it;
+		 * the database still holds what it deletes. */
+		if (w->install != NULL) {
+			if (index == w->install->index) {
+				*term = w->install->term;
+				return 0;
+			}
+			if (index == st->last_index) {
+				*term = st->last_term;
+				return 0;
+			}
+			return -ENOENT;
+		}
 	}
 	if (index == 0) {
 		*term = 0;
@@ -799,6 +847,106 @@ static int term_at(struct raft_logstore *ls, uint64_t index,
 		*term = e.term;
 	free(buf);
 	return rc;
+}
+
+static int put_snapshot(leveldb_writebatch_t *wb,
+			const struct raft_snapshot_meta *snap)
+{
+	size_t conf_len = raft_configuration_encoded_size(snap->conf.n);
+	uint8_t *val = malloc(SNAPSHOT_FIXED_BYTES + conf_len);
+	char k = KEY_SNAPSHOT;
+
+	if (val == NULL)
+		return -ENOMEM;
+	put_u64(val, snap->index);
+	put_u64(val + 8, snap->term);
+	put_u64(val + 16, snap->conf_index);
+	raft_configuration_encode(&snap->conf, val + SNAPSHOT_FIXED_BYTES);
+	leveldb_writebatch_put(wb, &k, 1, (const char *)val,
+			       SNAPSHOT_FIXED_BYTES + conf_len);
+	free(val);
+	return 0;
+}
+
+static void delete_range(leveldb_writebatch_t *wb, uint64_t from, uint64_t to)
+{
+	uint8_t key[ENTRY_KEY_BYTES];
+
+	for (uint64_t i = from; i <= to && i != 0; i++) {
+		entry_key(key, i);
+		leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
+	}
+}
+
+static bool snapshot_meta_ok(const struct raft_snapshot_meta *snap)
+{
+	return snap->index > 0 && snap->term > 0 &&
+	       snap->conf_index <= snap->index &&
+	       raft_configuration_is_valid(&snap->conf);
+}
+
+/* An install or a compaction (see struct raft_logstore_write), checked
+ * against st, added to wb, st advanced. */
+static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
+			const struct raft_logstore_write *all, uint32_t i_w,
+			struct raft_logstore_info *st, char *err,
+			size_t err_size)
+{
+	const struct raft_logstore_write *w = &all[i_w];
+	uint64_t term = 0;
+	int rc;
+
+	if (w->install != NULL) {
+		const struct raft_snapshot_meta *m = w->install;
+		if (!snapshot_meta_ok(m) || m->term > st->hs.term) {
+			seterr(err, err_size,
+			       "log store %s: refusing to install snapshot %" PRIu64
+			       " term %" PRIu64 " (current term %" PRIu64 ")",
+			       ls->dir, m->index, m->term, st->hs.term);
+			return -EINVAL;
+		}
+		delete_range(wb, st->first_index, st->last_index);
+		rc = put_snapshot(wb, m);
+		if (rc != 0)
+			return rc;
+		st->has_snapshot = true;
+		st->snapshot = *m;
+		st->first_index = m->index + 1;
+		st->last_index = m->index;
+		st->last_term = m->term;
+	}
+	if (w->snapshot != NULL) {
+		const struct raft_snapshot_meta *m = w->snapshot;
+		uint64_t base = st->has_snapshot ? st->snapshot.index : 0;
+		if (!snapshot_meta_ok(m) || m->index <= base ||
+		    m->index > st->last_index || w->compact_below > m->index + 1) {
+			seterr(err, err_size,
+			       "log store %s: cannot compact to %" PRIu64
+			       " below %" PRIu64 " (log holds %" PRIu64
+			       "..%" PRIu64 ", snapshot %" PRIu64 ")",
+			       ls->dir, m->index, w->compact_below,
+			       st->first_index, st->last_index, base);
+			return -EINVAL;
+		}
+		rc = term_at(ls, m->index, st, all, i_w, &term);
+		if (rc != 0 || term != m->term) {
+			seterr(err, err_size,
+			       "log store %s: cannot compact to %" PRIu64
+			       ": its term is %" PRIu64 ", not %" PRIu64,
+			       ls->dir, m->index, term, m->term);
+			return rc != 0 ? rc : -EINVAL;
+		}
+		rc = put_snapshot(wb, m);
+		if (rc != 0)
+			return rc;
+		if (w->compact_below > st->first_index) {
+			delete_range(wb, st->first_index, w->compact_below - 1);
+			st->first_index = w->compact_below;
+		}
+		st->has_snapshot = true;
+		st->snapshot = *m;
+	}
+	return 0;
 }
 
 /* Check one update against the state st the earlier ones leave, add it to
@@ -830,6 +978,18 @@ static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 		}
 		term = w->hard_state.term;
 	}
+	if (w->install != NULL || w->snapshot != NULL) {
+		struct raft_logstore_info before = *st;
+		if (w->hard_state_changed)
+			st->hs = w->hard_state;
+		rc = add_snapshot(ls, wb, all, i_w, st, err, err_size);
+		if (rc != 0) {
+			*st = before;
+			return rc;
+		}
+		base = st->has_snapshot ? st->snapshot.index : 0;
+		after = st->last_index;
+	}
 	if (w->truncate_from != 0) {
 		if (w->truncate_from <= base || w->truncate_from > after + 1) {
 			seterr(err, err_size,
@@ -840,7 +1000,12 @@ static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 		}
 		after = w->truncate_from - 1;
 	}
-	rc = term_at(ls, after, st, all, i_w, &prev_term);
+	if (after == st->last_index) {
+		prev_term = st->last_term;
+		rc = 0;
+	} else {
+		rc = term_at(ls, after, st, all, i_w, &prev_term);
+	}
 	if (rc != 0) {
 		seterr(err, err_size,
 		       "log store %s: cannot read entry %" PRIu64 ": %s", ls->dir,

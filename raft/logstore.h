@@ -18,9 +18,13 @@
  *                      raft_configuration_encode writes it
  *   key "e" + u64 idx  an entry: u64 term, u8 type, u8[3] zero, payload
  *
- * Nothing else. Entries are contiguous from the snapshot index + 1 (or 1)
- * to the last index, their terms non-decreasing, at least the snapshot's
- * term and at most the hard state's term.
+ * Nothing else. Entries are contiguous from the first index to the last,
+ * their terms non-decreasing and at most the hard state's term. Without a
+ * snapshot the first index is 1. With one, the first index is at most the
+ * snapshot index + 1: a compaction keeps a tail of entries the snapshot
+ * covers (for followers slightly behind), and the entry at the snapshot
+ * index, when held, has the snapshot's term. A restored core starts
+ * after the snapshot (raft_restore_entry skips the tail).
  *
  * Opening validates all of this (a full scan) and refuses a data dir that
  * fails, with one line in err naming the problem: LevelDB corruption
@@ -60,7 +64,8 @@ struct raft_logstore_info {
 	struct raft_hard_state hs;
 	bool has_snapshot;
 	struct raft_snapshot_meta snapshot; /* when has_snapshot */
-	uint64_t first_index; /* first entry held; last + 1 when none */
+	uint64_t first_index; /* first entry held (maybe below the snapshot
+				 index: a kept tail); last + 1 when none */
 	uint64_t last_index;  /* 0 (or the snapshot index) when none */
 	uint64_t last_term;
 };
@@ -100,6 +105,15 @@ struct raft_logstore_write {
 	uint64_t truncate_from; /* 0, or delete entries >= this first */
 	uint32_t n_entries;
 	const struct raft_entry *entries; /* data non-NULL when size > 0 */
+	/* A snapshot was installed (update.install_snapshot): every entry
+	 * is deleted and this becomes the snapshot record, after the hard
+	 * state and before anything else of the write. NULL: none. */
+	const struct raft_snapshot_meta *install;
+	/* Compaction: record this snapshot (its index in the log, with its
+	 * entry's term; newer than the current one) and delete the entries
+	 * below compact_below (at most snapshot->index + 1). NULL: none. */
+	const struct raft_snapshot_meta *snapshot;
+	uint64_t compact_below;
 };
 
 /*

@@ -78,7 +78,7 @@ struct builder {
 
 static int flush_log(struct builder *b)
 {
-	struct raft_logstore_write w = {false, {0, 0}, 0, b->n, b->entries};
+	struct raft_logstore_write w = {false, {0, 0}, 0, b->n, b->entries, NULL, NULL, 0};
 	char err[256];
 	int rc = 0;
 
@@ -259,7 +259,7 @@ static int build_many(struct builder *b, uint64_t files, uint64_t dirs)
 static int cmd_build(const char *dir, uint64_t files, uint64_t dirs)
 {
 	struct builder *b = calloc(1, sizeof(*b));
-	struct raft_logstore_write w = {true, {1, 1}, 0, 0, NULL};
+	struct raft_logstore_write w = {true, {1, 1}, 0, 0, NULL, NULL, NULL, 0};
 	char path[4096], err[256];
 	struct fs_cmd c;
 	int rc;

@@ -185,9 +185,9 @@ static void test_group_write(void **state)
 	struct raft_entry e2 = {1, 2, RAFT_ENTRY_NORMAL, payload(2, 1, b2), b2};
 	struct raft_entry e3 = {2, 2, RAFT_ENTRY_NORMAL, payload(2, 2, b3), b3};
 	struct raft_logstore_write w[3] = {
-		{true, {1, 1}, 0, 1, &e1},
-		{false, {0, 0}, 0, 1, &e2},
-		{true, {2, 0}, 2, 1, &e3}, /* term 2 replaces entry 2 */
+		{true, {1, 1}, 0, 1, &e1, NULL, NULL, 0},
+		{false, {0, 0}, 0, 1, &e2, NULL, NULL, 0},
+		{true, {2, 0}, 2, 1, &e3, NULL, NULL, 0}, /* term 2 replaces entry 2 */
 	};
 
 	assert_int_equal(raft_logstore_write(ls, w, 3, f->err, sizeof(f->err)),
@@ -215,12 +215,12 @@ static void test_bad_writes_refused(void **state)
 	struct raft_entry back = {1, 6, RAFT_ENTRY_NORMAL, payload(6, 1, b), b};
 	struct raft_entry future = {9, 6, RAFT_ENTRY_NORMAL, payload(6, 9, b), b};
 	struct raft_logstore_write bad[] = {
-		{false, {0, 0}, 0, 1, &gap},      /* gap after 5 */
-		{false, {0, 0}, 0, 1, &back},     /* term 1 after term 2 */
-		{false, {0, 0}, 0, 1, &future},   /* above the current term */
-		{true, {1, 1}, 0, 0, NULL},       /* term goes back */
-		{true, {2, 3}, 0, 0, NULL},       /* a second vote in term 2 */
-		{false, {0, 0}, 9, 0, NULL},      /* truncation past the end */
+		{false, {0, 0}, 0, 1, &gap, NULL, NULL, 0},      /* gap after 5 */
+		{false, {0, 0}, 0, 1, &back, NULL, NULL, 0},     /* term 1 after term 2 */
+		{false, {0, 0}, 0, 1, &future, NULL, NULL, 0},   /* above the current term */
+		{true, {1, 1}, 0, 0, NULL, NULL, NULL, 0},       /* term goes back */
+		{true, {2, 3}, 0, 0, NULL, NULL, NULL, 0},       /* a second vote in term 2 */
+		{false, {0, 0}, 9, 0, NULL, NULL, NULL, 0},      /* truncation past the end */
 	};
 
 	assert_int_equal(put_entries(ls, 1, 5, 2, 0, f->err, sizeof(f->err)),
@@ -236,7 +236,7 @@ static void test_bad_writes_refused(void **state)
 	 * whole. */
 	uint8_t b6[64];
 	struct raft_entry ok = {2, 6, RAFT_ENTRY_NORMAL, payload(6, 2, b6), b6};
-	struct raft_logstore_write pair[2] = {{false, {0, 0}, 0, 1, &ok},
+	struct raft_logstore_write pair[2] = {{false, {0, 0}, 0, 1, &ok, NULL, NULL, 0},
 					      bad[0]};
 	pair[1].entries = &(struct raft_entry){2, 8, RAFT_ENTRY_NORMAL, 1, b};
 	assert_int_equal(raft_logstore_write(ls, pair, 2, f->err,
@@ -535,7 +535,7 @@ static void test_restore_into_core(void **state)
 	struct raft_entry ce = {1, 1, RAFT_ENTRY_CONFIG,
 				(uint32_t)raft_configuration_encoded_size(3),
 				cbuf};
-	struct raft_logstore_write w = {true, {1, 0}, 0, 1, &ce};
+	struct raft_logstore_write w = {true, {1, 0}, 0, 1, &ce, NULL, NULL, 0};
 	raft_configuration_encode(&c, cbuf);
 	assert_int_equal(raft_logstore_write(ls, &w, 1, f->err, sizeof(f->err)),
 			 0);
