@@ -88,3 +88,19 @@ bool raft_configuration_is_valid(const struct raft_configuration *conf)
 	return raft_configuration_decode(
 		       buf, raft_configuration_encoded_size(conf->n), &check) == 0;
 }
+
+bool raft_chunk_is_valid(const struct raft_chunk *c)
+{
+	if (c->from == 0 || c->to == 0 || c->from == c->to || c->stream == 0 ||
+	    c->meta.index == 0 || c->meta.term == 0)
+		return false;
+	if (c->type == RAFT_CHUNK_DATA)
+		return !c->done && !c->reject && c->size > 0 &&
+		       c->size <= RAFT_MAX_CHUNK_BYTES && c->data != NULL &&
+		       c->offset <= UINT64_MAX - c->size &&
+		       c->meta.conf_index <= c->meta.index &&
+		       raft_configuration_is_valid(&c->meta.conf);
+	if (c->type == RAFT_CHUNK_ACK)
+		return !c->last && !(c->done && c->reject) && c->size == 0;
+	return false;
+}

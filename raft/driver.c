@@ -201,6 +201,13 @@ static int job_from_update(struct raft_runtime *rt, const struct raft_update *u,
 	job->w.hard_state = u->hard_state;
 	job->w.truncate_from = u->truncate_from;
 	job->w.entries = job->ents;
+	if (u->install_snapshot != NULL) {
+		/* The log restarts after the snapshot (raft/raft.h). */
+		job->snap = *u->install_snapshot;
+		job->w.install = &job->snap;
+		rt->tail_index = job->snap.index;
+		rt->tail_term = job->snap.term;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct rt_entry *x = rt_cache_get(rt, u->entries[i].index);
 		job->refs[i] = rt_entry_ref(x);
@@ -209,6 +216,7 @@ static int job_from_update(struct raft_runtime *rt, const struct raft_update *u,
 		job->w.n_entries++;
 	}
 	if (n > 0) {
+		rt->bytes_since_snapshot += job->payload_bytes;
 		rt->tail_index = u->entries[n - 1].index;
 		rt->tail_term = u->entries[n - 1].term;
 	} else if (u->truncate_from != 0) {
@@ -221,20 +229,52 @@ static int job_from_update(struct raft_runtime *rt, const struct raft_update *u,
 	return 0;
 }
 
+static void job_queue(struct raft_runtime *rt, struct rt_job *job)
+{
+	if (rt->jobs_tail != NULL)
+		rt->jobs_tail->next = job;
+	else
+		rt->jobs = job;
+	rt->jobs_tail = job;
+	rt_store_enqueue(rt, job);
+}
+
+int rt_job_compact(struct raft_runtime *rt,
+		   const struct raft_snapshot_meta *meta, uint64_t below)
+{
+	struct rt_job *job = calloc(1, sizeof(*job));
+
+	if (job == NULL)
+		return -ENOMEM;
+	job->after_tail = &job->after;
+	job->seq = ++rt->next_seq;
+	job->snap = *meta;
+	job->w.snapshot = &job->snap;
+	job->w.compact_below = below;
+	/* Nothing new becomes durable: the log's end is unchanged. */
+	job->last_index = rt->tail_index;
+	job->last_term = rt->tail_term;
+	job_queue(rt, job);
+	return 0;
+}
+
 /* ---- one update ---- */
 
 static int handle_update(struct raft_runtime *rt, const struct raft_update *u)
 {
 	bool persist = u->hard_state_changed || u->truncate_from != 0 ||
-		       u->n_entries > 0;
+		       u->n_entries > 0 || u->install_snapshot != NULL;
 	int rc = 0;
 
-	/* This runtime never calls raft_snapshot_taken, so the core has no
-	 * snapshot to send, and a snapshot from a leader cannot be installed
-	 * yet: stop rather than acknowledge state it does not hold. */
-	if (u->install_snapshot != NULL || u->n_snapshot_sends > 0)
-		return -EOPNOTSUPP;
 	rt_status_log_changes(rt, u);
+	/* A snapshot installed: the state machine holds it already (the
+	 * runtime hands the core a RAFT_MSG_SNAPSHOT only then); the log
+	 * restarts after it, so does the cache. */
+	if (u->install_snapshot != NULL) {
+		cache_truncate(rt, 0);
+		rt->c_first = u->install_snapshot->index + 1;
+		rt_snap_installed(rt, u->install_snapshot);
+	}
 
 	/* The node's own view of its log changes at once; the cache holds
 	 * the payloads for sending and applying. */
@@ -257,12 +297,7 @@ static int handle_update(struct raft_runtime *rt, const struct raft_update *u)
 		rc = job_from_update(rt, u, &job);
 		if (rc != 0)
 			return rc;
-		if (rt->jobs_tail != NULL)
-			rt->jobs_tail->next = job;
-		else
-			rt->jobs = job;
-		rt->jobs_tail = job;
-		rt_store_enqueue(rt, job);
+		job_queue(rt, job);
 	}
 	/* The leader's AppendEntries go out before its own sync finishes
 	 * (thesis §10.2.1). */
@@ -285,6 +320,9 @@ static int handle_update(struct raft_runtime *rt, const struct raft_update *u)
 		rt_apply_advance(rt, u->apply_index);
 	for (uint32_t i = 0; i < u->n_read_states; i++)
 		rt_reads_answered(rt, &u->read_states[i], rt->round_ms);
+	for (uint32_t i = 0; i < u->n_snapshot_sends; i++)
+		rt_snap_send_requested(rt, u->snapshot_sends[i].peer,
+				       u->snapshot_sends[i].meta.index);
 	return 0;
 }
 
@@ -338,6 +376,8 @@ void *rt_driver_main(void *arg)
 		while (!rt->stop && rt->inbox == NULL && rt->props == NULL &&
 		       rt->reads_in == NULL && rt->admins == NULL &&
 		       rt->durable_seq == rt->seen_durable_seq &&
+		       rt->views_done == NULL && rt->sends_done == NULL &&
+		       !rt->sync_done &&
 		       !(rt->failed != 0 && !rt->halted) &&
 		       rt_now_ms() < next_tick) {
 			struct timespec ts;
@@ -416,15 +456,17 @@ void *rt_driver_main(void *arg)
 			 * came meanwhile start the next one at once. */
 			if (rc == 0 && rt_reads_step(rt, now))
 				rc = process_updates(rt);
+			/* Compaction, snapshot streams: they may feed the
+			 * core (snapshot sent), whose updates follow. */
+			if (rc == 0 && rt->snap_enabled) {
+				rc = rt_snap_driver_step(rt);
+				if (rc == 0)
+					rc = process_updates(rt);
+			}
 			/* The core referenced the proposals until its
 			 * update was done. */
 			rt_proposals_round_done(rt);
-			if (rc == -EOPNOTSUPP)
-				rt_fail(rt, rc,
-					"driver: the core asked for a snapshot "
-					"install or send, which this runtime does "
-					"not handle yet");
-			else if (rc != 0)
+			if (rc != 0)
 				rt_fail(rt, rc, "driver: %s; restart the node",
 					strerror(-rc));
 			rt_status_publish(rt);

@@ -518,3 +518,17 @@ const char *raft_state_name(uint8_t state)
 		return "?";
 	}
 }
+
+const struct raft_configuration *
+raft_configuration_at(const struct raft *r, uint64_t index,
+		      uint64_t *conf_index)
+{
+	/* Below the snapshot the log no longer knows the configuration
+	 * entries (raft_log_conf_at falls back to the snapshot's). */
+	if (index < r->log.snapshot.index || index < r->log.compact_index ||
+	    index > raft_log_last_index(&r->log))
+		return NULL;
+	const struct raft_configuration *c =
+		raft_log_conf_at(&r->log, index, conf_index);
+	return c->n > 0 ? c : NULL;
+}

@@ -532,6 +532,12 @@ uint64_t raft_last_index(const struct raft *r);
 uint64_t raft_term_at(const struct raft *r, uint64_t index);
 /* The configuration in force (the latest in the log). */
 const struct raft_configuration *raft_configuration(const struct raft *r);
+/* The configuration in force at index (the latest configuration entry at
+ * or before it; *conf_index, may be NULL, its index), or NULL when that is
+ * not known exactly: index beyond the log or below the latest snapshot. */
+const struct raft_configuration *
+raft_configuration_at(const struct raft *r, uint64_t index,
+		      uint64_t *conf_index);
 
 /* Per-follower replication progress, as the leader sees it. */
 enum raft_progress_state {
@@ -601,10 +607,72 @@ struct raft_proposal_id; /* raft/proposal.h */
  * valid during the call only; every entry's data is attached (non-NULL
  * when size > 0). Returns 0 or a negative errno (the message was dropped).
  */
+struct raft_chunk;
+
 struct raft_transport {
 	int (*send)(void *ctx, const struct raft_message *m);
+	/* Optional (NULL: this node never streams a snapshot and the log is
+	 * never compacted). Sends one snapshot chunk or acknowledgment (see
+	 * struct raft_chunk) to c->to; called from the runtime's snapshot
+	 * and apply threads, must not block (queue or drop: a lost chunk is
+	 * sent again). c and its data are valid during the call only.
+	 * Returns 0 or a negative errno (dropped). */
+	int (*send_chunk)(void *ctx, const struct raft_chunk *c);
 	void *ctx;
 };
+
+/* ---------------------------------------------------------------------- */
+/* Snapshot transfer between runtimes (Raft III, below the core).          */
+
+/*
+ * When the core lists a follower in update.snapshot_sends, the leader's
+ * runtime opens a point-in-time view of its state machine (at its applied
+ * index V, on the apply thread) and streams it as a sequence of chunks
+ * (stream: a number the sender picked for this transfer). At most
+ * raft_runtime_options.snapshot_window chunks are unacknowledged at a
+ * time; the follower acknowledges what it received in order, and chunks
+ * not acknowledged within retry_ms are sent again from the first one
+ * missing (go-back-N; lost, duplicated and reordered chunks are fine).
+ * The follower builds the new state beside its current one, switches to
+ * it once complete and durable, THEN tells its core (a RAFT_MSG_SNAPSHOT
+ * with the sender's term and meta), which replaces the log, and answers
+ * done. The metadata describes exactly the state streamed: index V, the
+ * term of entry V and the configuration in force at V (docs/RAFT.md).
+ *
+ *   DATA  sender -> follower: bytes [offset, offset + size) of the stream;
+ *         meta: the snapshot (whole, in every chunk); last: the final
+ *         chunk. size 1..RAFT_MAX_CHUNK_BYTES.
+ *   ACK   follower -> sender: offset = bytes of the stream received in
+ *         order (the next one expected); done: complete (installed, or
+ *         not needed because the follower already holds index V); reject:
+ *         abandoned (the follower could not install it), the sender
+ *         stops. meta.index and meta.term echo the stream's; size 0.
+ */
+#define RAFT_MAX_CHUNK_BYTES (2u * 1024u * 1024u)
+
+enum raft_chunk_type {
+	RAFT_CHUNK_DATA = 1,
+	RAFT_CHUNK_ACK = 2,
+};
+
+struct raft_chunk {
+	uint8_t type;     /* enum raft_chunk_type */
+	bool last;        /* DATA: the final chunk */
+	bool done;        /* ACK: the transfer completed */
+	bool reject;      /* ACK: the follower abandoned it */
+	uint64_t from;
+	uint64_t to;
+	uint64_t term;    /* the sender's current term */
+	uint64_t stream;  /* the leader's transfer id, non-zero */
+	uint64_t offset;
+	struct raft_snapshot_meta meta; /* ACK: index and term only */
+	uint32_t size;    /* DATA: payload bytes; ACK: 0 */
+	const void *data; /* not owned */
+};
+
+/* Whether c is well formed (type, flags, sizes, ids, the metadata and its
+ * configuration); for decoders and the runtime. */
+bool raft_chunk_is_valid(const struct raft_chunk *c);
 
 /* Largest result a state machine returns for one command. */
 #define RAFT_RUNTIME_MAX_RESULT_BYTES 512u
@@ -625,6 +693,45 @@ struct raft_fsm {
 		     struct raft_proposal_id *id, void *result,
 		     size_t *result_size);
 	void *ctx;
+
+	/*
+	 * Snapshots, optional: with any of these NULL the node never
+	 * compacts its log nor sends or installs a snapshot. Errors are
+	 * negative errnos.
+	 *
+	 * sync (apply thread, between two applies): make every entry
+	 * applied so far durable. The log is compacted only below what a
+	 * successful sync covered.
+	 */
+	int (*sync)(void *ctx);
+	/* snapshot_open (apply thread, between two applies): a
+	 * point-in-time view of the state as it is now, at index (the last
+	 * entry applied) whose term is term; *view is the state machine's.
+	 * Apply goes on while the view is read. */
+	int (*snapshot_open)(void *ctx, uint64_t index, uint64_t term,
+			     void **view);
+	/* snapshot_read (the runtime's snapshot thread, concurrently with
+	 * apply): the next bytes of the view's stream into buf (cap =
+	 * snapshot_chunk_bytes); *len > 0 unless *last; *last at the end. */
+	int (*snapshot_read)(void *ctx, void *view, void *buf, size_t cap,
+			     size_t *len, bool *last);
+	/* snapshot_close (any runtime thread): release the view. */
+	void (*snapshot_close)(void *ctx, void *view);
+	/* install_* (apply thread): build the state of a snapshot at
+	 * (index, term) from its stream, beside the current state;
+	 * install_finish makes it durable and switches to it atomically (the
+	 * state machine is then at index; a crash before the switch leaves
+	 * the old state whole) and releases inst, also when it fails;
+	 * install_abort drops a partial one. */
+	int (*install_begin)(void *ctx, uint64_t index, uint64_t term,
+			     void **inst);
+	int (*install_chunk)(void *ctx, void *inst, const void *data,
+			     size_t len);
+	int (*install_finish)(void *ctx, void *inst);
+	void (*install_abort)(void *ctx, void *inst);
+	/* Bytes per stream chunk, 1..RAFT_MAX_CHUNK_BYTES (snapshot_read
+	 * gets a buffer this large). */
+	size_t snapshot_chunk_bytes;
 };
 
 struct raft_runtime_options {
@@ -655,6 +762,22 @@ struct raft_runtime_options {
 	 * entry). 0 (the default): 2 election timeouts, 2 *
 	 * raft.election_ticks * tick_ms. */
 	uint32_t retry_ms;
+	/* Snapshots and compaction (only with a state machine and a
+	 * transport that support them, see struct raft_fsm). Once more than
+	 * snapshot_entries entries (0: never by count) or snapshot_bytes
+	 * payload bytes (0: never by size) were appended since the last
+	 * snapshot, the state machine is synced and the log compacted below
+	 * the synced index, keeping its last snapshot_keep_entries entries
+	 * (followers a little behind need no snapshot). Defaults: 50,000
+	 * entries, 256 MiB, a tail of 10,000. A transfer keeps at most
+	 * snapshot_window chunks unacknowledged (default 4) and is abandoned
+	 * (and asked for again) after snapshot_timeout_ms without progress
+	 * (default 10,000). */
+	uint64_t snapshot_entries;
+	uint64_t snapshot_bytes;
+	uint64_t snapshot_keep_entries;
+	uint32_t snapshot_window;
+	uint32_t snapshot_timeout_ms;
 	struct raft_transport transport;
 	struct raft_fsm fsm;
 	/* One log line (no newline), level 0 error, 1 warn, 2 info, 3 debug,
@@ -690,6 +813,16 @@ void raft_runtime_destroy(struct raft_runtime *rt);
  */
 void raft_runtime_receive(struct raft_runtime *rt,
 			  const struct raft_message *m);
+
+/*
+ * A snapshot chunk or acknowledgment received from a peer (any thread;
+ * copied, never blocks). Invalid ones and those beyond the inbox's bound
+ * are dropped. (A RAFT_MSG_SNAPSHOT given to raft_runtime_receive is
+ * dropped: only the runtime itself, once the state it describes is
+ * installed, hands one to its core.)
+ */
+void raft_runtime_receive_chunk(struct raft_runtime *rt,
+				const struct raft_chunk *c);
 
 /*
  * The outcome of a proposal, called exactly once on a runtime thread (must
@@ -796,6 +929,26 @@ struct raft_runtime_status {
 	 * a message from it was received, UINT64_MAX when never (0 for this
 	 * node itself). */
 	uint64_t heard_ms_ago[RAFT_MAX_MEMBERS];
+	/* Snapshots: the latest one this node took or installed (0: none),
+	 * the first entry its log store holds, how many were taken
+	 * (compactions) and installed. */
+	uint64_t snapshot_index;
+	uint64_t snapshot_term;
+	uint64_t log_first_index;
+	uint64_t snapshots_taken;
+	uint64_t snapshots_installed;
+	/* Transfers in progress: streams this node sends (sending) and the
+	 * one it receives, with the bytes acknowledged (sending) or
+	 * received so far, the average rate and how long it has run. */
+	uint32_t n_transfers;
+	struct raft_runtime_transfer {
+		uint64_t peer;
+		bool sending;
+		uint64_t index; /* the snapshot's */
+		uint64_t bytes;
+		uint64_t bytes_per_s;
+		uint64_t elapsed_ms;
+	} transfers[RAFT_MAX_MEMBERS];
 };
 
 /* Any thread. A snapshot as of the driver's last round (heard_ms_ago as of

@@ -134,6 +134,11 @@ void raft_runtime_options_default(struct raft_runtime_options *o, uint64_t id)
 	o->entry_cache_bytes = 64u << 20;
 	o->inbox_bytes = 256u << 20;
 	o->max_write_bytes = 16u << 20;
+	o->snapshot_entries = 50000;
+	o->snapshot_bytes = 256u << 20;
+	o->snapshot_keep_entries = 10000;
+	o->snapshot_window = 4;
+	o->snapshot_timeout_ms = 10000;
 }
 
 static void seterr(char *err, size_t size, const char *fmt, ...)
@@ -162,6 +167,8 @@ static int init_sync(struct raft_runtime *rt)
 	pthread_mutex_init(&rt->store_mu, NULL);
 	pthread_mutex_init(&rt->apply_mu, NULL);
 	pthread_mutex_init(&rt->wait_mu, NULL);
+	pthread_mutex_init(&rt->snap_mu, NULL);
+	pthread_cond_init(&rt->snap_wake, &ca);
 	pthread_cond_init(&rt->wake, &ca);
 	pthread_cond_init(&rt->store_wake, &ca);
 	pthread_cond_init(&rt->apply_wake, &ca);
@@ -209,6 +216,18 @@ int raft_runtime_create(const struct raft_runtime_options *o,
 	if (rt->o.retry_ms == 0)
 		rt->o.retry_ms = 2u * o->raft.election_ticks * o->tick_ms;
 	rt->sq_tail = &rt->sq;
+	rt->chunks_in_tail = &rt->chunks_in;
+	rt->acks_in_tail = &rt->acks_in;
+	rt->snap_enabled =
+		o->fsm.sync != NULL && o->fsm.snapshot_open != NULL &&
+		o->fsm.snapshot_read != NULL && o->fsm.snapshot_close != NULL &&
+		o->fsm.install_begin != NULL && o->fsm.install_chunk != NULL &&
+		o->fsm.install_finish != NULL && o->fsm.install_abort != NULL &&
+		o->fsm.snapshot_chunk_bytes > 0 &&
+		o->fsm.snapshot_chunk_bytes <= RAFT_MAX_CHUNK_BYTES &&
+		o->transport.send_chunk != NULL && o->snapshot_window > 0 &&
+		o->snapshot_timeout_ms > 0;
+	rt->next_stream = ((uint64_t)rt_now_ms() << 20) ^ (o->id << 52);
 	rc = init_sync(rt);
 	if (rc != 0) {
 		free(rt);
@@ -251,10 +270,20 @@ int raft_runtime_create(const struct raft_runtime_options *o,
 	rt->tail_term = info.last_term;
 	rt->c_first = info.last_index + 1;
 	rt->applied = o->applied_index;
+	/* Known when the log still holds the entry (or its snapshot). */
+	rt->applied_term = raft_term_at(rt->r, o->applied_index);
+	if (info.has_snapshot) {
+		rt->snap_index = info.snapshot.index;
+		rt->snap_term_of = info.snapshot.term;
+	}
+	rt->log_first_index = info.first_index;
 	rt->apply_next = o->applied_index + 1;
 	rt->apply_target = o->applied_index;
 	raft_status_get(rt->r, &rt->status.raft);
 	rt->status.durable_index = info.last_index;
+	rt->status.snapshot_index = rt->snap_index;
+	rt->status.snapshot_term = rt->snap_term_of;
+	rt->status.log_first_index = rt->log_first_index;
 	*out = rt;
 	return 0;
 fail:
@@ -276,11 +305,24 @@ int raft_runtime_start(struct raft_runtime *rt)
 	rc = pthread_create(&rt->apply_thread, NULL, rt_apply_main, rt);
 	if (rc != 0)
 		goto stop_store;
+	if (rt->snap_enabled) {
+		rc = pthread_create(&rt->snap_thread, NULL, rt_snap_main, rt);
+		if (rc != 0)
+			goto stop_apply;
+	}
 	rc = pthread_create(&rt->driver_thread, NULL, rt_driver_main, rt);
 	if (rc != 0)
-		goto stop_apply;
+		goto stop_snap;
 	rt->started = true;
 	return 0;
+stop_snap:
+	if (rt->snap_enabled) {
+		pthread_mutex_lock(&rt->snap_mu);
+		rt->snap_stop = true;
+		pthread_cond_signal(&rt->snap_wake);
+		pthread_mutex_unlock(&rt->snap_mu);
+		pthread_join(rt->snap_thread, NULL);
+	}
 stop_apply:
 	pthread_mutex_lock(&rt->apply_mu);
 	rt->apply_stop = true;
@@ -306,6 +348,13 @@ void raft_runtime_destroy(struct raft_runtime *rt)
 		pthread_cond_signal(&rt->wake);
 		pthread_mutex_unlock(&rt->mu);
 		pthread_join(rt->driver_thread, NULL);
+		if (rt->snap_enabled) {
+			pthread_mutex_lock(&rt->snap_mu);
+			rt->snap_stop = true;
+			pthread_cond_signal(&rt->snap_wake);
+			pthread_mutex_unlock(&rt->snap_mu);
+			pthread_join(rt->snap_thread, NULL);
+		}
 		pthread_mutex_lock(&rt->store_mu);
 		rt->store_stop = true;
 		pthread_cond_signal(&rt->store_wake);
@@ -336,12 +385,15 @@ void raft_runtime_destroy(struct raft_runtime *rt)
 	rt->admins = NULL;
 	rt_driver_release(rt);
 	rt_apply_release(rt);
+	rt_snap_release(rt);
 	raft_destroy(rt->r);
 	raft_logstore_close(rt->ls);
 	pthread_mutex_destroy(&rt->mu);
 	pthread_mutex_destroy(&rt->store_mu);
 	pthread_mutex_destroy(&rt->apply_mu);
 	pthread_mutex_destroy(&rt->wait_mu);
+	pthread_mutex_destroy(&rt->snap_mu);
+	pthread_cond_destroy(&rt->snap_wake);
 	pthread_cond_destroy(&rt->wake);
 	pthread_cond_destroy(&rt->store_wake);
 	pthread_cond_destroy(&rt->apply_wake);
@@ -352,6 +404,19 @@ void raft_runtime_destroy(struct raft_runtime *rt)
 
 void raft_runtime_receive(struct raft_runtime *rt,
 			  const struct raft_message *m)
+{
+	/* Only this runtime, once its state machine holds the snapshot,
+	 * tells its core about one (raft/runtime_snapshot.c). */
+	if (m->type == RAFT_MSG_SNAPSHOT) {
+		pthread_mutex_lock(&rt->mu);
+		rt->status.dropped_messages++;
+		pthread_mutex_unlock(&rt->mu);
+		return;
+	}
+	rt_receive_msg(rt, m);
+}
+
+void rt_receive_msg(struct raft_runtime *rt, const struct raft_message *m)
 {
 	struct rt_msg *c = rt_msg_copy(m);
 

@@ -86,6 +86,7 @@ static int apply_one(void *arg, const struct raft_entry *e)
 	}
 	pthread_mutex_lock(&rt->apply_mu);
 	rt->applied = e->index;
+	rt->applied_term = e->term;
 	struct rt_read *reads = rt_reads_take_applied(rt, e->index);
 	pthread_mutex_unlock(&rt->apply_mu);
 	/* Reads waiting for this index complete right after it applied. */
@@ -113,6 +114,13 @@ void *rt_apply_main(void *arg)
 	ctx->fsm_failed = false;
 	pthread_mutex_lock(&rt->apply_mu);
 	while (!rt->apply_stop && rc == 0) {
+		/* Syncs, snapshot views and chunks between two applies. */
+		if (rt_snap_apply_has_work(rt)) {
+			pthread_mutex_unlock(&rt->apply_mu);
+			rt_snap_apply_work(rt);
+			pthread_mutex_lock(&rt->apply_mu);
+			continue;
+		}
 		if (rt->aq_n > 0) {
 			struct rt_entry *x = rt->aq[rt->aq_head];
 			rt->aq[rt->aq_head] = NULL;

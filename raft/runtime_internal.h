@@ -6,7 +6,8 @@
  * raft/runtime_propose.c (proposals and their waiters),
  * raft/runtime_read.c (read points), raft/driver.c (the
  * driver thread), raft/runtime_store.c (the storage thread) and
- * raft/runtime_apply.c (the apply thread).
+ * raft/runtime_apply.c (the apply thread) and raft/runtime_snapshot.c
+ * (compaction, snapshot streams and installs; the snapshot thread).
  * Private to raft/.
  *
  * Locks (never two held at once; none across I/O, a sync, a send or a
@@ -17,6 +18,9 @@
  *   rt->apply_mu  the apply queue and its indexes, the reads waiting
  *                 for apply
  *   rt->wait_mu   the table of waiting proposals and their retry state
+ *   rt->snap_mu   the snapshot thread's new streams, acknowledgments
+ *                 received, the leader term streams belong to, and the
+ *                 transfers it publishes
  */
 
 #include <pthread.h>
@@ -52,6 +56,48 @@ struct rt_msg {
 };
 
 struct rt_msg *rt_msg_copy(const struct raft_message *m);
+/* Queue m for the driver as if received (also a RAFT_MSG_SNAPSHOT). */
+void rt_receive_msg(struct raft_runtime *rt, const struct raft_message *m);
+
+/* A snapshot chunk (or acknowledgment) received, copied whole. */
+struct rt_chunk {
+	struct rt_chunk *next;
+	size_t bytes;
+	struct raft_chunk c; /* c.data points to data */
+	uint8_t data[];
+};
+
+/* Leader: a view of the state machine to open for a stream (driver ->
+ * apply thread), answered back (apply thread -> driver). */
+struct rt_view_req {
+	struct rt_view_req *next;
+	uint64_t peer;
+	uint64_t core_index; /* the snapshot the core asked to send */
+	uint64_t term;       /* the leader's term when asked */
+	int rc;              /* answer: 0 and view, or an error */
+	void *view;
+	uint64_t index, index_term; /* what the view holds */
+};
+
+/* Leader: a stream finished (snapshot thread -> driver). */
+struct rt_send_result {
+	struct rt_send_result *next;
+	uint64_t peer, core_index, term;
+	bool ok;
+};
+
+struct rt_stream; /* raft/runtime_snapshot.c, the snapshot thread's */
+
+/* Follower: the install in progress (apply thread only). */
+struct rt_install {
+	bool active;
+	bool skip;   /* the state machine already holds meta.index */
+	uint64_t from, stream, term;
+	struct raft_snapshot_meta meta;
+	void *inst;
+	uint64_t offset; /* bytes received in order */
+	uint64_t started_ms;
+};
 
 /* A proposal's bytes, shared (reference-counted, immutable) by its waiter,
  * which keeps them until it is completed so they can be proposed again,
@@ -75,6 +121,7 @@ struct rt_job {
 	struct rt_job *snext; /* the storage queue */
 	uint64_t seq;
 	struct raft_logstore_write w; /* w.entries = ents */
+	struct raft_snapshot_meta snap; /* w.install or w.snapshot */
 	struct raft_entry *ents;
 	struct rt_entry **refs;
 	uint64_t payload_bytes;
@@ -146,7 +193,8 @@ struct raft_runtime {
 	struct raft_logstore *ls;  /* writes: storage thread; reads: any */
 	bool started;
 
-	pthread_t driver_thread, store_thread, apply_thread;
+	pthread_t driver_thread, store_thread, apply_thread, snap_thread;
+	bool snap_enabled; /* the state machine and transport support it */
 
 	/* ---- rt->mu ---- */
 	pthread_mutex_t mu;
@@ -158,6 +206,11 @@ struct raft_runtime {
 	struct rt_admin *admins; /* newest first */
 	struct rt_read *reads_in, **reads_in_tail; /* new reads */
 	uint64_t durable_seq;  /* every job up to here is durable */
+	struct rt_view_req *views_done;    /* opened views for the driver */
+	struct rt_send_result *sends_done; /* finished streams */
+	bool sync_done;                    /* the apply thread synced: */
+	int sync_rc;
+	uint64_t sync_index;               /* ... up to here */
 	int failed;            /* 0, or what stopped the node */
 	char error[320];
 	struct raft_runtime_status status; /* published by the driver */
@@ -183,6 +236,16 @@ struct raft_runtime {
 	/* Reads whose round answered, waiting for applied >= their index,
 	 * in index order. */
 	struct rt_read *reads_applying, *reads_applying_tail;
+	bool sync_req;                 /* the driver asks for a sync */
+	struct rt_view_req *view_reqs; /* views to open */
+	struct rt_chunk *chunks_in, **chunks_in_tail; /* DATA received */
+	uint64_t chunks_in_bytes;
+	/* The install in progress, as published for status. */
+	uint64_t inst_from, inst_index, inst_bytes, inst_started_ms;
+	uint64_t installs; /* snapshots installed */
+	/* apply thread only: */
+	uint64_t applied_term; /* the term of entry `applied`, 0 unknown */
+	struct rt_install install;
 
 	/* ---- rt->wait_mu ---- */
 	pthread_mutex_t wait_mu;
@@ -190,7 +253,25 @@ struct raft_runtime {
 	struct rt_waiter *waiters; /* list head */
 	uint64_t n_waiters;
 
+	/* ---- rt->snap_mu ---- */
+	pthread_mutex_t snap_mu;
+	pthread_cond_t snap_wake;
+	bool snap_stop;
+	uint64_t snap_term;        /* streams of another term are dropped */
+	struct rt_stream *snap_new; /* streams to start */
+	struct rt_chunk *acks_in, **acks_in_tail;
+	uint32_t snap_n_pub;
+	struct raft_runtime_transfer snap_pub[RAFT_MAX_MEMBERS];
+
 	/* ---- driver thread only ---- */
+	uint64_t snap_index, snap_term_of; /* the core's latest snapshot */
+	uint64_t bytes_since_snapshot;     /* payload appended since */
+	bool sync_pending;                 /* a sync asked, not answered */
+	uint64_t sync_retry_ms;            /* no new sync before this */
+	uint64_t snapshots_taken;
+	uint64_t log_first_index;          /* in the log store */
+	uint64_t snap_term_set;            /* rt->snap_term as last set */
+	uint64_t next_stream;
 	struct rt_entry **cache; /* ring of recent entries */
 	size_t c_head, c_n, c_cap;
 	uint64_t c_first; /* index of cache[c_head] */
@@ -271,6 +352,9 @@ void rt_admins_fail(struct rt_admin *list, int rc);
 
 /* driver.c */
 void *rt_driver_main(void *arg);
+/* Queue a compaction job: record meta, delete entries below `below`. */
+int rt_job_compact(struct raft_runtime *rt,
+		   const struct raft_snapshot_meta *meta, uint64_t below);
 /* Free everything the driver owns (after the threads stopped). */
 void rt_driver_release(struct raft_runtime *rt);
 
@@ -305,6 +389,29 @@ void rt_reads_complete(struct rt_read *list, int rc);
 /* Complete every read with rc: on halt (-EIO), and on destroy once the
  * threads stopped (-ESHUTDOWN). */
 void rt_reads_fail_all(struct raft_runtime *rt, int rc);
+
+/* runtime_snapshot.c */
+/* Leader-side thread: streams views to followers. */
+void *rt_snap_main(void *arg);
+/* Driver: after a round, compaction by policy, streams to start and to
+ * report, leadership changes. Returns 0 or a negative errno. */
+int rt_snap_driver_step(struct raft_runtime *rt);
+/* Driver: the core asked for a snapshot to be sent (in an update). */
+void rt_snap_send_requested(struct raft_runtime *rt, uint64_t peer,
+			    uint64_t core_index);
+/* Driver: an update installed a snapshot (log replaced). */
+void rt_snap_installed(struct raft_runtime *rt,
+		       const struct raft_snapshot_meta *meta);
+/* Apply thread, no lock held: serve the driver's sync and view requests
+ * and the chunks received. */
+void rt_snap_apply_work(struct raft_runtime *rt);
+/* Apply thread, apply_mu held: whether rt_snap_apply_work has work. */
+bool rt_snap_apply_has_work(struct raft_runtime *rt);
+/* Free what is left (threads stopped). */
+void rt_snap_release(struct raft_runtime *rt);
+/* Status: transfers in progress (any thread but under none of the
+ * runtime's locks). */
+void rt_snap_status(struct raft_runtime *rt, struct raft_runtime_status *st);
 
 /* driver.c: the cached entry at index, or NULL (driver thread). */
 struct rt_entry *rt_cache_get(struct raft_runtime *rt, uint64_t index);

@@ -163,6 +163,10 @@ void rt_status_publish(struct raft_runtime *rt)
 	pthread_mutex_lock(&rt->mu);
 	rt->status.raft = st;
 	rt->status.durable_index = rt->durable_index;
+	rt->status.snapshot_index = rt->snap_index;
+	rt->status.snapshot_term = rt->snap_term_of;
+	rt->status.log_first_index = rt->log_first_index;
+	rt->status.snapshots_taken = rt->snapshots_taken;
 	rt->status.dropped_messages += rt->dropped;
 	rt->dropped = 0;
 	if (conf != NULL && !conf_equal(conf, &rt->status.conf)) {
@@ -199,6 +203,9 @@ void raft_runtime_status_get(struct raft_runtime *rt,
 	pthread_mutex_lock(&rt->apply_mu);
 	st->applied_index = rt->applied;
 	pthread_mutex_unlock(&rt->apply_mu);
+	st->n_transfers = 0;
+	if (rt->snap_enabled)
+		rt_snap_status(rt, st);
 	for (uint32_t i = 0; i < RAFT_MAX_MEMBERS; i++) {
 		uint64_t id = i < st->conf.n ? st->conf.members[i].id : 0;
 		st->heard_ms_ago[i] = id == rt->o.id ? 0 : UINT64_MAX;

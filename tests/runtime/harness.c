@@ -4,6 +4,7 @@
 #include "tests/runtime/harness.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ struct hnode {
 	uint64_t chain;
 	uint64_t fresh, dups; /* commands applied, duplicates answered */
 	struct raft_dedup_table *dedup;
+	uint64_t applied_term;
+	uint8_t *state; /* snapshots: h->o.state_bytes */
 };
 
 struct harness {
@@ -39,6 +42,13 @@ struct harness {
 	pthread_mutex_t cut_mu;
 	bool cut[HARNESS_MAX_NODES + 1][HARNESS_MAX_NODES + 1];
 	pthread_mutex_t seq_mu;
+	/* the chunk loopback's faults */
+	pthread_mutex_t chunk_mu;
+	unsigned int chunk_seed;
+	struct raft_chunk held; /* a chunk held back to reorder */
+	uint8_t *held_data;
+	bool have_held;
+	uint64_t chunks_sent;
 };
 
 uint64_t harness_now_us(void)
@@ -79,6 +89,81 @@ static int loop_send(void *ctx, const struct raft_message *m)
 	return 0;
 }
 
+static void chunk_deliver(struct harness *h, const struct raft_chunk *c)
+{
+	struct hnode *to = &h->nodes[c->to];
+	pthread_rwlock_rdlock(&to->lock);
+	if (to->rt != NULL)
+		raft_runtime_receive_chunk(to->rt, c);
+	pthread_rwlock_unlock(&to->lock);
+}
+
+static int loop_send_chunk(void *ctx, const struct raft_chunk *c)
+{
+	struct hnode *from = ctx;
+	struct harness *h = from->h;
+	struct raft_chunk held;
+	uint8_t *held_data = NULL;
+	bool cut, drop, dup, hold, release = false;
+
+	if (c->to == 0 || c->to > h->o.nodes)
+		return -ENOENT;
+	if (h->o.chunk_delay_us > 0 && c->type == RAFT_CHUNK_DATA)
+		usleep(h->o.chunk_delay_us);
+	pthread_mutex_lock(&h->cut_mu);
+	cut = h->cut[c->from][c->to];
+	pthread_mutex_unlock(&h->cut_mu);
+	if (cut)
+		return -ENOTCONN;
+	pthread_mutex_lock(&h->chunk_mu);
+	h->chunks_sent++;
+	drop = (uint32_t)(rand_r(&h->chunk_seed) % 100u) < h->o.chunk_drop_pct;
+	dup = (uint32_t)(rand_r(&h->chunk_seed) % 100u) < h->o.chunk_dup_pct;
+	hold = (uint32_t)(rand_r(&h->chunk_seed) % 100u) <
+	       h->o.chunk_reorder_pct;
+	if (h->have_held) {
+		/* The one held back goes after this one. */
+		held = h->held;
+		held_data = h->held_data;
+		h->have_held = false;
+		h->held_data = NULL;
+		release = true;
+	}
+	if (!drop && hold && !release) {
+		h->held = *c;
+		h->held_data = NULL;
+		if (c->size > 0) {
+			h->held_data = malloc(c->size);
+			if (h->held_data != NULL)
+				memcpy(h->held_data, c->data, c->size);
+		}
+		if (c->size == 0 || h->held_data != NULL) {
+			h->held.data = h->held_data;
+			h->have_held = true;
+			drop = true; /* delivered later */
+		}
+	}
+	pthread_mutex_unlock(&h->chunk_mu);
+	if (!drop) {
+		chunk_deliver(h, c);
+		if (dup)
+			chunk_deliver(h, c);
+	}
+	if (release) {
+		chunk_deliver(h, &held);
+		free(held_data);
+	}
+	return 0;
+}
+
+uint64_t harness_chunks_sent(struct harness *h)
+{
+	pthread_mutex_lock(&h->chunk_mu);
+	uint64_t n = h->chunks_sent;
+	pthread_mutex_unlock(&h->chunk_mu);
+	return n;
+}
+
 void harness_deliver(struct harness *h, uint64_t to,
 		     const struct raft_message *m)
 {
@@ -112,6 +197,10 @@ static int fsm_apply(void *ctx, const struct raft_entry *e,
 	for (uint32_t i = 0; i < e->size; i++)
 		n->chain = mix(n->chain, ((const uint8_t *)e->data)[i]);
 	n->applied = e->index;
+	n->applied_term = e->term;
+	if (n->state != NULL)
+		n->state[(e->index * 2654435761u) % n->h->o.state_bytes] ^=
+			(uint8_t)n->chain;
 	if (e->type == RAFT_ENTRY_NORMAL) {
 		struct raft_proposal p;
 		if (raft_proposal_decode(e->data, e->size, &p) != 0) {
@@ -135,6 +224,266 @@ static int fsm_apply(void *ctx, const struct raft_entry *e,
 	}
 	pthread_mutex_unlock(&n->mu);
 	return rc;
+}
+
+/* ---- snapshots of the test state machine ---- */
+
+#define SNAP_HEADER_BYTES 48u
+
+static void state_path(struct hnode *n, char *buf, size_t size,
+		       const char *suffix)
+{
+	snprintf(buf, size, "%s/state%llu%s", n->h->dir,
+		 (unsigned long long)n->id, suffix);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* The state as a stream: header then the state bytes (n->mu held). */
+static size_t state_encode(struct hnode *n, uint8_t *buf)
+{
+	uint64_t len = n->h->o.state_bytes;
+	put64(buf, n->applied);
+	put64(buf + 8, n->applied_term);
+	put64(buf + 16, n->chain);
+	put64(buf + 24, n->fresh);
+	put64(buf + 32, n->dups);
+	put64(buf + 40, len);
+	memcpy(buf + SNAP_HEADER_BYTES, n->state, len);
+	return SNAP_HEADER_BYTES + len;
+}
+
+static int state_decode(struct hnode *n, const uint8_t *buf, size_t size)
+{
+	uint64_t len = n->h->o.state_bytes;
+	if (size != SNAP_HEADER_BYTES + len || get64(buf + 40) != len)
+		return -EBADMSG;
+	pthread_mutex_lock(&n->mu);
+	n->applied = get64(buf);
+	n->applied_term = get64(buf + 8);
+	n->chain = get64(buf + 16);
+	n->fresh = get64(buf + 24);
+	n->dups = get64(buf + 32);
+	memcpy(n->state, buf + SNAP_HEADER_BYTES, len);
+	pthread_mutex_unlock(&n->mu);
+	return 0;
+}
+
+/* Write buf durably as the node's state file (temporary, fsync,
+ * rename). */
+static int state_write(struct hnode *n, const uint8_t *buf, size_t size)
+{
+	char tmp[320], path[320];
+	int fd, rc = 0;
+
+	state_path(n, tmp, sizeof(tmp), ".tmp");
+	state_path(n, path, sizeof(path), "");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, size) != (ssize_t)size || fsync(fd) != 0)
+		rc = -EIO;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	return rc;
+}
+
+static int state_load(struct hnode *n)
+{
+	char path[320];
+	size_t size = SNAP_HEADER_BYTES + n->h->o.state_bytes;
+	uint8_t *buf;
+	int fd, rc;
+
+	state_path(n, path, sizeof(path), ".tmp");
+	unlink(path); /* an unfinished write or install */
+	state_path(n, path, sizeof(path), "");
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	buf = malloc(size);
+	if (buf == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	rc = read(fd, buf, size) == (ssize_t)size ? 0 : -EIO;
+	close(fd);
+	if (rc == 0)
+		rc = state_decode(n, buf, size);
+	free(buf);
+	return rc;
+}
+
+static int fsm_sync(void *ctx)
+{
+	struct hnode *n = ctx;
+	uint8_t *buf = malloc(SNAP_HEADER_BYTES + n->h->o.state_bytes);
+	size_t size;
+	int rc;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&n->mu);
+	size = state_encode(n, buf);
+	pthread_mutex_unlock(&n->mu);
+	rc = state_write(n, buf, size);
+	free(buf);
+	return rc;
+}
+
+struct view {
+	uint8_t *buf;
+	size_t size, off;
+};
+
+static int fsm_snapshot_open(void *ctx, uint64_t index, uint64_t term,
+			     void **out)
+{
+	struct hnode *n = ctx;
+	struct view *v = calloc(1, sizeof(*v));
+
+	if (v == NULL)
+		return -ENOMEM;
+	v->buf = malloc(SNAP_HEADER_BYTES + n->h->o.state_bytes);
+	if (v->buf == NULL) {
+		free(v);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&n->mu);
+	if (n->applied != index || n->applied_term != term) {
+		pthread_mutex_unlock(&n->mu);
+		free(v->buf);
+		free(v);
+		return -EINVAL; /* the runtime's indexes are wrong */
+	}
+	v->size = state_encode(n, v->buf);
+	pthread_mutex_unlock(&n->mu);
+	*out = v;
+	return 0;
+}
+
+static int fsm_snapshot_read(void *ctx, void *view, void *buf, size_t cap,
+			     size_t *len, bool *last)
+{
+	struct view *v = view;
+	size_t k = v->size - v->off < cap ? v->size - v->off : cap;
+
+	(void)ctx;
+	memcpy(buf, v->buf + v->off, k);
+	v->off += k;
+	*len = k;
+	*last = v->off == v->size;
+	return 0;
+}
+
+static void fsm_snapshot_close(void *ctx, void *view)
+{
+	struct view *v = view;
+
+	(void)ctx;
+	if (v != NULL)
+		free(v->buf);
+	free(v);
+}
+
+struct install {
+	uint64_t index, term;
+	uint8_t *buf;
+	size_t size, cap;
+};
+
+static int fsm_install_begin(void *ctx, uint64_t index, uint64_t term,
+			     void **out)
+{
+	struct hnode *n = ctx;
+	struct install *in = calloc(1, sizeof(*in));
+
+	if (in == NULL)
+		return -ENOMEM;
+	in->index = index;
+	in->term = term;
+	in->cap = SNAP_HEADER_BYTES + n->h->o.state_bytes;
+	in->buf = malloc(in->cap);
+	if (in->buf == NULL) {
+		free(in);
+		return -ENOMEM;
+	}
+	*out = in;
+	return 0;
+}
+
+static int fsm_install_chunk(void *ctx, void *inst, const void *data,
+			     size_t len)
+{
+	struct install *in = inst;
+
+	(void)ctx;
+	if (len > in->cap - in->size)
+		return -EBADMSG;
+	memcpy(in->buf + in->size, data, len);
+	in->size += len;
+	return 0;
+}
+
+static void fsm_install_abort(void *ctx, void *inst)
+{
+	struct install *in = inst;
+
+	(void)ctx;
+	if (in != NULL)
+		free(in->buf);
+	free(in);
+}
+
+static int fsm_install_finish(void *ctx, void *inst)
+{
+	struct hnode *n = ctx;
+	struct install *in = inst;
+	int rc = 0;
+
+	if (in->size != in->cap || get64(in->buf) != in->index ||
+	    get64(in->buf + 8) != in->term)
+		rc = -EBADMSG;
+	if (rc == 0)
+		rc = state_write(n, in->buf, in->size);
+	if (rc == 0) {
+		rc = state_decode(n, in->buf, in->size);
+		/* The duplicate table is not part of the test snapshot. */
+		pthread_mutex_lock(&n->mu);
+		raft_dedup_table_destroy(n->dedup);
+		n->dedup = NULL;
+		if (raft_dedup_table_create(NULL, &n->dedup) != 0 && rc == 0)
+			rc = -ENOMEM;
+		pthread_mutex_unlock(&n->mu);
+	}
+	fsm_install_abort(ctx, inst);
+	return rc;
+}
+
+uint64_t harness_log_first_index(struct harness *h, uint64_t id)
+{
+	struct raft_runtime_status st;
+	struct hnode *n = &h->nodes[id];
+	uint64_t first = 0;
+
+	pthread_rwlock_rdlock(&n->lock);
+	if (n->rt != NULL) {
+		raft_runtime_status_get(n->rt, &st);
+		first = st.log_first_index;
+	}
+	pthread_rwlock_unlock(&n->lock);
+	return first;
 }
 
 /* ---- nodes ---- */
@@ -191,6 +540,21 @@ int harness_start_node_failing(struct harness *h, uint64_t id,
 	}
 	o.fsm.apply = fsm_apply;
 	o.fsm.ctx = n;
+	if (h->o.snapshots) {
+		o.transport.send_chunk = loop_send_chunk;
+		o.fsm.sync = fsm_sync;
+		o.fsm.snapshot_open = fsm_snapshot_open;
+		o.fsm.snapshot_read = fsm_snapshot_read;
+		o.fsm.snapshot_close = fsm_snapshot_close;
+		o.fsm.install_begin = fsm_install_begin;
+		o.fsm.install_chunk = fsm_install_chunk;
+		o.fsm.install_finish = fsm_install_finish;
+		o.fsm.install_abort = fsm_install_abort;
+		o.fsm.snapshot_chunk_bytes = h->o.chunk_bytes;
+		if (h->o.snapshot_entries != 0)
+			o.snapshot_entries = h->o.snapshot_entries;
+		o.snapshot_keep_entries = h->o.snapshot_keep;
+	}
 	o.log = log_line;
 	o.log_ctx = h;
 
@@ -201,8 +565,21 @@ int harness_start_node_failing(struct harness *h, uint64_t id,
 	if (rc != 0)
 		return rc;
 	n->applied = 0;
+	n->applied_term = 0;
 	n->chain = 0;
 	n->fresh = n->dups = 0;
+	if (h->o.snapshots) {
+		/* The state machine starts from its synced state. */
+		if (n->state == NULL)
+			n->state = malloc(h->o.state_bytes);
+		if (n->state == NULL)
+			return -ENOMEM;
+		memset(n->state, 0, h->o.state_bytes);
+		rc = state_load(n);
+		if (rc != 0)
+			return rc;
+		o.applied_index = n->applied;
+	}
 	rc = raft_runtime_create(&o, &rt, err, sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, "node %llu: %s\n", (unsigned long long)id, err);
@@ -252,6 +629,9 @@ void harness_options_default(struct harness_options *o, uint32_t nodes)
 	o->tick_ms = 10;
 	o->election_ticks = 10;
 	o->quiet = true;
+	o->state_bytes = 1u << 20;
+	o->chunk_bytes = 64u << 10;
+	o->snapshot_keep = 100;
 }
 
 int harness_create(const struct harness_options *o, struct harness **out)
@@ -277,6 +657,8 @@ int harness_create(const struct harness_options *o, struct harness **out)
 	}
 	pthread_mutex_init(&h->cut_mu, NULL);
 	pthread_mutex_init(&h->seq_mu, NULL);
+	pthread_mutex_init(&h->chunk_mu, NULL);
+	h->chunk_seed = (unsigned int)harness_now_us();
 	for (uint64_t id = 1; id <= o->nodes; id++) {
 		struct hnode *n = &h->nodes[id];
 		n->id = id;
@@ -306,6 +688,7 @@ void harness_destroy(struct harness *h)
 	for (uint64_t id = 1; id <= h->o.nodes; id++) {
 		struct hnode *n = &h->nodes[id];
 		raft_dedup_table_destroy(n->dedup);
+		free(n->state);
 		pthread_rwlock_destroy(&n->lock);
 		pthread_mutex_destroy(&n->mu);
 	}
@@ -313,6 +696,8 @@ void harness_destroy(struct harness *h)
 		nftw(h->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	pthread_mutex_destroy(&h->cut_mu);
 	pthread_mutex_destroy(&h->seq_mu);
+	pthread_mutex_destroy(&h->chunk_mu);
+	free(h->held_data);
 	free(h);
 }
 

@@ -41,6 +41,23 @@ struct harness_options {
 	/* Also called with every runtime log line (any thread). */
 	void (*log)(void *ctx, int level, const char *line);
 	void *log_ctx;
+
+	/* Snapshots: the test state machine also keeps a state of
+	 * state_bytes (changed by every apply), synced to a file in the
+	 * node's dir (sync), streamed in chunks of chunk_bytes, installed
+	 * (a temporary file renamed over the state). A restarted node
+	 * starts from that file instead of replaying the log from 1. */
+	bool snapshots;
+	uint64_t state_bytes;     /* default 1 MiB */
+	uint32_t chunk_bytes;     /* default 64 KiB */
+	uint64_t snapshot_entries; /* the runtime's policy (0: default) */
+	uint64_t snapshot_keep;
+	/* Faults of the loopback for chunks (percent) and a delay per
+	 * chunk sent (microseconds, on the sender's thread). */
+	uint32_t chunk_drop_pct;
+	uint32_t chunk_dup_pct;
+	uint32_t chunk_reorder_pct;
+	uint32_t chunk_delay_us;
 };
 
 struct harness_result {
@@ -102,5 +119,10 @@ int harness_wait_converged(struct harness *h, uint64_t index,
 			   uint32_t timeout_ms);
 
 uint64_t harness_now_us(void);
+
+/* Chunks (data and acknowledgments) sent through the loopback. */
+uint64_t harness_chunks_sent(struct harness *h);
+/* The first index node id's log store holds (its status). */
+uint64_t harness_log_first_index(struct harness *h, uint64_t id);
 
 #endif
