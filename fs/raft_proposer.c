@@ -9,6 +9,16 @@
  * the waiting proposer on this node as the bytes of a struct fs_result,
  * which never leaves the process.
  *
+ * Snapshots (the optional half of struct raft_fsm): sync is
+ * fs_store_sync; a view is an fs_snapshot (a consistent view at the
+ * store's applied index, which the runtime opens between two applies, so
+ * it is exactly the index it names); one stream chunk is one fs chunk
+ * (FS_CHUNK_MIN bytes at most, checksummed by the fs layer); an install
+ * is an fs_install (a fresh store beside the current one, synced and
+ * switched atomically by fs_install_finish). An install never finishes
+ * while a view is open (fs/fs.h): it fails with -EBUSY and the leader
+ * retries.
+ *
  * A submission's outcome comes from the runtime's completion (its apply
  * thread, or its driver on a timeout): the runtime retries a proposal with
  * the same id while it waits, and the store's duplicate table answers a
@@ -50,9 +60,10 @@ struct fs_raft {
 	uint32_t timeout_ms;
 	_Atomic(struct raft_runtime *) rt; /* set once by fs_raft_attach */
 
-	pthread_mutex_t lock; /* protects open and checks */
+	pthread_mutex_t lock; /* protects open, checks and views */
 	struct fs_open_seqs open;
 	struct check checks[CHECKS_MAX];
+	uint32_t views; /* fs_snapshot views open */
 };
 
 static time_t mono_s(void)
@@ -200,6 +211,124 @@ static int fr_apply(void *ctx, const struct raft_entry *e,
 	return 0;
 }
 
+/* ---- snapshots (runtime apply and snapshot threads) ---- */
+
+static int fr_sync(void *ctx)
+{
+	struct fs_raft *fr = ctx;
+
+	return fs_store_sync(fr->store);
+}
+
+static int fr_snapshot_open(void *ctx, uint64_t index, uint64_t term,
+			    void **view)
+{
+	struct fs_raft *fr = ctx;
+	struct fs_snapshot *snap = NULL;
+	int rc = fs_snapshot_begin(fr->store, term, &snap);
+
+	if (rc != 0)
+		return rc;
+	/* Opened between two applies: the store is at exactly index. */
+	if (fs_snapshot_index(snap) != index) {
+		fs_snapshot_end(snap);
+		return -ESTALE;
+	}
+	pthread_mutex_lock(&fr->lock);
+	fr->views++;
+	pthread_mutex_unlock(&fr->lock);
+	*view = snap;
+	return 0;
+}
+
+static int fr_snapshot_read(void *ctx, void *view, void *buf, size_t cap,
+			    size_t *len, bool *last)
+{
+	(void)ctx;
+	return fs_snapshot_next(view, buf, cap, len, last);
+}
+
+static void fr_snapshot_close(void *ctx, void *view)
+{
+	struct fs_raft *fr = ctx;
+
+	if (view == NULL)
+		return;
+	fs_snapshot_end(view);
+	pthread_mutex_lock(&fr->lock);
+	fr->views--;
+	pthread_mutex_unlock(&fr->lock);
+}
+
+static int fr_install_begin(void *ctx, uint64_t index, uint64_t term,
+			    void **inst)
+{
+	struct fs_raft *fr = ctx;
+	struct fs_install *in = NULL;
+	int rc = fs_install_begin(fr->store, index, term, &in);
+
+	if (rc == 0)
+		*inst = in;
+	return rc;
+}
+
+static int fr_install_chunk(void *ctx, void *inst, const void *data,
+			    size_t len)
+{
+	(void)ctx;
+	return fs_install_chunk(inst, data, len);
+}
+
+static int fr_install_finish(void *ctx, void *inst)
+{
+	struct fs_raft *fr = ctx;
+	uint32_t views;
+	int rc;
+
+	struct fs_check_view *idle[CHECKS_MAX];
+	int n_idle = 0;
+	bool busy = false;
+
+	/* No install may finish while a view reads the store (fs/fs.h):
+	 * check views nobody holds are let go (their checks time out and
+	 * are asked again), views in use make it wait for a retry. New
+	 * views are opened on this (the apply) thread only. */
+	pthread_mutex_lock(&fr->lock);
+	views = fr->views;
+	for (int i = 0; i < CHECKS_MAX; i++) {
+		struct check *c = &fr->checks[i];
+		if (c->id == 0)
+			continue;
+		if (c->refs > 0) {
+			busy = true;
+			continue;
+		}
+		idle[n_idle++] = c->view;
+		*c = (struct check){0};
+	}
+	pthread_mutex_unlock(&fr->lock);
+	for (int i = 0; i < n_idle; i++)
+		fs_check_view_close(idle[i]);
+	if (views > 0 || busy) {
+		fs_install_abort(inst);
+		return -EBUSY;
+	}
+	rc = fs_install_finish(inst);
+	/* -EBADMSG is found before anything is switched: drop the partial
+	 * store. Any other failure may come from the switch itself: the
+	 * store's state is for a restart to sort out (the runtime stops),
+	 * so the install is left as it is. */
+	if (rc == -EBADMSG)
+		fs_install_abort(inst);
+	return rc;
+}
+
+static void fr_install_abort(void *ctx, void *inst)
+{
+	(void)ctx;
+	fs_install_abort(inst);
+}
+
 static int fr_begin(void *ctx, struct raft_proposal *p, struct fs_time *clock)
 {
 	struct fs_raft *fr = ctx;
@@ -323,8 +452,18 @@ int fs_raft_create(struct fs_store *s, uint64_t node, uint64_t epoch,
 
 void fs_raft_fsm(struct fs_raft *fr, struct raft_fsm *out)
 {
+	memset(out, 0, sizeof(*out));
 	out->apply = fr_apply;
 	out->ctx = fr;
+	out->sync = fr_sync;
+	out->snapshot_open = fr_snapshot_open;
+	out->snapshot_read = fr_snapshot_read;
+	out->snapshot_close = fr_snapshot_close;
+	out->install_begin = fr_install_begin;
+	out->install_chunk = fr_install_chunk;
+	out->install_finish = fr_install_finish;
+	out->install_abort = fr_install_abort;
+	out->snapshot_chunk_bytes = FS_CHUNK_MIN;
 }
 
 void fs_raft_attach(struct fs_raft *fr, struct raft_runtime *rt)

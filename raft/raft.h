@@ -722,7 +722,10 @@ struct raft_fsm {
 	 * install_finish makes it durable and switches to it atomically (the
 	 * state machine is then at index; a crash before the switch leaves
 	 * the old state whole) and releases inst, also when it fails;
-	 * install_abort drops a partial one. */
+	 * install_abort drops a partial one. install_finish failing with
+	 * -EBADMSG (a bad stream) or -EBUSY (not now) keeps the old state
+	 * and the transfer is retried; any other error stops the node, like
+	 * a failed apply. */
 	int (*install_begin)(void *ctx, uint64_t index, uint64_t term,
 			     void **inst);
 	int (*install_chunk)(void *ctx, void *inst, const void *data,

@@ -814,12 +814,20 @@ static void install_data(struct raft_runtime *rt, const struct raft_chunk *d)
 		rc = rt->o.fsm.install_finish(rt->o.fsm.ctx, in->inst);
 		in->inst = NULL;
 		if (rc != 0) {
+			in->active = false;
+			send_ack(rt, d, 0, false, true);
+			if (rc != -EBADMSG && rc != -EBUSY) {
+				rt_fail(rt, rc,
+					"installing snapshot %" PRIu64
+					" failed: %s; the state machine's store "
+					"needs checking before a restart",
+					d->meta.index, strerror(-rc));
+				return;
+			}
 			rt_log(rt, 1,
 			       "installing snapshot %" PRIu64 " failed: %s; "
 			       "the old state is kept",
 			       d->meta.index, strerror(-rc));
-			in->active = false;
-			send_ack(rt, d, 0, false, true);
 			return;
 		}
 		install_applied(rt, &d->meta);
