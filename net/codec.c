@@ -33,6 +33,9 @@ static uint32_t body_limit(uint8_t type)
 	case NET_FRAME_ADMIN_REQUEST:
 	case NET_FRAME_ADMIN_RESPONSE:
 		return NET_ADMIN_FIXED_BYTES + NET_MAX_ADMIN_PAYLOAD_BYTES;
+	case NET_FRAME_SNAPSHOT:
+		return NET_CHUNK_FIXED_BYTES + NET_SNAPSHOT_MAX_BYTES +
+		       RAFT_MAX_CHUNK_BYTES;
 	default:
 		return 0; /* PING: empty */
 	}
@@ -451,4 +454,153 @@ int net_admin_decode(const uint8_t *body, size_t len, struct net_admin_msg *a,
 void net_ping_frame_encode(uint8_t *buf)
 {
 	put_header(buf, NET_FRAME_PING, 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Snapshot chunks and their acknowledgments.                             */
+
+#define CHUNK_FLAG_LAST 0x01u
+#define CHUNK_FLAG_DONE 0x02u
+#define CHUNK_FLAG_REJECT 0x04u
+#define NET_CHUNK_ACK_META_BYTES 16u
+
+/* The rules of raft_chunk_is_valid (raft/raft.h), checked here without
+ * calling into raft/ so that net/ stays a codec of shapes. */
+static int check_chunk(const struct raft_chunk *c, size_t *meta_bytes,
+		       const char **why)
+{
+	if (c->from == 0 || c->to == 0)
+		return fail(why, "chunk from or to node 0", -EBADMSG);
+	if (c->from == c->to)
+		return fail(why, "chunk to its sender", -EBADMSG);
+	if (c->stream == 0)
+		return fail(why, "chunk of stream 0", -EBADMSG);
+	if (c->meta.index == 0 || c->meta.term == 0)
+		return fail(why, "chunk of snapshot index or term 0", -EBADMSG);
+	if (c->type == RAFT_CHUNK_DATA) {
+		if (c->done || c->reject)
+			return fail(why, "data chunk with ack flags", -EBADMSG);
+		if (c->size == 0)
+			return fail(why, "empty data chunk", -EBADMSG);
+		if (c->size > RAFT_MAX_CHUNK_BYTES)
+			return fail(why, "chunk beyond its size limit",
+				    -EMSGSIZE);
+		if (c->offset > UINT64_MAX - c->size)
+			return fail(why, "chunk offset overflows", -EBADMSG);
+		if (c->meta.conf_index > c->meta.index)
+			return fail(why, "configuration after the snapshot",
+				    -EBADMSG);
+		if (c->meta.conf.n == 0)
+			return fail(why, "snapshot without members", -EBADMSG);
+		return check_configuration(&c->meta.conf, meta_bytes, why);
+	}
+	if (c->type == RAFT_CHUNK_ACK) {
+		if (c->last)
+			return fail(why, "ack with the last flag", -EBADMSG);
+		if (c->done && c->reject)
+			return fail(why, "ack both done and rejected",
+				    -EBADMSG);
+		if (c->size != 0)
+			return fail(why, "ack with data", -EBADMSG);
+		*meta_bytes = NET_CHUNK_ACK_META_BYTES;
+		return 0;
+	}
+	return fail(why, "unknown chunk type", -EBADMSG);
+}
+
+int net_chunk_frame_size(const struct raft_chunk *c, size_t *size)
+{
+	size_t meta = 0;
+	int rc = check_chunk(c, &meta, NULL);
+	if (rc < 0)
+		return rc == -EMSGSIZE ? rc : -EINVAL;
+	if (c->size > 0 && c->data == NULL)
+		return -EINVAL;
+	*size = NET_FRAME_HEADER_BYTES + NET_CHUNK_FIXED_BYTES + meta + c->size;
+	return 0;
+}
+
+int net_chunk_frame_encode(const struct raft_chunk *c, uint8_t *buf,
+			   size_t size)
+{
+	size_t need;
+	int rc = net_chunk_frame_size(c, &need);
+	if (rc < 0)
+		return rc;
+	if (size < need)
+		return -ENOSPC;
+	put_header(buf, NET_FRAME_SNAPSHOT,
+		   (uint32_t)(need - NET_FRAME_HEADER_BYTES));
+	uint8_t *p = buf + NET_FRAME_HEADER_BYTES;
+	p[0] = c->type;
+	p[1] = (uint8_t)((c->last ? CHUNK_FLAG_LAST : 0) |
+			 (c->done ? CHUNK_FLAG_DONE : 0) |
+			 (c->reject ? CHUNK_FLAG_REJECT : 0));
+	put_u16(p + 2, 0);
+	put_u32(p + 4, c->size);
+	put_u64(p + 8, c->from);
+	put_u64(p + 16, c->to);
+	put_u64(p + 24, c->term);
+	put_u64(p + 32, c->stream);
+	put_u64(p + 40, c->offset);
+	p += NET_CHUNK_FIXED_BYTES;
+	if (c->type == RAFT_CHUNK_DATA) {
+		p = encode_snapshot(&c->meta, p);
+		memcpy(p, c->data, c->size);
+	} else {
+		put_u64(p, c->meta.index);
+		put_u64(p + 8, c->meta.term);
+	}
+	return 0;
+}
+
+int net_chunk_decode(const uint8_t *body, size_t len, struct raft_chunk *c,
+		     const char **why)
+{
+	size_t off = NET_CHUNK_FIXED_BYTES, meta = 0;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	if (len < NET_CHUNK_FIXED_BYTES)
+		return fail(why, "truncated chunk", -EBADMSG);
+	uint8_t flags = body[1];
+	if (flags & ~(CHUNK_FLAG_LAST | CHUNK_FLAG_DONE | CHUNK_FLAG_REJECT))
+		return fail(why, "unknown chunk flags", -EBADMSG);
+	if (get_u16(body + 2) != 0)
+		return fail(why, "reserved chunk bytes set", -EBADMSG);
+	c->type = body[0];
+	c->last = flags & CHUNK_FLAG_LAST;
+	c->done = flags & CHUNK_FLAG_DONE;
+	c->reject = flags & CHUNK_FLAG_REJECT;
+	c->size = get_u32(body + 4);
+	c->from = get_u64(body + 8);
+	c->to = get_u64(body + 16);
+	c->term = get_u64(body + 24);
+	c->stream = get_u64(body + 32);
+	c->offset = get_u64(body + 40);
+	if (c->type == RAFT_CHUNK_DATA) {
+		size_t used;
+		rc = decode_snapshot(body + off, len - off, &c->meta, &used,
+				     why);
+		if (rc < 0)
+			return rc;
+		off += used;
+		if (len - off != c->size)
+			return fail(why, "chunk length differs from its data",
+				    -EBADMSG);
+		c->data = c->size ? body + off : NULL;
+		off += c->size;
+	} else if (c->type == RAFT_CHUNK_ACK) {
+		if (len - off < NET_CHUNK_ACK_META_BYTES)
+			return fail(why, "truncated chunk ack", -EBADMSG);
+		c->meta.index = get_u64(body + off);
+		c->meta.term = get_u64(body + off + 8);
+		off += NET_CHUNK_ACK_META_BYTES;
+	}
+	rc = check_chunk(c, &meta, why);
+	if (rc < 0)
+		return rc;
+	if (off != len)
+		return fail(why, "trailing bytes after chunk", -EBADMSG);
+	return 0;
 }

@@ -319,6 +319,40 @@ static void on_raft_frame(struct net *n, struct conn *c,
 		n->opts.on_raft(n->opts.ctx, &m);
 }
 
+static void on_chunk_frame(struct net *n, struct conn *c,
+			   const struct net_frame *f)
+{
+	const char *why = NULL;
+	struct raft_chunk ch;
+	if (c->who.role != NET_ROLE_NODE) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "an admin certificate may not send snapshot "
+			       "chunks");
+		return;
+	}
+	int rc = net_chunk_decode(f->body, f->body_bytes, &ch, &why);
+	if (rc < 0) {
+		net_conn_close(n, c, NET_LOG_WARN, "bad snapshot chunk: %s",
+			       why);
+		return;
+	}
+	if (ch.from != c->who.node_id) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "snapshot chunk claims to be from node %" PRIu64
+			       " but the certificate names node %" PRIu64,
+			       ch.from, c->who.node_id);
+		return;
+	}
+	if (ch.to != n->id) {
+		net_conn_close(n, c, NET_LOG_WARN,
+			       "snapshot chunk addressed to node %" PRIu64,
+			       ch.to);
+		return;
+	}
+	if (n->opts.on_chunk)
+		n->opts.on_chunk(n->opts.ctx, &ch);
+}
+
 static void on_frame(struct net *n, struct conn *c, const struct net_frame *f)
 {
 	const char *why = NULL;
@@ -336,6 +370,9 @@ static void on_frame(struct net *n, struct conn *c, const struct net_frame *f)
 		return;
 	case NET_FRAME_RAFT:
 		on_raft_frame(n, c, f);
+		return;
+	case NET_FRAME_SNAPSHOT:
+		on_chunk_frame(n, c, f);
 		return;
 	case NET_FRAME_ADMIN_REQUEST: {
 		struct net_admin_msg a;

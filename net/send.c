@@ -72,9 +72,29 @@ static void sendq_append(struct sendq *q, struct out_frame *f)
 	q->tail = f;
 }
 
+struct encode_args {
+	const struct raft_message *m;
+	net_payload_fn payload;
+	void *payload_ctx;
+	const struct raft_chunk *c;
+};
+
+static int encode_frame(const struct encode_args *a, uint8_t *buf,
+			size_t size)
+{
+	if (a->c != NULL)
+		return net_chunk_frame_encode(a->c, buf, size);
+	return net_raft_frame_encode(a->m, a->payload, a->payload_ctx, buf,
+				     size);
+}
+
+static int queue_frame(struct net *n, uint64_t to, size_t size,
+		       const struct encode_args *a);
+
 int net_send(struct net *n, const struct raft_message *m,
 	     net_payload_fn payload, void *payload_ctx)
 {
+	struct encode_args a = {m, payload, payload_ctx, NULL};
 	size_t size;
 	int rc;
 	if (m->from != n->id)
@@ -82,8 +102,28 @@ int net_send(struct net *n, const struct raft_message *m,
 	rc = net_raft_frame_size(m, &size);
 	if (rc < 0)
 		return rc;
+	return queue_frame(n, m->to, size, &a);
+}
+
+int net_send_chunk(struct net *n, const struct raft_chunk *c)
+{
+	struct encode_args a = {NULL, NULL, NULL, c};
+	size_t size;
+	int rc;
+	if (c->from != n->id)
+		return -EINVAL;
+	rc = net_chunk_frame_size(c, &size);
+	if (rc < 0)
+		return rc;
+	return queue_frame(n, c->to, size, &a);
+}
+
+static int queue_frame(struct net *n, uint64_t to, size_t size,
+		       const struct encode_args *a)
+{
+	int rc;
 	pthread_mutex_lock(&n->lock);
-	struct peer *p = net_peer_find(n, m->to);
+	struct peer *p = net_peer_find(n, to);
 	if (p == NULL)
 		rc = -ENOENT;
 	else
@@ -98,12 +138,11 @@ int net_send(struct net *n, const struct raft_message *m,
 	if (f == NULL)
 		rc = -ENOMEM;
 	else
-		rc = net_raft_frame_encode(m, payload, payload_ctx, f->data,
-					   size);
+		rc = encode_frame(a, f->data, size);
 	pthread_mutex_lock(&n->lock);
 	/* The peer may have gone down (its queue dropped) or been removed
 	 * meanwhile; then this frame goes nowhere. */
-	if (rc == 0 && p->up && p->id == m->to) {
+	if (rc == 0 && p->up && p->id == to) {
 		f->size = size;
 		f->counted = true;
 		sendq_append(&p->q, f);

@@ -47,6 +47,22 @@ static void check_admin(const uint8_t *frame, size_t frame_bytes,
 		abort();
 }
 
+static void check_chunk(const uint8_t *frame, size_t frame_bytes,
+			const struct net_frame *f)
+{
+	struct raft_chunk c;
+	size_t size;
+	if (net_chunk_decode(f->body, f->body_bytes, &c, NULL) < 0)
+		return;
+	if (net_chunk_frame_size(&c, &size) < 0 || size != frame_bytes)
+		abort();
+	if (size > sizeof(out))
+		return;
+	if (net_chunk_frame_encode(&c, out, size) < 0 ||
+	    memcmp(out, frame, size) != 0)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t off = 0;
@@ -66,6 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *frame = data + off;
 		if (f.type == NET_FRAME_RAFT)
 			check_raft(frame, frame_bytes, &f);
+		else if (f.type == NET_FRAME_SNAPSHOT)
+			check_chunk(frame, frame_bytes, &f);
 		else if (f.type == NET_FRAME_ADMIN_REQUEST ||
 			 f.type == NET_FRAME_ADMIN_RESPONSE)
 			check_admin(frame, frame_bytes, &f);

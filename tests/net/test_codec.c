@@ -799,7 +799,151 @@ static void test_ping_is_an_empty_frame(void **state)
 	assert_int_equal(fb, NET_FRAME_HEADER_BYTES);
 }
 
-TEST_MAIN(cmocka_unit_test(test_every_type_without_entries_round_trips),
+/* ---- snapshot chunks ---- */
+
+static void chunk_fixture(struct raft_chunk *c, const void *data,
+			  uint32_t size)
+{
+	memset(c, 0, sizeof(*c));
+	c->type = RAFT_CHUNK_DATA;
+	c->from = 1;
+	c->to = 2;
+	c->term = 3;
+	c->stream = 99;
+	c->offset = 4096;
+	c->meta.index = 500;
+	c->meta.term = 3;
+	c->meta.conf_index = 1;
+	c->meta.conf.n = 2;
+	for (uint32_t i = 0; i < 2; i++) {
+		c->meta.conf.members[i].id = i + 1;
+		c->meta.conf.members[i].role = RAFT_VOTER;
+		strcpy(c->meta.conf.members[i].address, "127.0.0.1:7000");
+	}
+	c->size = size;
+	c->data = data;
+}
+
+static int chunk_round_trip(const struct raft_chunk *c, struct raft_chunk *out,
+			    uint8_t *buf, size_t cap)
+{
+	struct net_frame f;
+	size_t size, fb;
+	int rc = net_chunk_frame_size(c, &size);
+	if (rc < 0)
+		return rc;
+	assert_true(size <= cap);
+	assert_int_equal(net_chunk_frame_encode(c, buf, size), 0);
+	assert_int_equal(net_frame_parse(buf, size, &f, &fb, NULL), 0);
+	assert_int_equal(fb, size);
+	assert_int_equal(f.type, NET_FRAME_SNAPSHOT);
+	return net_chunk_decode(f.body, f.body_bytes, out, NULL);
+}
+
+static void test_chunk_and_ack_round_trip(void **state)
+{
+	(void)state;
+	static uint8_t data[RAFT_MAX_CHUNK_BYTES], buf[RAFT_MAX_CHUNK_BYTES + 4096];
+	struct raft_chunk c, d;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	chunk_fixture(&c, data, RAFT_MAX_CHUNK_BYTES);
+	c.last = true;
+	assert_int_equal(chunk_round_trip(&c, &d, buf, sizeof(buf)), 0);
+	assert_int_equal(d.type, RAFT_CHUNK_DATA);
+	assert_true(d.last && !d.done && !d.reject);
+	assert_int_equal(d.stream, 99);
+	assert_int_equal(d.offset, 4096);
+	assert_int_equal(d.meta.index, 500);
+	assert_int_equal(d.meta.conf.n, 2);
+	assert_string_equal(d.meta.conf.members[1].address, "127.0.0.1:7000");
+	assert_int_equal(d.size, RAFT_MAX_CHUNK_BYTES);
+	assert_memory_equal(d.data, data, d.size);
+
+	struct raft_chunk a;
+	memset(&a, 0, sizeof(a));
+	a.type = RAFT_CHUNK_ACK;
+	a.from = 2;
+	a.to = 1;
+	a.term = 3;
+	a.stream = 99;
+	a.offset = 8192;
+	a.done = true;
+	a.meta.index = 500;
+	a.meta.term = 3;
+	assert_int_equal(chunk_round_trip(&a, &d, buf, sizeof(buf)), 0);
+	assert_int_equal(d.type, RAFT_CHUNK_ACK);
+	assert_true(d.done && !d.reject && !d.last);
+	assert_int_equal(d.offset, 8192);
+	assert_int_equal(d.meta.term, 3);
+}
+
+static void test_chunk_rejections(void **state)
+{
+	(void)state;
+	static uint8_t buf[8192];
+	const uint8_t data[16] = {1};
+	struct raft_chunk c, d;
+	size_t size;
+
+	/* The encoder refuses what the decoder would. */
+	chunk_fixture(&c, data, 0);
+	assert_int_equal(net_chunk_frame_size(&c, &size), -EINVAL);
+	chunk_fixture(&c, data, RAFT_MAX_CHUNK_BYTES + 1);
+	assert_int_equal(net_chunk_frame_size(&c, &size), -EMSGSIZE);
+	chunk_fixture(&c, data, 16);
+	c.stream = 0;
+	assert_int_equal(net_chunk_frame_size(&c, &size), -EINVAL);
+	chunk_fixture(&c, data, 16);
+	c.to = c.from;
+	assert_int_equal(net_chunk_frame_size(&c, &size), -EINVAL);
+	chunk_fixture(&c, data, 16);
+	c.done = true;
+	assert_int_equal(net_chunk_frame_size(&c, &size), -EINVAL);
+	chunk_fixture(&c, data, 16);
+	c.meta.conf_index = 501;
+	assert_int_equal(net_chunk_frame_size(&c, &size), -EINVAL);
+	chunk_fixture(&c, data, 16);
+	c.offset = UINT64_MAX - 3;
+	assert_int_equal(net_chunk_frame_size(&c, &size), -EINVAL);
+	chunk_fixture(&c, data, 16);
+	c.type = 3;
+	assert_int_equal(net_chunk_frame_size(&c, &size), -EINVAL);
+
+	/* The decoder: each field of a valid frame broken in turn. */
+	chunk_fixture(&c, data, 16);
+	assert_int_equal(net_chunk_frame_size(&c, &size), 0);
+	assert_int_equal(net_chunk_frame_encode(&c, buf, size), 0);
+	uint8_t *body = buf + NET_FRAME_HEADER_BYTES;
+	size_t len = size - NET_FRAME_HEADER_BYTES;
+	assert_int_equal(net_chunk_decode(body, len, &d, NULL), 0);
+	const struct {
+		size_t off;
+		uint8_t val;
+	} breaks[] = {
+		{0, 0}, {0, 9}, {1, 0x08}, {1, 0x02}, {2, 1}, {7, 17},
+		{15, 0}, {23, 0}, {15, 2}, {39, 0},
+	};
+	for (size_t i = 0; i < sizeof(breaks) / sizeof(breaks[0]); i++) {
+		uint8_t save = body[breaks[i].off];
+		if (breaks[i].off == 15 || breaks[i].off == 23 ||
+		    breaks[i].off == 39)
+			memset(body + breaks[i].off - 7, 0, 7);
+		body[breaks[i].off] = breaks[i].val;
+		assert_true(net_chunk_decode(body, len, &d, NULL) < 0);
+		assert_int_equal(net_chunk_frame_encode(&c, buf, size), 0);
+		(void)save;
+	}
+	/* Truncated anywhere, or a byte more. */
+	for (size_t cut = 0; cut < len; cut++)
+		assert_true(net_chunk_decode(body, cut, &d, NULL) < 0);
+	buf[size] = 0;
+	assert_true(net_chunk_decode(body, len + 1, &d, NULL) < 0);
+}
+
+TEST_MAIN(cmocka_unit_test(test_chunk_and_ack_round_trip),
+	  cmocka_unit_test(test_chunk_rejections),
+	  cmocka_unit_test(test_every_type_without_entries_round_trips),
 	  cmocka_unit_test(test_append_entries_payloads_from_callback),
 	  cmocka_unit_test(test_propose_round_trips),
 	  cmocka_unit_test(test_snapshot_with_full_configuration_round_trips),
