@@ -42,6 +42,11 @@ struct serve_args {
 	bool fuse_debug;     /* -o debug: libfuse's request trace */
 	uint32_t op_timeout_ms; /* -o timeout=SECONDS */
 	uint32_t max_threads;   /* -o max_threads=N */
+	/* -o snapshot_entries=N, -o snapshot_keep=N: the runtime's
+	 * compaction policy (raft_runtime_options); has_* when given. */
+	bool has_snapshot_entries, has_snapshot_keep;
+	uint64_t snapshot_entries;
+	uint64_t snapshot_keep;
 };
 
 /* Parse serve's arguments (argv[0] is "serve"). 0, or -EINVAL with one

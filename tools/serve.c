@@ -221,6 +221,27 @@ static int glue_send(void *ctx, const struct raft_message *m)
 	return net != NULL ? net_send(net, m, NULL, NULL) : -ENOTCONN;
 }
 
+static int glue_send_chunk(void *ctx, const struct raft_chunk *c)
+{
+	struct node *n = ctx;
+	struct net *net;
+
+	pthread_mutex_lock(&n->glue);
+	net = n->net;
+	pthread_mutex_unlock(&n->glue);
+	return net != NULL ? net_send_chunk(net, c) : -ENOTCONN;
+}
+
+static void glue_on_chunk(void *ctx, const struct raft_chunk *c)
+{
+	struct node *n = ctx;
+
+	pthread_mutex_lock(&n->glue);
+	if (n->rt != NULL)
+		raft_runtime_receive_chunk(n->rt, c);
+	pthread_mutex_unlock(&n->glue);
+}
+
 static void glue_on_raft(void *ctx, const struct raft_message *m)
 {
 	struct node *n = ctx;
@@ -301,7 +322,12 @@ static int open_runtime(struct node *n, char *err, size_t size)
 	o.raft.heartbeat_ticks = HEARTBEAT_TICKS;
 	o.applied_index = fs_store_applied_index(n->store);
 	o.transport.send = glue_send;
+	o.transport.send_chunk = glue_send_chunk;
 	o.transport.ctx = n;
+	if (a->has_snapshot_entries)
+		o.snapshot_entries = a->snapshot_entries;
+	if (a->has_snapshot_keep)
+		o.snapshot_keep_entries = a->snapshot_keep;
 	fs_raft_fsm(n->fr, &o.fsm);
 	o.log = daemon_log_hook;
 	o.log_ctx = NULL; /* its lines name the node already */
@@ -334,6 +360,7 @@ static int open_net(struct node *n, char *err, size_t size)
 		o.n_peers++;
 	}
 	o.on_raft = glue_on_raft;
+	o.on_chunk = glue_on_chunk;
 	o.on_admin = glue_on_admin;
 	o.on_peer = glue_on_peer;
 	o.log = glue_net_log;

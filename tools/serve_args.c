@@ -139,11 +139,26 @@ static int parse_options(const char *list, struct serve_args *a, char *err,
 					       "'%s'", eq + 1);
 			else
 				a->max_threads = (uint32_t)v;
+		} else if (strcmp(tok, "snapshot_entries") == 0 && eq != NULL) {
+			if (!parse_u64(eq + 1, 1000000000u, &v))
+				rc = usage_err(err, size,
+					       "-o snapshot_entries: 0..1000000000, "
+					       "not '%s'", eq + 1);
+			a->snapshot_entries = v;
+			a->has_snapshot_entries = true;
+		} else if (strcmp(tok, "snapshot_keep") == 0 && eq != NULL) {
+			if (!parse_u64(eq + 1, 1000000000u, &v))
+				rc = usage_err(err, size,
+					       "-o snapshot_keep: 0..1000000000, "
+					       "not '%s'", eq + 1);
+			a->snapshot_keep = v;
+			a->has_snapshot_keep = true;
 		} else {
 			rc = usage_err(err, size,
 				       "-o: unknown option '%s' (known: "
 				       "allow_other, debug, timeout=S, "
-				       "max_threads=N)", tok);
+				       "max_threads=N, snapshot_entries=N, "
+				       "snapshot_keep=N)", tok);
 		}
 	}
 	free(copy);
