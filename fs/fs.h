@@ -585,7 +585,12 @@ void fs_local_proposer_stop(struct fs_local_proposer *lp);
  *   ... raft_runtime_destroy(rt) (answers every waiter), fs_raft_destroy.
  * The state machine applies normal entries as fs commands and moves the
  * applied index over no-op and configuration entries; its errors stop the
- * runtime. A change waits at most timeout_ms for its commit and local
+ * runtime. It also supports snapshots (raft_fsm's optional half): sync is
+ * fs_store_sync, a streamed view is an fs_snapshot at the applied index
+ * (one stream chunk per fs chunk, FS_CHUNK_MIN bytes at most), an install
+ * is an fs_install; an install finishes only while no snapshot or check
+ * view is in use (idle check views are closed; otherwise -EBUSY and the
+ * leader retries). A change waits at most timeout_ms for its commit and local
  * apply (the runtime retries it with the same id meanwhile), then gets
  * -EIO (outcome unknown); a barrier is the runtime's ReadIndex with the
  * same bound. node and epoch as for the local proposer: the epoch must

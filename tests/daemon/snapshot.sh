@@ -99,8 +99,13 @@ mkdir "$dir/mnt/1/d" || fail "mkdir d"
 for i in $(seq "$FILES"); do
 	echo "file $i of the snapshot test" >"$dir/mnt/1/d/f$i" || fail "write f$i"
 done
+# BIG_MB=N (a measurement, not in the suite): N files of 1 MiB more.
+for i in $(seq "${BIG_MB:-0}"); do
+	dd if=/dev/urandom of="$dir/mnt/1/d/big$i" bs=1M count=1 status=none ||
+		fail "write big$i"
+done
 t1=$(date +%s.%N)
-say "wrote $FILES files through node 1 in $(echo "$t1 - $t0" | bc) s"
+say "wrote $FILES files (and ${BIG_MB:-0} MiB) through node 1 in $(echo "$t1 - $t0" | bc) s"
 
 # Some node's log (the leader compacts like every node) must start past
 # node 3's last entry: node 3 cannot catch up from the log alone.
