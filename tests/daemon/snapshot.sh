@@ -163,4 +163,8 @@ for n in 1 2 3; do
 		{ cat "$dir/fsck$n.out" >&2; fail "fsck of node $n"; }
 done
 say "fsck clean on all three nodes"
+if grep -lE 'AddressSanitizer|LeakSanitizer|runtime error' \
+	"$dir"/node*/raftfs.log >/dev/null 2>&1; then
+	fail "a sanitizer report in a node's log"
+fi
 echo "PASS snapshot catch-up"
