@@ -954,6 +954,16 @@ struct raft_runtime_status {
 	} transfers[RAFT_MAX_MEMBERS];
 };
 
+/*
+ * Take a snapshot now (`raftfs snapshot`), whatever the policy says: the
+ * state machine is synced and the log compacted below what the sync
+ * covered (keeping snapshot_keep_entries), as soon as the driver gets to
+ * it. Any thread; returns at once: 0, or -EOPNOTSUPP when the state
+ * machine or the transport has no snapshot support, -EIO when the node
+ * stopped. Watch raft_runtime_status.snapshots_taken for the result.
+ */
+int raft_runtime_snapshot(struct raft_runtime *rt);
+
 /* Any thread. A snapshot as of the driver's last round (heard_ms_ago as of
  * this call). */
 void raft_runtime_status_get(struct raft_runtime *rt,

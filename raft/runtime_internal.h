@@ -208,6 +208,7 @@ struct raft_runtime {
 	uint64_t durable_seq;  /* every job up to here is durable */
 	struct rt_view_req *views_done;    /* opened views for the driver */
 	struct rt_send_result *sends_done; /* finished streams */
+	bool snap_now;                     /* raft_runtime_snapshot asked */
 	bool sync_done;                    /* the apply thread synced: */
 	int sync_rc;
 	uint64_t sync_index;               /* ... up to here */

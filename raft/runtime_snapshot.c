@@ -278,7 +278,7 @@ int rt_snap_driver_step(struct raft_runtime *rt)
 {
 	struct rt_view_req *views;
 	struct rt_send_result *sends;
-	bool synced;
+	bool synced, now_asked;
 	int sync_rc;
 	uint64_t sync_index;
 	uint64_t now = rt->round_ms;
@@ -293,6 +293,8 @@ int rt_snap_driver_step(struct raft_runtime *rt)
 	rt->views_done = NULL;
 	rt->sends_done = NULL;
 	rt->sync_done = false;
+	now_asked = rt->snap_now;
+	rt->snap_now = false;
 	pthread_mutex_unlock(&rt->mu);
 
 	/* Streams belong to one leader term: a step down or a new term
@@ -333,6 +335,15 @@ int rt_snap_driver_step(struct raft_runtime *rt)
 			if (rc == 0 && rt->snap_index == before)
 				rt->sync_retry_ms = now + SYNC_RETRY_MS;
 		}
+	}
+	if (now_asked && !rt->sync_pending) {
+		rt->sync_pending = true;
+		pthread_mutex_lock(&rt->apply_mu);
+		rt->sync_req = true;
+		pthread_cond_signal(&rt->apply_wake);
+		pthread_mutex_unlock(&rt->apply_mu);
+	} else if (now_asked) {
+		rt->sync_retry_ms = 0; /* one is on its way: it does */
 	}
 	if (rc == 0 && !rt->sync_pending && now >= rt->sync_retry_ms) {
 		uint64_t since = raft_last_index(rt->r) - rt->snap_index;
@@ -907,6 +918,22 @@ void rt_snap_apply_work(struct raft_runtime *rt)
 }
 
 /* ====================================================================== */
+
+int raft_runtime_snapshot(struct raft_runtime *rt)
+{
+	int rc = 0;
+
+	if (!rt->snap_enabled)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&rt->mu);
+	if (rt->failed != 0)
+		rc = -EIO;
+	else
+		rt->snap_now = true;
+	pthread_cond_signal(&rt->wake);
+	pthread_mutex_unlock(&rt->mu);
+	return rc;
+}
 
 void rt_snap_status(struct raft_runtime *rt, struct raft_runtime_status *st)
 {

@@ -281,7 +281,43 @@ static void test_crash_mid_install(void **state)
 	catch_up(&o, false, true);
 }
 
-TEST_MAIN(cmocka_unit_test_teardown(test_compaction_and_restart, teardown),
+/* raft_runtime_snapshot: a snapshot now, below the policy's threshold. */
+static void test_snapshot_on_request(void **state)
+{
+	(void)state;
+	struct harness_options o;
+	struct raft_runtime_status st;
+	options(&o);
+	o.nodes = 1;
+	o.snapshot_entries = 1000000;
+	o.snapshot_keep = 0;
+	struct harness *h = start(&o);
+
+	write_many(h, 1, 40);
+	status(h, 1, &st);
+	assert_int_equal(st.snapshots_taken, 0);
+	assert_int_equal(raft_runtime_snapshot(harness_runtime(h, 1)), 0);
+	uint64_t end = harness_now_us() + 3000000u;
+	do {
+		usleep(2000);
+		status(h, 1, &st);
+	} while (st.snapshots_taken == 0 && harness_now_us() < end);
+	assert_int_equal(st.snapshots_taken, 1);
+	assert_true(st.snapshot_index >= 40);
+	assert_int_equal(st.log_first_index, st.snapshot_index + 1);
+	/* Without snapshot support it says so. */
+	struct harness_options plain;
+	struct harness *h2 = NULL;
+	harness_options_default(&plain, 1);
+	assert_int_equal(harness_create(&plain, &h2), 0);
+	assert_int_equal(harness_start_node(h2, 1), 0);
+	assert_int_equal(raft_runtime_snapshot(harness_runtime(h2, 1)),
+			 -EOPNOTSUPP);
+	harness_destroy(h2);
+}
+
+TEST_MAIN(cmocka_unit_test_teardown(test_snapshot_on_request, teardown),
+	  cmocka_unit_test_teardown(test_compaction_and_restart, teardown),
 	  cmocka_unit_test_teardown(test_follower_catches_up, teardown),
 	  cmocka_unit_test_teardown(test_chunks_lost_duplicated_reordered,
 				    teardown),
