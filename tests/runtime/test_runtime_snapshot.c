@@ -191,11 +191,15 @@ static void catch_up(struct harness_options *o, bool leader_change,
 	harness_stop_node(h, lagger);
 	harness_applied(h, lagger, &applied, &chain);
 	write_many(h, leader, 1600);
+	/* Every node's log (whoever leads next) starts past the lagger's. */
+	uint64_t other = 6 - leader - lagger;
 	uint64_t end = harness_now_us() + 5000000u;
 	do {
 		usleep(5000);
-	} while (harness_log_first_index(h, leader) <= applied + 1 &&
+	} while ((harness_log_first_index(h, leader) <= applied + 1 ||
+		  harness_log_first_index(h, other) <= applied + 1) &&
 		 harness_now_us() < end);
+	assert_true(harness_log_first_index(h, other) > applied + 1);
 	fprintf(stderr, "# leader %llu log starts at %llu, node %llu at %llu\n",
 		(unsigned long long)leader,
 		(unsigned long long)harness_log_first_index(h, leader),
@@ -234,7 +238,14 @@ static void catch_up(struct harness_options *o, bool leader_change,
 	}
 	converge(h, leader);
 	uint64_t ms = (harness_now_us() - t0) / 1000u;
-	status(h, lagger, &st);
+	/* The state machine switches first, the runtime counts after. */
+	end = harness_now_us() + 1000000u;
+	do {
+		status(h, lagger, &st);
+		if (st.snapshots_installed > 0)
+			break;
+		usleep(1000);
+	} while (harness_now_us() < end);
 	fprintf(stderr,
 		"# node %llu caught up in %llu ms: %llu installs, %llu chunks "
 		"sent in all\n",
