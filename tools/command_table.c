@@ -9,6 +9,7 @@ int cmd_serve(int argc, char **argv); /* tools/serve.c */
 int cmd_status(int argc, char **argv); /* tools/cmd_status.c */
 int cmd_member(int argc, char **argv); /* tools/cmd_member.c */
 int cmd_leader(int argc, char **argv); /* tools/cmd_member.c */
+int cmd_snapshot(int argc, char **argv); /* tools/cmd_snapshot.c */
 int cmd_cluster(int argc, char **argv); /* tools/cmd_cluster.c */
 
 const struct command raftfs_commands[] = {
@@ -19,5 +20,6 @@ const struct command raftfs_commands[] = {
 	{"status", "the cluster as a running node sees it", cmd_status},
 	{"member", "add ID=HOST:PORT | remove ID: change the members", cmd_member},
 	{"leader", "transfer [ID]: hand leadership to another voter", cmd_leader},
+	{"snapshot", "take a snapshot now: sync the tree, compact the log", cmd_snapshot},
 	{NULL, NULL, NULL},
 };

@@ -11,6 +11,7 @@
 #include "tools/daemon.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -24,6 +25,7 @@
 #define REQUEST_TIMEOUT_MS 2000
 #define ANSWER_BYTES (256u * 1024u)
 #define PEER_CALL_TIMEOUT_MS 1500u
+#define SNAPSHOT_WAIT_MS 60000
 
 struct control {
 	struct control_source src;
@@ -69,6 +71,47 @@ static void write_all(int fd, const char *p, size_t len)
 	}
 }
 
+/* `raftfs snapshot`: a snapshot now; wait for it (the sync of the fs
+ * store and the compaction of the log). */
+static size_t snapshot_now(const struct control_source *src, char *out,
+			   size_t size)
+{
+	struct raft_runtime_status *st = malloc(sizeof(*st));
+	char fsdir[4200];
+	uint64_t taken;
+	int rc;
+
+	if (st == NULL)
+		return (size_t)snprintf(out, size, "error: out of memory\n");
+	raft_runtime_status_get(src->rt, st);
+	taken = st->snapshots_taken;
+	rc = raft_runtime_snapshot(src->rt);
+	for (int i = 0; rc == 0 && i < SNAPSHOT_WAIT_MS / 50; i++) {
+		raft_runtime_status_get(src->rt, st);
+		if (st->snapshots_taken > taken || st->failed != 0)
+			break;
+		usleep(50 * 1000);
+	}
+	if (rc == 0 && st->snapshots_taken <= taken)
+		rc = st->failed != 0 ? -EIO : -ETIMEDOUT;
+	if (rc != 0) {
+		free(st);
+		return (size_t)snprintf(out, size, "error: no snapshot: %s\n",
+					rc == -ETIMEDOUT ? "the node did not take it "
+							   "within 60 s"
+							 : strerror(-rc));
+	}
+	snprintf(fsdir, sizeof(fsdir), "%s/fs", src->args->data);
+	rc = snprintf(out, size,
+		      "snapshot at index %" PRIu64 " (term %" PRIu64
+		      "), fs store %" PRIu64 " bytes; the log now starts at "
+		      "index %" PRIu64 "\n",
+		      st->snapshot_index, st->snapshot_term,
+		      data_dir_bytes(fsdir), st->log_first_index);
+	free(st);
+	return (size_t)rc;
+}
+
 static void serve_client(struct control *c, int fd)
 {
 	char line[128] = "";
@@ -92,6 +135,8 @@ static void serve_client(struct control *c, int fd)
 		   strcmp(line, "fsck cluster text") == 0) {
 		len = control_cluster_check(&c->src, line[13] == 'j', answer,
 					    ANSWER_BYTES);
+	} else if (strcmp(line, "snapshot") == 0) {
+		len = snapshot_now(&c->src, answer, ANSWER_BYTES);
 	} else if (strcmp(line, "status json") == 0 ||
 		   strcmp(line, "status text") == 0) {
 		len = control_cluster_status(&c->src, line[7] == 'j', answer,

@@ -39,6 +39,9 @@ struct view {
 	uint64_t commit;
 	uint64_t applied;
 	uint64_t log_bytes;
+	uint64_t snapshot_index;
+	uint64_t first_index;
+	char transfer[96]; /* "to 3: 12.5 MB at 150.0 MB/s" or "" */
 	char mount[32];
 	uint32_t n_progress;
 	struct progress progress[RAFT_MAX_MEMBERS];
@@ -86,6 +89,15 @@ size_t control_node_view(const struct control_source *src, char *out,
 	text_printf(&b, "commit=%" PRIu64 "\n", st->raft.commit);
 	text_printf(&b, "applied=%" PRIu64 "\n", st->applied_index);
 	text_printf(&b, "log_bytes=%" PRIu64 "\n", data_dir_bytes(logdir));
+	text_printf(&b, "snapshot_index=%" PRIu64 "\n", st->snapshot_index);
+	text_printf(&b, "first_index=%" PRIu64 "\n", st->log_first_index);
+	for (uint32_t i = 0; i < st->n_transfers; i++) {
+		const struct raft_runtime_transfer *t = &st->transfers[i];
+		text_printf(&b, "transfer=%s_%" PRIu64 "_%" PRIu64 "_%" PRIu64
+				"_%" PRIu64 "\n",
+			    t->sending ? "to" : "from", t->peer, t->index,
+			    t->bytes, t->bytes_per_s);
+	}
 	text_printf(&b, "mount=%s\n", src->state(src->ctx));
 	for (uint32_t i = 0; i < st->n_progress; i++) {
 		const struct raft_progress_info *p = &st->progress[i];
@@ -133,6 +145,21 @@ static void view_parse(const char *text, size_t len, struct view *v)
 			v->log_bytes = a;
 		else if (sscanf(line, "mount=%31s", v->mount) == 1)
 			;
+		else if (sscanf(line, "snapshot_index=%llu", &a) == 1)
+			v->snapshot_index = a;
+		else if (sscanf(line, "first_index=%llu", &a) == 1)
+			v->first_index = a;
+		else if (strncmp(line, "transfer=", 9) == 0 &&
+			 v->transfer[0] == '\0') {
+			char dir[8];
+			if (sscanf(line + 9, "%7[a-z]_%llu_%llu_%llu_%llu", dir,
+				   &a, &c, &d, &e) == 5)
+				snprintf(v->transfer, sizeof(v->transfer),
+					 "%s %llu: snapshot %llu, %.1f MB at "
+					 "%.1f MB/s",
+					 dir, a, c, (double)d / 1e6,
+					 (double)e / 1e6);
+		}
 		else if (sscanf(line, "progress=%llu %llu %llu %llu", &a, &c,
 				&d, &e) == 4 &&
 			 v->n_progress < RAFT_MAX_MEMBERS)
@@ -311,6 +338,15 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 			text_printf(&b, ", \"reachable\": %s",
 			    v->known ? "true" : "false");
 			json_u64(&b, "log_bytes", v->log_bytes, v->known);
+			json_u64(&b, "snapshot_index", v->snapshot_index,
+				 v->known);
+			json_u64(&b, "log_first_index", v->first_index,
+				 v->known);
+			text_printf(&b, ", \"transfer\": ");
+			if (v->known && v->transfer[0] != '\0')
+				text_json_str(&b, v->transfer);
+			else
+				text_printf(&b, "null");
 			text_printf(&b, ", \"mount\": ");
 			if (v->known)
 				text_json_str(&b, v->mount);
@@ -331,7 +367,13 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 				text_printf(&b, " %9s", "-");
 			text_printf(&b, " %-9s", v->known ? "yes" : "no");
 			text_u64(&b, v->log_bytes, v->known, 10);
-			text_printf(&b, " %s\n", v->known ? v->mount : "-");
+			text_printf(&b, " %s", v->known ? v->mount : "-");
+			if (v->known && v->snapshot_index > 0)
+				text_printf(&b, " snapshot %" PRIu64,
+					    v->snapshot_index);
+			if (v->known && v->transfer[0] != '\0')
+				text_printf(&b, " (%s)", v->transfer);
+			text_printf(&b, "\n");
 		}
 	}
 	{
