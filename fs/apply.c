@@ -894,6 +894,41 @@ static int write_super(struct fs_apply *a)
 	return fs_txn_put(&a->txn, &k, buf, fs_super_encode(&a->sb, buf));
 }
 
+int fs_apply_begin(struct fs_store *s, uint64_t index, struct fs_apply *a)
+{
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	rc = fs_txn_init(&a->txn, s);
+	if (rc != 0)
+		return rc;
+	/* Readers wait for the whole entry: they see it all or not. */
+	pthread_rwlock_wrlock(&s->lock);
+	if (index != s->sb.applied_index + 1) {
+		pthread_rwlock_unlock(&s->lock);
+		fs_txn_release(&a->txn);
+		return -EINVAL;
+	}
+	a->sb = s->sb;
+	a->index = index;
+	return 0;
+}
+
+int fs_apply_finish(struct fs_store *s, struct fs_apply *a, int rc)
+{
+	if (rc == 0) {
+		a->sb.applied_index = a->index;
+		rc = write_super(a);
+	}
+	if (rc == 0)
+		rc = fs_txn_commit(&a->txn);
+	if (rc == 0)
+		s->sb = a->sb;
+	pthread_rwlock_unlock(&s->lock);
+	fs_txn_release(&a->txn);
+	return rc;
+}
+
 int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 		   size_t size, struct fs_result *res)
 {
@@ -906,23 +941,14 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 	memset(res, 0, sizeof(*res));
 	if (fs_cmd_decode(buf, size, &cmd) != 0)
 		return -EBADMSG;
-	memset(&a, 0, sizeof(a));
-	rc = fs_txn_init(&a.txn, s);
+	rc = fs_apply_begin(s, index, &a);
 	if (rc != 0)
 		return rc;
-	/* Readers wait for the whole command: they see it all or not. */
-	pthread_rwlock_wrlock(&s->lock);
-	if (index != s->sb.applied_index + 1) {
-		rc = -EINVAL;
-		goto out;
-	}
 	if (!s->sb.formatted && cmd.op != FS_OP_INIT) {
 		rc = -EBADMSG;
 		goto out;
 	}
-	a.sb = s->sb;
 	a.c = &cmd;
-	a.index = index;
 	a.res = res;
 	rc = dedup_check(&a, &v);
 	if (rc != 0)
@@ -992,26 +1018,7 @@ void fs_store_set_hook(struct fs_store *s,
 int fs_store_apply_other(struct fs_store *s, uint64_t index)
 {
 	struct fs_apply a;
-	int rc;
+	int rc = fs_apply_begin(s, index, &a);
 
-	memset(&a, 0, sizeof(a));
-	rc = fs_txn_init(&a.txn, s);
-	if (rc != 0)
-		return rc;
-	pthread_rwlock_wrlock(&s->lock);
-	if (index != s->sb.applied_index + 1) {
-		rc = -EINVAL;
-		goto out;
-	}
-	a.sb = s->sb;
-	a.sb.applied_index = index;
-	rc = write_super(&a);
-	if (rc == 0)
-		rc = fs_txn_commit(&a.txn);
-	if (rc == 0)
-		s->sb = a.sb;
-out:
-	pthread_rwlock_unlock(&s->lock);
-	fs_txn_release(&a.txn);
-	return rc;
+	return rc != 0 ? rc : fs_apply_finish(s, &a, 0);
 }

@@ -76,4 +76,13 @@ int fs_data_punch(struct fs_apply *a, struct fs_inode *in, uint64_t off,
 int fs_data_allocate(struct fs_apply *a, struct fs_inode *in, uint64_t off,
 		     uint64_t end);
 
+/* One applied entry in one batch: begin takes the transaction and the
+ * store's write lock and checks index follows the applied one (-EINVAL);
+ * nothing is held on error. finish (rc: the caller's outcome so far)
+ * writes the superblock with the new applied index, commits and publishes
+ * it when rc is 0, then lets go of the lock and the transaction; returns
+ * the final rc. */
+int fs_apply_begin(struct fs_store *s, uint64_t index, struct fs_apply *a);
+int fs_apply_finish(struct fs_store *s, struct fs_apply *a, int rc);
+
 #endif

@@ -195,11 +195,9 @@ static bool not_member(const void *ctx, uint64_t id)
 int fs_store_apply_config(struct fs_store *s, uint64_t index,
 			  const uint64_t *members, uint32_t n)
 {
-	struct fs_key k = {{FS_KEY_MEMBERS}, 1}, sk = {{FS_KEY_SUPER}, 1};
+	struct fs_key k = {{FS_KEY_MEMBERS}, 1};
 	uint64_t ids[FS_HOLDERS_MAX];
-	uint8_t buf[FS_SUPER_BYTES > 4 + 8 * FS_HOLDERS_MAX
-			? FS_SUPER_BYTES
-			: 4 + 8 * FS_HOLDERS_MAX];
+	uint8_t buf[4 + 8 * FS_HOLDERS_MAX];
 	struct member_set ms = {ids, 0};
 	struct fs_apply a;
 	int rc;
@@ -208,32 +206,13 @@ int fs_store_apply_config(struct fs_store *s, uint64_t index,
 		return -EINVAL;
 	memcpy(ids, members, n * sizeof(ids[0]));
 	ms.n = sort_unique(ids, n);
-	memset(&a, 0, sizeof(a));
-	rc = fs_txn_init(&a.txn, s);
+	rc = fs_apply_begin(s, index, &a);
 	if (rc != 0)
 		return rc;
-	pthread_rwlock_wrlock(&s->lock);
-	if (index != s->sb.applied_index + 1) {
-		rc = -EINVAL;
-		goto out;
-	}
-	a.sb = s->sb;
-	a.index = index;
 	rc = fs_txn_put(&a.txn, &k, buf,
 			ids_encode(ids, ms.n, buf, sizeof(buf)));
 	/* Nodes that left the configuration hold nothing any more. */
 	if (rc == 0)
 		rc = release_where(&a, not_member, &ms);
-	if (rc != 0)
-		goto out;
-	a.sb.applied_index = index;
-	rc = fs_txn_put(&a.txn, &sk, buf, fs_super_encode(&a.sb, buf));
-	if (rc == 0)
-		rc = fs_txn_commit(&a.txn);
-	if (rc == 0)
-		s->sb = a.sb;
-out:
-	pthread_rwlock_unlock(&s->lock);
-	fs_txn_release(&a.txn);
-	return rc;
+	return fs_apply_finish(s, &a, rc);
 }
