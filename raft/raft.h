@@ -416,6 +416,14 @@ uint64_t raft_first_index(const struct raft *r);
 int raft_read_index(struct raft *r, uint64_t context);
 
 /*
+ * Give up on this node's read request context (its answer is no longer
+ * wanted, e.g. a forwarded request whose answer was lost): it is dropped
+ * without a read state. Returns 0, -ENOENT when no such request waits,
+ * -EINVAL during an update.
+ */
+int raft_read_index_cancel(struct raft *r, uint64_t context);
+
+/*
  * Leadership transfer (thesis §3.10), on the leader: stop accepting
  * proposals, bring target (0: the most up-to-date voter) up to date, then
  * tell it to campaign at once (TimeoutNow, which bypasses pre-vote and the

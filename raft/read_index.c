@@ -164,6 +164,24 @@ int raft_read_index(struct raft *r, uint64_t context)
 	return rc;
 }
 
+int raft_read_index_cancel(struct raft *r, uint64_t context)
+{
+	if (r->update_out || r->restoring)
+		return -EINVAL;
+	/* Only this node's own requests (from 0): one forwarded by a
+	 * follower is the follower's to give up on. */
+	for (uint32_t i = 0; i < r->n_read_reqs; i++) {
+		if (r->read_reqs[i].from != 0 ||
+		    r->read_reqs[i].context != context)
+			continue;
+		memmove(&r->read_reqs[i], &r->read_reqs[i + 1],
+			(r->n_read_reqs - i - 1) * sizeof(r->read_reqs[0]));
+		r->n_read_reqs--;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int raft_handle_read_index(struct raft *r, const struct raft_message *m)
 {
 	if (r->state != RAFT_LEADER) {

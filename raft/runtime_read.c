@@ -111,6 +111,8 @@ bool rt_reads_step(struct raft_runtime *rt, uint64_t now_ms)
 
 	if (rt->rd_context != 0 &&
 	    now_ms - rt->rd_round_start_ms >= rt->o.retry_ms) {
+		/* The core would keep the request until its leader changes. */
+		(void)raft_read_index_cancel(rt->r, rt->rd_context);
 		requeue_front(rt, rt->rd_round);
 		rt->rd_round = NULL;
 		rt->rd_context = 0;

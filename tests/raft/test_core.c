@@ -309,6 +309,42 @@ static void test_reads_and_transfer_refused_without_leader(void **state)
 	raft_destroy(r);
 }
 
+static void test_read_cancelled(void **state)
+{
+	(void)state;
+	struct raft *r = node(1, 3);
+	drain(r);
+	/* Node 2 leads term 2: its heartbeat makes it our leader. */
+	struct raft_message hb = {.type = RAFT_MSG_HEARTBEAT, .from = 2,
+				  .to = 1, .term = 2};
+	assert_int_equal(raft_step(r, &hb), 0);
+	drain(r);
+	assert_int_equal(raft_leader(r), 2);
+	/* A forwarded read given up on is dropped: its late answer makes no
+	 * read state, and it cannot be cancelled twice. */
+	assert_int_equal(raft_read_index(r, 7), 0);
+	drain(r);
+	assert_int_equal(raft_read_index_cancel(r, 7), 0);
+	assert_int_equal(raft_read_index_cancel(r, 7), -ENOENT);
+	assert_int_equal(raft_read_index_cancel(r, 8), -ENOENT);
+	struct raft_message resp = {.type = RAFT_MSG_READ_INDEX_RESP,
+				    .from = 2, .to = 1, .context = 7,
+				    .index = 1};
+	assert_int_equal(raft_step(r, &resp), 0);
+	assert_false(raft_has_update(r));
+	/* Another read still gets its answer. */
+	assert_int_equal(raft_read_index(r, 9), 0);
+	drain(r);
+	resp.context = 9;
+	assert_int_equal(raft_step(r, &resp), 0);
+	struct raft_update u;
+	assert_int_equal(raft_update_get(r, &u), 0);
+	assert_int_equal(u.n_read_states, 1);
+	assert_int_equal(u.read_states[0].context, 9);
+	raft_update_done(r, &u);
+	raft_destroy(r);
+}
+
 static void test_single_voter_reads_and_transfer(void **state)
 {
 	(void)state;
@@ -513,5 +549,6 @@ TEST_MAIN(cmocka_unit_test(test_options_validated),
 	  cmocka_unit_test(test_reads_and_transfer_refused_without_leader),
 	  cmocka_unit_test(test_single_voter_reads_and_transfer),
 	  cmocka_unit_test(test_membership_errors),
+	  cmocka_unit_test(test_read_cancelled),
 	  cmocka_unit_test(test_snapshot_taken_validated),
 	  cmocka_unit_test(test_failing_nth_allocation))
