@@ -136,8 +136,11 @@ static void readdir_read(struct fs_fuse_req *r)
 	rc = fs_readdir(r->fs->store, r->ino, r->off, fill_one, &f);
 	if (f.err != 0)
 		rc = f.err;
-	if (rc == -ENOENT && fs_fuse_inode_last(r->fs, r->ino, &(struct fs_attr){0}))
-		rc = 0; /* a removed current directory: empty */
+	/* The directory itself is gone (removed here, or by another node
+	 * since the kernel opened it): an open handle of a removed
+	 * directory lists nothing, as on a local disk. */
+	if (rc == -ENOENT)
+		rc = 0;
 	if (rc < 0)
 		goto reply_err;
 	rc = 0; /* 1: the buffer filled up */
