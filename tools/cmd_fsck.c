@@ -200,8 +200,9 @@ static int run_resync(const char *dir)
 		fprintf(stderr, "raftfs fsck: %s\n", err);
 		return EXIT_FAIL;
 	}
-	printf("marked %s/RESYNC: on its next start the node discards its fs "
-	       "store and installs a snapshot from the cluster\n", dir);
+	printf("marked %s/RESYNC: on its next start the node sets its fs "
+	       "store aside and rebuilds the tree by replaying its log (refused, "
+	       "old store kept, when the log was compacted)\n", dir);
 	return EXIT_OK;
 }
 

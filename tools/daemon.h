@@ -101,6 +101,16 @@ int data_dir_write_pid(const char *dir, char *err, size_t err_size);
 /* Bytes of the files under path (the log store's size for status). */
 uint64_t data_dir_bytes(const char *path);
 
+/* ---- rebuilding the tree from the log (tools/resync.c) ---- */
+
+/* With DIR/RESYNC: set DIR/fs aside so the start opens an empty store;
+ * returns 1 (a resync), 0 (none) or a negative errno with err. */
+int resync_begin(const char *data, char *err, size_t err_size);
+/* After the runtime was created: rebuilt (the whole log is there to
+ * replay) drops the old store and the marker; otherwise the new store
+ * (closed by the caller) goes and the old one comes back. */
+int resync_finish(const char *data, bool rebuilt, char *err, size_t err_size);
+
 /* ---- the mount point (tools/mount_point.c) ---- */
 
 /* Check mnt is a directory; unmount a dead FUSE mount left there by a

@@ -403,6 +403,59 @@ static int read_identity(struct node *n, char *err, size_t size)
 	return 0;
 }
 
+/*
+ * The fs store must be able to catch up from the log: its applied index
+ * at or after the log's compaction point. A resync (an empty store) needs
+ * the whole log; when that is gone the old store is put back and the
+ * start refused.
+ */
+static int check_replayable(struct node *n, bool resync, char *err,
+			    size_t size)
+{
+	struct raft_runtime_status *st = malloc(sizeof(*st));
+	uint64_t applied = fs_store_applied_index(n->store);
+	bool ok;
+	int rc = 0;
+
+	if (st == NULL)
+		return -ENOMEM;
+	raft_runtime_status_get(n->rt, st);
+	/* The runtime replays from the store's applied index: entries the
+	 * log still holds, and never below its latest snapshot (the core
+	 * counts everything up to it as applied). */
+	ok = applied + 1 >= st->log_first_index &&
+	     applied >= st->snapshot_index;
+	if (resync) {
+		if (!ok) {
+			raft_runtime_destroy(n->rt);
+			n->rt = NULL;
+			fs_raft_destroy(n->fr);
+			n->fr = NULL;
+			fs_store_close(n->store);
+			n->store = NULL;
+		}
+		rc = resync_finish(n->args->data, ok, err, size);
+		if (rc == 0 && ok)
+			daemon_log(LOG_INFO, "resync: rebuilding the tree from "
+					     "the log (%" PRIu64 " entries)",
+				   st->raft.last_index);
+	}
+	if (rc == 0 && !ok) {
+		snprintf(err, size,
+			 "%s: the log was compacted (snapshot at %" PRIu64
+			 ", first entry %" PRIu64 ") but the fs store has "
+			 "applied only %" PRIu64 "; this node cannot rebuild "
+			 "its tree from its own log: remove it ('raftfs member "
+			 "remove %" PRIu64 "') and add a node under a new id",
+			 resync ? "resync refused" : "cannot start",
+			 st->snapshot_index, st->log_first_index, applied,
+			 n->args->id);
+		rc = -EUCLEAN;
+	}
+	free(st);
+	return rc;
+}
+
 /* ---- running ---- */
 
 /* Watch the runtime: a node that stopped on an error ends the mount. */
@@ -535,17 +588,11 @@ static int run_node(struct node *n)
 	struct fs_fuse_config fc;
 	struct fs_proposer p;
 	char err[512], path[4200], msg[600];
-	int rc, status = EXIT_OK;
+	int rc, resync, status = EXIT_OK;
 
-	snprintf(path, sizeof(path), "%s/RESYNC", a->data);
-	if (access(path, F_OK) == 0) {
-		snprintf(err, sizeof(err),
-			 "%.300s asks for a resync, which needs a snapshot "
-			 "install from the cluster; this build cannot do it "
-			 "yet: remove the node's data dir and add it again",
-			 path);
+	resync = resync_begin(a->data, err, sizeof(err));
+	if (resync < 0)
 		goto fail;
-	}
 	snprintf(path, sizeof(path), "%s/fs", a->data);
 	rc = fs_store_open(path, &n->store);
 	if (rc != 0) {
@@ -562,6 +609,9 @@ static int run_node(struct node *n)
 		goto fail;
 	}
 	rc = open_runtime(n, err, sizeof(err));
+	if (rc != 0)
+		goto fail;
+	rc = check_replayable(n, resync == 1, err, sizeof(err));
 	if (rc != 0)
 		goto fail;
 	n->csrc = (struct control_source){n->rt, n->fr, NULL, a,
