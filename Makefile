@@ -5,12 +5,13 @@
 #   make check      the same tests built with AddressSanitizer + UBSan
 #   make run        a local 3-node cluster with mounts
 #   make sim|soak|chaos|fuzz|bench   long runs with bounded defaults
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= UNITDIR=$(PREFIX)/lib/systemd/system
 #   make clean
 
 BUILD    ?= build
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
 CC       ?= gcc
 OPT      ?= -O2
 SANITIZE ?=
@@ -88,6 +89,11 @@ check:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/raftfs $(DESTDIR)$(PREFIX)/bin/raftfs
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' tools/systemd/raftfs@.service \
+		>$(DESTDIR)$(UNITDIR)/raftfs@.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/raftfs@.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/raftfs@.service.tmp $(DESTDIR)$(UNITDIR)/raftfs@.service
 
 clean:
 	rm -rf build
