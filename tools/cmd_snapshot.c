@@ -17,24 +17,9 @@ int cmd_snapshot(int argc, char **argv);
 
 int cmd_snapshot(int argc, char **argv)
 {
-	char err[512], *answer;
-	size_t len;
-
 	if (argc != 3 || strcmp(argv[1], "--data") != 0) {
 		fprintf(stderr, "usage: raftfs snapshot --data DIR\n");
 		return EXIT_USAGE;
 	}
-	if (control_request(argv[2], "snapshot", ANSWER_TIMEOUT_MS, &answer,
-			    &len, err, sizeof(err)) != 0) {
-		fprintf(stderr, "raftfs snapshot: %s\n", err);
-		return EXIT_FAIL;
-	}
-	if (strncmp(answer, "error: ", 7) == 0) {
-		fprintf(stderr, "raftfs snapshot: %s", answer + 7);
-		free(answer);
-		return EXIT_FAIL;
-	}
-	fwrite(answer, 1, len, stdout);
-	free(answer);
-	return EXIT_OK;
+	return control_print("snapshot", argv[2], "snapshot", ANSWER_TIMEOUT_MS);
 }

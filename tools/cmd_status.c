@@ -72,8 +72,6 @@ int cmd_status(int argc, char **argv)
 {
 	const char *data = NULL, *connect = NULL, *certs = NULL;
 	bool json = false;
-	char err[512], *answer;
-	size_t len;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
@@ -96,18 +94,6 @@ int cmd_status(int argc, char **argv)
 		return status_remote(connect, certs, json);
 	if (data == NULL || connect != NULL || certs != NULL)
 		return usage();
-	if (control_request(data, json ? "status json" : "status text",
-			    ANSWER_TIMEOUT_MS, &answer, &len, err,
-			    sizeof(err)) != 0) {
-		fprintf(stderr, "raftfs status: %s\n", err);
-		return EXIT_FAIL;
-	}
-	if (strncmp(answer, "error: ", 7) == 0) {
-		fprintf(stderr, "raftfs status: %s", answer + 7);
-		free(answer);
-		return EXIT_FAIL;
-	}
-	fwrite(answer, 1, len, stdout);
-	free(answer);
-	return EXIT_OK;
+	return control_print("status", data, json ? "status json" : "status text",
+			     ANSWER_TIMEOUT_MS);
 }

@@ -6,6 +6,7 @@
 #include "tools/daemon.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,5 +125,26 @@ int control_request(const char *data, const char *request, int timeout_ms,
 	}
 	*answer = c.buf;
 	*len = c.len;
+	return 0;
+}
+
+int control_print(const char *what, const char *data, const char *request,
+		  int timeout_ms)
+{
+	char err[512], *answer;
+	size_t len;
+
+	if (control_request(data, request, timeout_ms, &answer, &len, err,
+			    sizeof(err)) != 0) {
+		fprintf(stderr, "raftfs %s: %s\n", what, err);
+		return 1;
+	}
+	if (strncmp(answer, "error: ", 7) == 0) {
+		fprintf(stderr, "raftfs %s: %s", what, answer + 7);
+		free(answer);
+		return 1;
+	}
+	fwrite(answer, 1, len, stdout);
+	free(answer);
 	return 0;
 }

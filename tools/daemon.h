@@ -185,6 +185,11 @@ int control_admin_call(const struct control_source *src, const char *address,
  * not running: -ENOENT/-ECONNREFUSED. One line in err on failure. */
 int control_request(const char *data, const char *request, int timeout_ms,
 		    char **answer, size_t *len, char *err, size_t err_size);
+/* Ask and print the answer on stdout; a failure or an "error: " answer
+ * is one line on stderr ("raftfs WHAT: ..."). Returns 0 or 1 (the exit
+ * status). */
+int control_print(const char *what, const char *data, const char *request,
+		  int timeout_ms);
 /* The same, handing each piece of the answer to chunk as it arrives;
  * idle_timeout_ms bounds each wait for more. */
 int control_request_stream(const char *data, const char *request,
