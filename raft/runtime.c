@@ -293,6 +293,18 @@ fail:
 	return rc;
 }
 
+/* Tell one of the runtime's threads to stop (its flag under its mutex)
+ * and wait for it. */
+static void stop_thread(pthread_mutex_t *mu, bool *flag, pthread_cond_t *cond,
+			pthread_t thread)
+{
+	pthread_mutex_lock(mu);
+	*flag = true;
+	pthread_cond_signal(cond);
+	pthread_mutex_unlock(mu);
+	pthread_join(thread, NULL);
+}
+
 int raft_runtime_start(struct raft_runtime *rt)
 {
 	int rc;
@@ -317,24 +329,15 @@ int raft_runtime_start(struct raft_runtime *rt)
 	return 0;
 stop_snap:
 	if (rt->snap_enabled) {
-		pthread_mutex_lock(&rt->snap_mu);
-		rt->snap_stop = true;
-		pthread_cond_signal(&rt->snap_wake);
-		pthread_mutex_unlock(&rt->snap_mu);
-		pthread_join(rt->snap_thread, NULL);
+		stop_thread(&rt->snap_mu, &rt->snap_stop, &rt->snap_wake,
+			    rt->snap_thread);
 	}
 stop_apply:
-	pthread_mutex_lock(&rt->apply_mu);
-	rt->apply_stop = true;
-	pthread_cond_signal(&rt->apply_wake);
-	pthread_mutex_unlock(&rt->apply_mu);
-	pthread_join(rt->apply_thread, NULL);
+	stop_thread(&rt->apply_mu, &rt->apply_stop, &rt->apply_wake,
+		    rt->apply_thread);
 stop_store:
-	pthread_mutex_lock(&rt->store_mu);
-	rt->store_stop = true;
-	pthread_cond_signal(&rt->store_wake);
-	pthread_mutex_unlock(&rt->store_mu);
-	pthread_join(rt->store_thread, NULL);
+	stop_thread(&rt->store_mu, &rt->store_stop, &rt->store_wake,
+		    rt->store_thread);
 	return -rc;
 }
 
@@ -343,28 +346,15 @@ void raft_runtime_destroy(struct raft_runtime *rt)
 	if (rt == NULL)
 		return;
 	if (rt->started) {
-		pthread_mutex_lock(&rt->mu);
-		rt->stop = true;
-		pthread_cond_signal(&rt->wake);
-		pthread_mutex_unlock(&rt->mu);
-		pthread_join(rt->driver_thread, NULL);
+		stop_thread(&rt->mu, &rt->stop, &rt->wake, rt->driver_thread);
 		if (rt->snap_enabled) {
-			pthread_mutex_lock(&rt->snap_mu);
-			rt->snap_stop = true;
-			pthread_cond_signal(&rt->snap_wake);
-			pthread_mutex_unlock(&rt->snap_mu);
-			pthread_join(rt->snap_thread, NULL);
+			stop_thread(&rt->snap_mu, &rt->snap_stop,
+				    &rt->snap_wake, rt->snap_thread);
 		}
-		pthread_mutex_lock(&rt->store_mu);
-		rt->store_stop = true;
-		pthread_cond_signal(&rt->store_wake);
-		pthread_mutex_unlock(&rt->store_mu);
-		pthread_join(rt->store_thread, NULL);
-		pthread_mutex_lock(&rt->apply_mu);
-		rt->apply_stop = true;
-		pthread_cond_signal(&rt->apply_wake);
-		pthread_mutex_unlock(&rt->apply_mu);
-		pthread_join(rt->apply_thread, NULL);
+		stop_thread(&rt->store_mu, &rt->store_stop, &rt->store_wake,
+			    rt->store_thread);
+		stop_thread(&rt->apply_mu, &rt->apply_stop, &rt->apply_wake,
+			    rt->apply_thread);
 	}
 	pthread_mutex_lock(&rt->mu);
 	rt->stop = true;

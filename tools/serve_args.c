@@ -53,8 +53,12 @@ static bool address_is_valid(const char *a)
 	return parse_u64(colon + 1, 65535, &port) && port > 0;
 }
 
-static int parse_peers(const char *list, struct serve_args *a, char *err,
-		       size_t size)
+/* Call fn for each item of a comma-separated list; stops at the first
+ * error it returns. */
+static int each_item(const char *list, struct serve_args *a, char *err,
+		     size_t size,
+		     int (*fn)(char *item, struct serve_args *a, char *err,
+			       size_t size))
 {
 	char *copy = strdup(list), *save = NULL, *tok;
 	int rc = 0;
@@ -62,107 +66,100 @@ static int parse_peers(const char *list, struct serve_args *a, char *err,
 	if (copy == NULL)
 		return -ENOMEM;
 	for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
-	     tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '=');
-		struct serve_peer *p;
-		uint64_t id;
-
-		if (eq == NULL) {
-			rc = usage_err(err, size,
-				       "--peers: '%s' is not ID=HOST:PORT", tok);
-			break;
-		}
-		*eq = '\0';
-		if (!parse_u64(tok, NET_MAX_NODE_ID, &id) || id == 0) {
-			rc = usage_err(err, size, "--peers: bad node id '%s'",
-				       tok);
-			break;
-		}
-		if (!address_is_valid(eq + 1)) {
-			rc = usage_err(err, size,
-				       "--peers: bad address '%s' for node %s",
-				       eq + 1, tok);
-			break;
-		}
-		for (uint32_t i = 0; i < a->n_peers; i++)
-			if (a->peers[i].id == id)
-				rc = usage_err(err, size,
-					       "--peers: node %s named twice",
-					       tok);
-		if (rc != 0)
-			break;
-		if (a->n_peers == RAFT_MAX_MEMBERS) {
-			rc = usage_err(err, size,
-				       "--peers: more than %u members",
-				       RAFT_MAX_MEMBERS);
-			break;
-		}
-		p = &a->peers[a->n_peers++];
-		p->id = id;
-		snprintf(p->address, sizeof(p->address), "%s", eq + 1);
-	}
+	     tok = strtok_r(NULL, ",", &save))
+		rc = fn(tok, a, err, size);
 	free(copy);
 	return rc;
 }
 
-/* -o OPT,...: the mount and node options. */
-static int parse_options(const char *list, struct serve_args *a, char *err,
-			 size_t size)
+/* --peers: one ID=HOST:PORT. */
+static int parse_peer(char *tok, struct serve_args *a, char *err,
+		      size_t size)
 {
-	char *copy = strdup(list), *save = NULL, *tok;
-	int rc = 0;
+	char *eq = strchr(tok, '=');
+	struct serve_peer *p;
+	uint64_t id;
 
-	if (copy == NULL)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
-	     tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '=');
-		uint64_t v;
+	if (eq == NULL)
+		return usage_err(err, size, "--peers: '%s' is not ID=HOST:PORT",
+				 tok);
+	*eq = '\0';
+	if (!parse_u64(tok, NET_MAX_NODE_ID, &id) || id == 0)
+		return usage_err(err, size, "--peers: bad node id '%s'", tok);
+	if (!address_is_valid(eq + 1))
+		return usage_err(err, size,
+				 "--peers: bad address '%s' for node %s",
+				 eq + 1, tok);
+	for (uint32_t i = 0; i < a->n_peers; i++)
+		if (a->peers[i].id == id)
+			return usage_err(err, size,
+					 "--peers: node %s named twice", tok);
+	if (a->n_peers == RAFT_MAX_MEMBERS)
+		return usage_err(err, size, "--peers: more than %u members",
+				 RAFT_MAX_MEMBERS);
+	p = &a->peers[a->n_peers++];
+	p->id = id;
+	snprintf(p->address, sizeof(p->address), "%s", eq + 1);
+	return 0;
+}
 
-		if (eq != NULL)
-			*eq = '\0';
-		if (strcmp(tok, "allow_other") == 0 && eq == NULL) {
-			a->allow_other = true;
-		} else if (strcmp(tok, "debug") == 0 && eq == NULL) {
-			a->fuse_debug = true;
-		} else if (strcmp(tok, "timeout") == 0 && eq != NULL) {
-			if (!parse_u64(eq + 1, 3600, &v) || v == 0)
-				rc = usage_err(err, size,
-					       "-o timeout: seconds in 1..3600, "
-					       "not '%s'", eq + 1);
-			else
-				a->op_timeout_ms = (uint32_t)v * 1000u;
-		} else if (strcmp(tok, "max_threads") == 0 && eq != NULL) {
-			if (!parse_u64(eq + 1, 1024, &v) || v == 0)
-				rc = usage_err(err, size,
-					       "-o max_threads: 1..1024, not "
-					       "'%s'", eq + 1);
-			else
-				a->max_threads = (uint32_t)v;
-		} else if (strcmp(tok, "snapshot_entries") == 0 && eq != NULL) {
-			if (!parse_u64(eq + 1, 1000000000u, &v))
-				rc = usage_err(err, size,
-					       "-o snapshot_entries: 0..1000000000, "
-					       "not '%s'", eq + 1);
-			a->snapshot_entries = v;
-			a->has_snapshot_entries = true;
-		} else if (strcmp(tok, "snapshot_keep") == 0 && eq != NULL) {
-			if (!parse_u64(eq + 1, 1000000000u, &v))
-				rc = usage_err(err, size,
-					       "-o snapshot_keep: 0..1000000000, "
-					       "not '%s'", eq + 1);
-			a->snapshot_keep = v;
-			a->has_snapshot_keep = true;
-		} else {
-			rc = usage_err(err, size,
-				       "-o: unknown option '%s' (known: "
-				       "allow_other, debug, timeout=S, "
-				       "max_threads=N, snapshot_entries=N, "
-				       "snapshot_keep=N)", tok);
-		}
+/* A numeric option's value in lo..max, or a usage error. */
+static int option_u64(const char *name, const char *val, uint64_t lo,
+		      uint64_t max, uint64_t *out, char *err, size_t size)
+{
+	if (!parse_u64(val, max, out) || *out < lo)
+		return usage_err(err, size,
+				 "-o %s: a number in %llu..%llu, not '%s'",
+				 name, (unsigned long long)lo,
+				 (unsigned long long)max, val);
+	return 0;
+}
+
+/* -o: one of the mount and node options. */
+static int parse_option(char *tok, struct serve_args *a, char *err,
+			size_t size)
+{
+	char *eq = strchr(tok, '=');
+	uint64_t v;
+	int rc;
+
+	if (eq != NULL)
+		*eq = '\0';
+	if (strcmp(tok, "allow_other") == 0 && eq == NULL) {
+		a->allow_other = true;
+	} else if (strcmp(tok, "debug") == 0 && eq == NULL) {
+		a->fuse_debug = true;
+	} else if (strcmp(tok, "timeout") == 0 && eq != NULL) {
+		rc = option_u64("timeout (seconds)", eq + 1, 1, 3600, &v, err,
+				size);
+		if (rc != 0)
+			return rc;
+		a->op_timeout_ms = (uint32_t)v * 1000u;
+	} else if (strcmp(tok, "max_threads") == 0 && eq != NULL) {
+		rc = option_u64("max_threads", eq + 1, 1, 1024, &v, err, size);
+		if (rc != 0)
+			return rc;
+		a->max_threads = (uint32_t)v;
+	} else if (strcmp(tok, "snapshot_entries") == 0 && eq != NULL) {
+		rc = option_u64("snapshot_entries", eq + 1, 0, 1000000000u,
+				&a->snapshot_entries, err, size);
+		if (rc != 0)
+			return rc;
+		a->has_snapshot_entries = true;
+	} else if (strcmp(tok, "snapshot_keep") == 0 && eq != NULL) {
+		rc = option_u64("snapshot_keep", eq + 1, 0, 1000000000u,
+				&a->snapshot_keep, err, size);
+		if (rc != 0)
+			return rc;
+		a->has_snapshot_keep = true;
+	} else {
+		return usage_err(err, size,
+				 "-o: unknown option '%s' (known: allow_other, "
+				 "debug, timeout=S, max_threads=N, "
+				 "snapshot_entries=N, snapshot_keep=N)",
+				 tok);
 	}
-	free(copy);
-	return rc;
+	return 0;
 }
 
 int serve_args_parse(int argc, char **argv, struct serve_args *a, char *err,
@@ -215,7 +212,7 @@ int serve_args_parse(int argc, char **argv, struct serve_args *a, char *err,
 		} else if (strcmp(opt, "--certs") == 0) {
 			a->certs = val;
 		} else if (strcmp(opt, "-o") == 0) {
-			rc = parse_options(val, a, err, err_size);
+			rc = each_item(val, a, err, err_size, parse_option);
 			if (rc != 0)
 				return rc;
 		} else {
@@ -235,7 +232,7 @@ int serve_args_parse(int argc, char **argv, struct serve_args *a, char *err,
 				 "exactly one of --bootstrap (start a new "
 				 "cluster) or --join (wait to be added) is "
 				 "required");
-	rc = parse_peers(peers, a, err, err_size);
+	rc = each_item(peers, a, err, err_size, parse_peer);
 	if (rc != 0)
 		return rc;
 	for (uint32_t i = 0; i < a->n_peers; i++)
