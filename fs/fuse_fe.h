@@ -36,6 +36,9 @@ struct fs_fuse_inode;
 struct fs_fuse_notifier;
 
 #define FS_FUSE_INODE_BUCKETS 4096u
+/* Relaxed mode: how long reads reuse a read barrier (at most the smallest
+ * cache_timeout). */
+#define FS_FUSE_FRESH_MS 1000u
 
 struct fs_fuse {
 	struct fs_store *store;
@@ -53,6 +56,9 @@ struct fs_fuse {
 	 * node (docs/FUSE.md). */
 	bool relaxed;
 	double cache_timeout;
+	/* Relaxed mode: when the newest barrier that completed began
+	 * (monotonic ms); reads but open's reuse it for FS_FUSE_FRESH_MS. */
+	_Atomic uint64_t fresh_ms;
 	struct fs_fuse_notifier *notifier; /* fuse_notify.c */
 
 	/* Protects pending, n_live, stopping; signalled when n_live drops
@@ -112,6 +118,8 @@ struct fs_fuse_req {
 	size_t size;
 	int whence;
 	bool plus; /* readdirplus */
+	bool fresh; /* open, opendir: a barrier of its own, always */
+	uint64_t barrier_ms; /* relaxed mode: when its barrier began */
 	struct fuse_file_info fi;
 	uint32_t name_len;
 	char name[FS_NAME_MAX + 1];
@@ -142,7 +150,9 @@ void fs_fuse_propose(struct fs_fuse_req *r, struct fs_cmd *c,
 		     void (*finish)(struct fs_fuse_req *r, int err,
 				    const struct fs_result *res, bool answer));
 
-/* Wait for the barrier, then run read (which replies). */
+/* Wait for the barrier, then run read (which replies). Relaxed mode: a
+ * barrier that began less than FS_FUSE_FRESH_MS ago serves, unless
+ * r->fresh. */
 void fs_fuse_read(struct fs_fuse_req *r, void (*read)(struct fs_fuse_req *r));
 
 /* Answer r with an error before it was submitted anywhere; frees it. */

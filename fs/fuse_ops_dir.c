@@ -46,6 +46,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	r->ino = ino;
 	r->fi = *fi;
+	r->fresh = true; /* close-to-open */
 	fs_fuse_read(r, opendir_read);
 }
 

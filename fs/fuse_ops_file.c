@@ -115,6 +115,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	r->ino = ino;
 	r->fi = *fi;
+	r->fresh = true; /* close-to-open */
 	fs_fuse_read(r, open_read);
 }
 

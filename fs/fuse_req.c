@@ -12,6 +12,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,16 @@ static void on_barrier(void *arg, int err)
 	struct fs_fuse_req *r = arg;
 	bool mine = req_claim(r);
 
+	/* Relaxed mode: the store is at least as new as the state when
+	 * this barrier began (reads may reuse it, fs_fuse_read). */
+	if (err == 0 && r->barrier_ms != 0) {
+		uint64_t seen = atomic_load(&r->fs->fresh_ms);
+		while (seen < r->barrier_ms &&
+		       !atomic_compare_exchange_weak(&r->fs->fresh_ms, &seen,
+						     r->barrier_ms))
+			;
+	}
+
 	if (mine && err != 0)
 		fuse_reply_err(r->req, -err);
 	else if (mine)
@@ -206,6 +217,20 @@ void fs_fuse_read(struct fs_fuse_req *r, void (*read)(struct fs_fuse_req *r))
 	int rc;
 
 	r->read = read;
+	if (fs->relaxed) {
+		/* Relaxed mode: a read other than an open's may use the
+		 * local store as it is when a barrier began less than
+		 * FS_FUSE_FRESH_MS ago (staleness within that, below the
+		 * cache timeout; docs/FUSE.md). open and opendir always
+		 * take their own barrier (close-to-open). */
+		uint64_t now = now_ms();
+		if (!r->fresh && now < atomic_load(&fs->fresh_ms) +
+					       FS_FUSE_FRESH_MS) {
+			on_barrier(r, 0);
+			return;
+		}
+		r->barrier_ms = now;
+	}
 	rc = fs->prop.barrier(fs->prop.ctx, on_barrier, r);
 	if (rc != 0)
 		fs_fuse_req_fail(r, -rc);
