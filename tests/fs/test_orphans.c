@@ -473,10 +473,15 @@ static int count_held(void *ctx, uint64_t ino)
 	return 0;
 }
 
+/* ctx: {installs seen, the last one's index} */
 static void installed_hook(void *ctx, const struct fs_store_event *ev)
 {
-	if (ev->kind == FS_EVENT_INSTALLED)
-		(*(int *)ctx)++;
+	uint64_t *seen = ctx;
+
+	if (ev->kind == FS_EVENT_INSTALLED) {
+		seen[0]++;
+		seen[1] = ev->index;
+	}
 }
 
 /* A snapshot carries the members and the orphans; installing it tells
@@ -490,7 +495,8 @@ static void test_install_tells_and_orphans_can_be_listed(void **state)
 	struct fs_snapshot *snap = NULL;
 	struct fs_install *in = NULL;
 	struct fs_store *s2 = NULL;
-	int held = 0, installs = 0;
+	uint64_t installs[2] = {0, 0};
+	int held = 0;
 	bool last = false;
 	size_t len;
 
@@ -506,7 +512,7 @@ static void test_install_tells_and_orphans_can_be_listed(void **state)
 	assert_int_equal(held, 0);
 
 	assert_int_equal(fs_store_open(dir2, &s2), 0);
-	fs_store_set_hook(s2, installed_hook, &installs);
+	fs_store_set_hook(s2, installed_hook, installs);
 	assert_int_equal(fs_snapshot_begin(f->s, 1, &snap), 0);
 	assert_int_equal(fs_install_begin(s2, f->index, 1, &in), 0);
 	while (!last) {
@@ -516,7 +522,9 @@ static void test_install_tells_and_orphans_can_be_listed(void **state)
 	}
 	fs_snapshot_end(snap);
 	assert_int_equal(fs_install_finish(in), 0);
-	assert_int_equal(installs, 1);
+	assert_int_equal(installs[0], 1);
+	/* The snapshot's index: the front end's notifier counts it as told. */
+	assert_int_equal(installs[1], f->index);
 	held = 0;
 	assert_int_equal(fs_orphans_held_by(s2, 2, count_held, &held), 0);
 	assert_int_equal(held, 2);
