@@ -45,6 +45,8 @@ def latest_pair(d):
     """The paths of the previous and the latest run of the newest run's
     machine and mode in directory d, or None when there are fewer than two."""
     runs = []
+    if not os.path.isdir(d):
+        return None
     for n in sorted(os.listdir(d)):
         if n.endswith(".json"):
             p = os.path.join(d, n)
@@ -94,7 +96,8 @@ def main(argv):
     ap.add_argument("--threshold", type=float, default=15.0)
     a = ap.parse_args(argv)
     try:
-        if len(a.paths) == 1 and os.path.isdir(a.paths[0]):
+        if len(a.paths) == 1 and (os.path.isdir(a.paths[0]) or
+                                  not os.path.exists(a.paths[0])):
             pair = latest_pair(a.paths[0])
             if pair is None:
                 print(f"bench-check: fewer than two recorded runs of one "

@@ -127,6 +127,7 @@ def test_directory_picks_latest_of_same_machine_and_mode():
 
 def test_fewer_than_two_runs():
     with tempfile.TemporaryDirectory() as d:
+        assert run([os.path.join(d, "none")])[0] == 0
         assert run([d])[0] == 0
         write(d, "a.json", load(OLD))
         rc, out = run([d])
