@@ -169,10 +169,10 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set logscale y
-set yrange [0.0005:2]
+set yrange [0.0005:5]
 set grid ytics
 set xtics rotate by -40 scale 0 font ',9'
-set key top right
+set key below
 plot {using}
 """, svg)
         made.append(os.path.basename(svg))

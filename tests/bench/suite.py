@@ -52,8 +52,8 @@ SIZES = {
                     tar_src="/usr/include", seq_mib=1024, fio_s=20,
                     fio_mib=256, consensus_s=5, failover=20, catch_mib=1024,
                     catch_files=10000, rss_files=200000,
-                    budget=885, local=50, passthrough=60, raftfs=165,
-                    failover_s=60, catchup_s=90, rss_s=75),
+                    budget=885, local=86, passthrough=96, raftfs=151,
+                    failover_s=60, catchup_s=80, rss_s=70),
 }
 SIZES["large"] = dict(SIZES["default"], rss_files=1000000, rss_s=900,
                       budget=885 + 805)
@@ -109,10 +109,12 @@ TARGET_ROWS = [rid for rid in META if rid.split(".")[0] in
                 "bigdir")]
 
 
-# The workloads of one target in table order: (rows, weight, phases). A
+# The workloads of one target in table order: (rows, weight, phases). The
+# two fio runs take their fixed time (fio_s, plus 3 s to start); any other
 # step gets the share weight / (weights of the steps left) of the time left
-# in the target's slice, split evenly among its phases, at most the nominal
-# cap of each phase; time a step does not use goes to the steps after it.
+# in the target's slice after the fio time still to come, split evenly
+# among its phases, at most the nominal cap of each phase; time a step does
+# not use goes to the steps after it.
 STEPS = [
     ("small1", 3, 3), ("small16", 2, 3), ("mkdir", 1, 2), ("tar", 3, 2),
     ("git", 2, 2), ("seq", 2, 2), ("fio", 1, 1), ("fio_fsync", 1, 1),
@@ -124,11 +126,17 @@ def run_workloads(t, res, sz, part, ctx, on_created=None):
     """Every per-target workload against target t within the Budget part."""
     root = t.dir()
     name = t.name
-    weight_left = sum(w for _, w, _ in STEPS)
+    fio_each = sz["fio_s"] + 3
+    fio_left = 2 * fio_each
+    weight_left = sum(w for s, w, _ in STEPS if not s.startswith("fio"))
 
     for step, weight, phases in STEPS:
-        share = part.left() * weight / weight_left
-        weight_left -= weight
+        if step.startswith("fio"):
+            share = min(fio_each, part.left())
+            fio_left -= fio_each
+        else:
+            share = (part.left() - fio_left) * weight / weight_left
+            weight_left -= weight
         cap = min(sz["cap"] * (3 if step in ("tar", "seq") else 1),
                   share / phases)
         if step.startswith("fio"):
@@ -336,7 +344,7 @@ def catch_up(c, sz, part, res):
             fh.write(data)
 
     names = [f"{root}/files/f{i}" for i in range(sz["catch_files"])]
-    done, _, _, _ = wl.parallel(names, 16, part.left() * 0.4, create)
+    done = wl.parallel(names, 16, part.left() * 0.4, create)[0]
     total = size + done * wl.FILE_BYTES
     target = c.member(lead, lead, "commit")
     t0 = time.monotonic()
@@ -367,7 +375,7 @@ def rss(c, files, cap, res):
     def create(p):
         os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
 
-    done, _, _, err = wl.parallel(names, 16, cap, create)
+    done, _, _, err, _ = wl.parallel(names, 16, cap, create)
     commit = c.member(lead, lead, "commit") or 0
     for n in (1, 2, 3):
         caught_up(c, n, commit, 60)

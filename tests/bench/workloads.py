@@ -38,9 +38,11 @@ def row(rid, value, note=""):
 def parallel(items, workers, cap_s, op):
     """Run op(item) over items split round-robin among workers threads
     (each syscall releases the GIL), stopping at cap_s seconds. Returns
-    (done, elapsed_s, latencies_s, first_error)."""
+    (done, elapsed_s, latencies_s, first_error, items done in no
+    particular order)."""
     deadline = now() + cap_s
     lat = [[] for _ in range(workers)]
+    done_items = [[] for _ in range(workers)]
     errors = []
     stop = threading.Event()
 
@@ -56,6 +58,7 @@ def parallel(items, workers, cap_s, op):
                 stop.set()
                 return
             lat[k].append(now() - t0)
+            done_items[k].append(item)
 
     t0 = now()
     threads = [threading.Thread(target=work, args=(k,)) for k in range(workers)]
@@ -65,11 +68,15 @@ def parallel(items, workers, cap_s, op):
         t.join()
     elapsed = now() - t0
     all_lat = [x for part in lat for x in part]
-    return len(all_lat), elapsed, all_lat, (errors[0] if errors else None)
+    items = [x for part in done_items for x in part]
+    return len(all_lat), elapsed, all_lat, (errors[0] if errors else None), \
+        items
 
 
 def rate_note(done, total, elapsed, cap_s, err):
     parts = []
+    if total == 0:
+        return "nothing to do: no file was created"
     if done < total:
         parts.append(f"{done:,} of {total:,} in the {cap_s:.0f} s cap")
     if err:
@@ -97,7 +104,7 @@ def small_files(root, n, workers, cap_s, on_created=None):
             os.close(fd)
 
     pre = on_created() if on_created else None
-    done, el, lat, err = parallel(names, workers, cap_s, create)
+    done, el, lat, err, made = parallel(names, workers, cap_s, create)
     post = on_created() if on_created else None
     tag = f"small{workers}"
     rows = [row(f"{tag}.create", rate(done, el),
@@ -105,11 +112,11 @@ def small_files(root, n, workers, cap_s, on_created=None):
     if workers == 1:
         p50 = pct(lat, 0.5)
         rows.append(row(f"{tag}.latency_p50", p50 * 1000 if p50 else None))
-    created = [p for p in names if os.path.exists(p)] if done < n else names
-    sdone, sel, _, serr = parallel(created, workers, cap_s, os.stat)
+    created = made
+    sdone, sel, _, serr, _ = parallel(created, workers, cap_s, os.stat)
     rows.append(row(f"{tag}.stat", rate(sdone, sel),
                     rate_note(sdone, len(created), sel, cap_s, serr)))
-    ddone, delapsed, _, derr = parallel(created, workers, cap_s, os.unlink)
+    ddone, delapsed, _, derr, _ = parallel(created, workers, cap_s, os.unlink)
     rows.append(row(f"{tag}.delete", rate(ddone, delapsed),
                     rate_note(ddone, len(created), delapsed, cap_s, derr)))
     if ddone == len(created):
@@ -147,7 +154,7 @@ def mkdir_tree(root, cap_s):
             paths.append(pb)
             for c in range(10):
                 paths.append(os.path.join(pb, f"c{c}"))
-    done, el, _, err = parallel(paths, 1, cap_s, os.mkdir)
+    done, el, _, err, _ = parallel(paths, 1, cap_s, os.mkdir)
     rows = [row("mkdir.create", rate(done, el),
                 rate_note(done, len(paths), el, cap_s, err))]
     sec, note = timed_cmd(["rm", "-rf", top], cap_s)
@@ -263,7 +270,7 @@ def big_dir(root, n, cap_s, lookup_s, seed=16):
     def create(p):
         os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
 
-    done, el, _, err = parallel(names, 16, cap_s, create)
+    done, el, _, err, created = parallel(names, 16, cap_s, create)
     rows = [row("bigdir.create", rate(done, el),
                 rate_note(done, n, el, cap_s, err))]
     t0 = now()
@@ -277,8 +284,6 @@ def big_dir(root, n, cap_s, lookup_s, seed=16):
         sec, note = None, f"did not finish within the {cap_s:.0f} s cap"
     rows.append(row("bigdir.ls", sec,
                     note or (f"{done:,} entries" if done < n else "")))
-    created = [p for p in names[:done * 2] if os.path.exists(p)] if done < n \
-        else names
     rnd = random.Random(seed)
     count, t0 = 0, now()
     lerr = ""
