@@ -78,7 +78,7 @@ def rate_note(done, total, elapsed, cap_s, err):
     if total == 0:
         return "nothing to do: no file was created"
     if done < total:
-        parts.append(f"{done:,} of {total:,} in the {cap_s:.0f} s cap")
+        parts.append(f"{done:,} of {total:,} in the {cap_s:.{0 if cap_s >= 10 else 1}f} s cap")
     if err:
         parts.append(f"stopped by an error: {err}")
     return "; ".join(parts)
@@ -132,7 +132,7 @@ def timed_cmd(args, cap_s, cwd=None):
         r = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
                            timeout=cap_s)
     except subprocess.TimeoutExpired:
-        return None, f"did not finish within the {cap_s:.0f} s cap"
+        return None, f"did not finish within the {cap_s:.{0 if cap_s >= 10 else 1}f} s cap"
     el = now() - t0
     if r.returncode != 0:
         msg = (r.stderr or r.stdout).strip().splitlines()
@@ -281,7 +281,7 @@ def big_dir(root, n, cap_s, lookup_s, seed=16):
         sec = now() - t0 if r.returncode == 0 else None
         note = "" if sec else f"ls exit {r.returncode}"
     except subprocess.TimeoutExpired:
-        sec, note = None, f"did not finish within the {cap_s:.0f} s cap"
+        sec, note = None, f"did not finish within the {cap_s:.{0 if cap_s >= 10 else 1}f} s cap"
     rows.append(row("bigdir.ls", sec,
                     note or (f"{done:,} entries" if done < n else "")))
     rnd = random.Random(seed)
