@@ -52,11 +52,11 @@ SIZES = {
                     tar_src="/usr/include", seq_mib=1024, fio_s=20,
                     fio_mib=256, consensus_s=5, failover=20, catch_mib=1024,
                     catch_files=10000, rss_files=200000,
-                    budget=870, local=80, passthrough=90, raftfs=151,
-                    failover_s=60, catchup_s=80, rss_s=70),
+                    budget=860, local=80, passthrough=85, raftfs=151,
+                    failover_s=60, catchup_s=80, rss_s=65),
 }
 SIZES["large"] = dict(SIZES["default"], rss_files=1000000, rss_s=900,
-                      budget=870 + 805)
+                      budget=860 + 835)
 
 RESERVE_S = 10  # kept back from the budget for clean-up and the report
 
