@@ -351,11 +351,19 @@ def catch_up(c, sz, part, res):
     total = size + done * wl.FILE_BYTES
     target = c.member(lead, lead, "commit")
     t0 = time.monotonic()
-    c.node_cmd("start", f)
+    start_err = ""
+    try:
+        c.node_cmd("start", f)
+    except RuntimeError as e:
+        # `cluster start` gives up on a node whose mount does not answer
+        # while it catches up; the node itself may still be running.
+        start_err = f"; {e}"
+        if not c.pid(f) or not os.path.exists(f"/proc/{c.pid(f)}"):
+            raise
     ok = caught_up(c, f, target, max(10.0, part.left()))
     el = time.monotonic() - t0
     what = f"missed {size / 1048576:,.0f} MiB and {done:,} files " \
-        f"({total / 1e6:,.0f} MB), log index {target:,}"
+        f"({total / 1e6:,.0f} MB), log index {target:,}{start_err}"
     if not ok:
         res.skip("cluster", ["catchup.rate", "catchup.seconds"],
                  f"not caught up within the cap; {what}")
@@ -559,7 +567,7 @@ def main():
                 opened.append(c)
                 fn(c, part)
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-                res.put("cluster", rid, None, f"failed: {e}"[:200])
+                res.put("cluster", rid, None, f"failed: {e}"[:500])
             finally:
                 if c is not None:
                     c.close()

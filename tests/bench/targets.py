@@ -185,8 +185,9 @@ class Cluster:
                             "--node", str(node)], capture_output=True,
                            text=True, timeout=timeout)
         if r.returncode != 0:
-            raise RuntimeError(f"cluster {verb} --node {node}: " +
-                               (r.stderr or r.stdout).strip()[-200:])
+            raise RuntimeError(f"cluster {verb} --node {node} exit "
+                               f"{r.returncode}: " +
+                               (r.stderr or r.stdout).strip()[-400:])
 
     def close(self):
         try:
