@@ -119,8 +119,9 @@ def header(res, name):
         f"{sz.get('big', 0):,} entries; consensus {sz.get('consensus_s')} s "
         f"per row; {sz.get('failover')} failover trials; catch-up after "
         f"{sz.get('catch_mib')} MiB and {sz.get('catch_files', 0):,} files; "
-        f"RSS at {sz.get('rss_files', 0):,} files. Each phase is capped at "
-        f"{sz.get('cap')} s (tar x and sequential 3x, git 2x); a capped phase "
+        f"RSS at {sz.get('rss_files', 0):,} files. Each phase gets a share of "
+        f"the run's time budget ({sz.get('budget')} s), at most "
+        f"{sz.get('cap')} s (tar x and the dd write 3x); a capped phase "
         "reports the rate of what it did and says so in its note. Ratios are "
         "(c) ÷ (a) and (c) ÷ (b) of the figure as shown: below 1 is slower "
         "for a rate, above 1 is slower for a time.",
