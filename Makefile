@@ -5,6 +5,8 @@
 #   make check      the same tests built with AddressSanitizer + UBSan
 #   make run        a local 3-node cluster with mounts
 #   make sim|soak|chaos|fuzz|bench   long runs with bounded defaults
+#   make bench-check  fail on a > 15 % regression between the two latest
+#                     recorded benchmark runs (docs/bench/)
 #   make install    PREFIX=/usr/local DESTDIR= UNITDIR=$(PREFIX)/lib/systemd/system
 #   make clean
 
@@ -25,7 +27,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \
 # Package flags come from pkg-config, which only works once the -dev packages
 # are there; $(BUILD)/config.mk is generated (after tools/install-deps) and
 # make restarts with it. Debian's LevelDB ships no .pc file.
-NO_CONFIG_GOALS := clean help
+NO_CONFIG_GOALS := clean help bench-check
 ifeq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
 else
 -include $(BUILD)/config.mk
@@ -68,7 +70,8 @@ include tests/module.mk
 
 -include $(DEPFILES)
 
-.PHONY: all deps test check run sim soak chaos fuzz bench install clean help tests
+.PHONY: all deps test check run sim soak chaos fuzz bench bench-large bench-check \
+	bench-modules install clean help tests
 
 all: $(BUILD)/raftfs $(TOOL_BINS)
 

@@ -33,6 +33,21 @@ chaos: tests
 fuzz: tests
 	@tests/long-run fuzz
 
-bench: tests
+# make bench: the comparison suite of docs/BENCHMARKS.md (local disk,
+# passthrough_ll, raftfs leader/follower/relaxed, consensus, failover,
+# catch-up, RSS); BENCH_QUICK=1 for a short unrecorded run. bench-check
+# compares the two latest recorded runs of this machine (fails on a
+# regression of more than 15 %). bench-modules: each module's own benchmark
+# (tests/long/bench/).
+bench: all $(BUILD)/tests/runtime/bench_runtime
+	@BUILD=$(BUILD) tests/bench/suite.py
+
+bench-large: all $(BUILD)/tests/runtime/bench_runtime
+	@BUILD=$(BUILD) BENCH_LARGE=1 tests/bench/suite.py
+
+bench-check:
+	@tests/bench/check.py $(if $(BENCH_OUT),$(BENCH_OUT),docs/bench)
+
+bench-modules: tests
 	@tests/long-run bench
 

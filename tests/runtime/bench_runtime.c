@@ -4,7 +4,10 @@
  * own fdatasync rate and a loopback round trip measured in the same run
  * (make bench -> tests/long/bench/20-runtime; docs/BENCHMARKS.md).
  *
- *   bench_runtime [--dir D] [--seconds S] [--transport tls|loopback]
+ *   bench_runtime [--dir D] [--seconds S] [--transport tls|loopback] [--port P]
+ *
+ * --port P: the round-trip probe listens on 127.0.0.1:P and the nodes on
+ * P+1..P+3 (default: a port the kernel picks, nodes at 30000 + pid % 20000).
  *
  * tls: the three nodes talk through net/ (mutual TLS 1.3 on 127.0.0.1);
  * loopback: the in-process transport of tests/runtime/harness.c. A commit
@@ -93,7 +96,8 @@ static void *echo_main(void *arg)
 	return NULL;
 }
 
-static uint64_t loopback_rtt_us(void)
+/* Round trip of 64 bytes over loopback TCP; port 0 lets the kernel pick. */
+static uint64_t loopback_rtt_us(unsigned port)
 {
 	int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1, c, s;
 	struct sockaddr_in a = {.sin_family = AF_INET};
@@ -103,6 +107,8 @@ static uint64_t loopback_rtt_us(void)
 	char buf[64] = {0};
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 ||
 	    listen(ls, 1) != 0 ||
 	    getsockname(ls, (struct sockaddr *)&a, &alen) != 0)
@@ -262,6 +268,7 @@ int main(int argc, char **argv)
 {
 	const char *dir = NULL, *transport = "tls";
 	double seconds = 5;
+	unsigned port = 0; /* --port P: P for the round trip, P+1..P+3 nodes */
 	char tmpdir[] = "/var/tmp/raftfs-bench-XXXXXX";
 	char certs[600], cmd[1400];
 	struct glue g;
@@ -274,6 +281,12 @@ int main(int argc, char **argv)
 			seconds = atof(argv[i + 1]);
 		else if (strcmp(argv[i], "--transport") == 0)
 			transport = argv[i + 1];
+		else if (strcmp(argv[i], "--port") == 0)
+			port = (unsigned)atoi(argv[i + 1]);
+	}
+	if (port > 65530) {
+		fprintf(stderr, "bench: --port: 1..65530\n");
+		return 2;
 	}
 	if (dir == NULL) {
 		if (mkdtemp(tmpdir) == NULL) {
@@ -287,7 +300,7 @@ int main(int argc, char **argv)
 	double sync_rate;
 	uint64_t sync_p50;
 	disk_rate(dir, 2.0, &sync_rate, &sync_p50);
-	uint64_t rtt = loopback_rtt_us();
+	uint64_t rtt = loopback_rtt_us(port);
 
 	struct harness_options o;
 	struct harness *h = NULL;
@@ -311,7 +324,8 @@ int main(int argc, char **argv)
 	if (harness_create(&o, &h) != 0)
 		return 1;
 	g.h = h;
-	if (tls && glue_start(&g, certs, 30000u + (unsigned)(getpid() % 20000)) != 0)
+	if (tls && glue_start(&g, certs,
+			       port ? port : 30000u + (unsigned)(getpid() % 20000)) != 0)
 		return 1;
 	for (uint64_t id = 1; id <= 3; id++)
 		if (harness_start_node(h, id) != 0)
