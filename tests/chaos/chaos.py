@@ -475,6 +475,7 @@ def main(argv=None):
                 c[1] += b
 
         lin_rc = None
+        cluster.say("lincheck")
         if os.path.exists(hist):
             p = subprocess.run([sys.executable, os.path.join(LIN, "lincheck.py"),
                                 "--time-limit", "120", hist],
@@ -490,11 +491,21 @@ def main(argv=None):
         with open(hist) as f:
             lin_ops = sum(1 for _ in f)
 
+        cluster.say("cluster down")
         cluster.run("cluster", "down", "--dir", cluster.dir, timeout=120)
-        for i in range(1, args.nodes + 1):
-            rc, out = cluster.run("fsck", "--data", cluster.data(i), timeout=300)
-            if rc != 0:
-                problems.append(f"fsck --data node {i}: exit {rc}: {out.strip()[-400:]}")
+        cluster.say("fsck --data of every node")
+        checks = [(i, subprocess.Popen([cluster.raftfs, "fsck", "--data", cluster.data(i)],
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True))
+                  for i in range(1, args.nodes + 1)]
+        for i, p in checks:
+            try:
+                out, _ = p.communicate(timeout=300)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, _ = p.communicate()
+            if p.returncode != 0:
+                problems.append(f"fsck --data node {i}: exit {p.returncode}: {out.strip()[-400:]}")
         cluster.say(f"fsck --data of {args.nodes} nodes: "
                     f"{'clean' if not any('fsck --data' in p for p in problems) else 'NOT clean'}")
 
