@@ -20,6 +20,9 @@
      oneway     nftables: packets from one node to another dropped, not back
      flap       nftables: one node cut off and reconnected every 0.2-0.6 s
      transfer   `raftfs leader transfer` to a random other node
+     replace    `member remove` of a member (the leader one time in three)
+                and `cluster add` of a new node (ids are not reused, so at
+                most 7 - N times), which gets workers of its own
    nftables rules live in a table of their own (raftfs_chaos_P) and match
    only TCP port P between the cluster's addresses; the table is deleted at
    the end and on any exit.
@@ -54,9 +57,10 @@ import worker  # noqa: E402
 
 LIN = os.path.join(os.path.dirname(HERE), "linearizability")
 OP_TIMEOUT_S = 3
-FAULTS = ["kill", "pause", "partition", "isolate", "oneway", "flap", "transfer"]
+FAULTS = ["kill", "pause", "partition", "isolate", "oneway", "flap", "transfer",
+          "replace"]
 FAULT_WEIGHTS = {"kill": 3, "pause": 2, "partition": 3, "isolate": 2,
-                 "oneway": 2, "flap": 1, "transfer": 2}
+                 "oneway": 2, "flap": 1, "transfer": 2, "replace": 1}
 
 
 def now():
@@ -72,6 +76,8 @@ class Cluster:
         self.table = f"raftfs_chaos_{args.port}"
         self.nft_made = False
         self.stopped = set()   # SIGSTOPped node ids
+        self.members = list(range(1, self.n + 1))  # ids of the configuration
+        self.ever = list(self.members)             # every node started
         self.t0 = now()
 
     def say(self, msg):
@@ -110,7 +116,7 @@ class Cluster:
 
     def leader(self):
         """The leader named by the first running, unpaused node that knows."""
-        for i in range(1, self.n + 1):
+        for i in self.members:
             if i in self.stopped or self.pid(i) is None:
                 continue
             rc, out = self.run("status", "--data", self.data(i), "--json",
@@ -167,7 +173,7 @@ class Cluster:
             if pid:
                 os.kill(pid, signal.SIGCONT)
             self.stopped.discard(i)
-        for i in range(1, self.n + 1):
+        for i in self.members:
             if self.pid(i) is None:
                 self.say(f"node {i} is not running: cluster start")
                 self.start(i)
@@ -195,16 +201,17 @@ class Faults:
         self.kinds = kinds
         self.counts = {k: 0 for k in kinds}
         self.failed = {k: 0 for k in kinds}
+        self.new_node = None   # called with the id of a node added
 
     def pick_node(self, prefer_leader=True):
         if prefer_leader and self.rng.random() < 1 / 3:
             lead = self.c.leader()
             if lead:
                 return lead
-        return self.rng.randrange(1, self.c.n + 1)
+        return self.rng.choice(self.c.members)
 
     def others(self, i):
-        return [j for j in range(1, self.c.n + 1) if j != i]
+        return [j for j in self.c.members if j != i]
 
     def one(self, hold_s):
         kind = self.rng.choices(self.kinds, [FAULT_WEIGHTS[k] for k in self.kinds])[0]
@@ -235,11 +242,11 @@ class Faults:
         elif kind in ("partition", "isolate"):
             if kind == "isolate":
                 lead = c.leader()
-                minority = [lead] if lead else [self.rng.randrange(1, c.n + 1)]
+                minority = [lead] if lead else [self.rng.choice(c.members)]
             else:
-                size = self.rng.randrange(1, (c.n - 1) // 2 + 1)
-                minority = self.rng.sample(range(1, c.n + 1), size)
-            majority = [j for j in range(1, c.n + 1) if j not in minority]
+                size = self.rng.randrange(1, (len(c.members) - 1) // 2 + 1)
+                minority = self.rng.sample(c.members, size)
+            majority = [j for j in c.members if j not in minority]
             c.say(f"{kind}: {sorted(minority)} | {majority} for {hold_s:.1f} s")
             pairs = [(a, b) for a in minority for b in majority]
             c.cut(pairs + [(b, a) for a, b in pairs])
@@ -267,6 +274,8 @@ class Faults:
                 time.sleep(self.rng.uniform(0.2, 0.6))
             c.heal_net()
             c.say(f"flapped node {i} {flips} times over {hold_s:.1f} s")
+        elif kind == "replace":
+            ok = self.replace()
         elif kind == "transfer":
             lead = c.leader()
             if lead is None:
@@ -282,9 +291,45 @@ class Faults:
             self.failed[kind] += 1
 
 
-def start_workers(args, cluster, deadline, outdir, rng):
+    def replace(self):
+        """A membership change: `member remove` of a random member (the
+        leader one time in three) through another member, then `cluster
+        add` of a new node (ids are never reused; at most 7 in all)."""
+        c = self.c
+        if max(c.ever) >= 7:
+            return False
+        victim = self.pick_node()
+        via = self.rng.choice(self.others(victim))
+        rc, out = c.run("member", "remove", str(victim), "--data", c.data(via),
+                        timeout=60)
+        c.say(f"member remove {victim} (through node {via}): exit {rc}")
+        if rc != 0:
+            c.say("  " + out.strip().replace("\n", "\n  ")[-300:])
+            return False
+        c.members.remove(victim)
+        # A removed node stops its mount; the process is stopped here.
+        c.run("cluster", "stop", "--dir", c.dir, "--node", str(victim), timeout=60)
+        rc, out = c.run("cluster", "add", "--dir", c.dir, timeout=180)
+        new = max(c.ever) + 1
+        c.say(f"cluster add (node {new}): exit {rc}")
+        if rc != 0:
+            c.say("  " + out.strip().replace("\n", "\n  ")[-300:])
+            return False
+        c.members.append(new)
+        c.ever.append(new)
+        if self.new_node is not None:
+            self.new_node(new)
+        return True
+
+
+def start_workers(args, cluster, nodes, deadline, outdir, rng):
+    """K workers on the mount of each of NODES; their directories are made
+    through that mount first (on a node just added, once it mounted)."""
     procs = []
-    for i in range(1, args.nodes + 1):
+    for i in nodes:
+        base = os.path.join(cluster.mount(i), "chaos")
+        for k in range(args.workers_per_node):
+            worker.setup(base, f"{i}.{k}")
         for k in range(args.workers_per_node):
             wid = f"{i}.{k}"
             out = os.path.join(outdir, f"w{wid}.jsonl")
@@ -298,8 +343,9 @@ def start_workers(args, cluster, deadline, outdir, rng):
 
 
 def check_final(cluster, logs, problems):
-    """Every worker's files and the shared log, through node 1's mount."""
-    base = os.path.join(cluster.mount(1), "chaos")
+    """Every worker's files and the shared log, through the mount of the
+    first member (node 1 unless it was removed)."""
+    base = os.path.join(cluster.mount(cluster.members[0]), "chaos")
     checked = 0
     all_tokens = {}
     for wid, path in logs:
@@ -401,11 +447,9 @@ def main(argv=None):
         base = os.path.join(cluster.mount(1), "chaos")
         os.makedirs(os.path.join(base, "shared"), exist_ok=True)
         open(os.path.join(base, "shared", "log"), "ab").close()
-        for i in range(1, args.nodes + 1):
-            for k in range(args.workers_per_node):
-                worker.setup(base, f"{i}.{k}")
         deadline = time.time() + args.duration
-        procs = start_workers(args, cluster, deadline, outdir, rng)
+        procs = start_workers(args, cluster, range(1, args.nodes + 1), deadline,
+                              outdir, rng)
         hist = os.path.join(outdir, "lin.jsonl")
         recorder = subprocess.Popen(
             [sys.executable, os.path.join(LIN, "record.py"), "--out", hist,
@@ -414,6 +458,15 @@ def main(argv=None):
              *[cluster.mount(i) for i in range(1, args.nodes + 1)]],
             stdout=subprocess.DEVNULL)
         faults = Faults(cluster, rng, kinds)
+
+        def new_node(i):
+            if time.time() < deadline - 5:
+                try:
+                    procs.extend(start_workers(args, cluster, [i], deadline, outdir, rng))
+                    cluster.say(f"{args.workers_per_node} workers started on node {i}")
+                except OSError as e:
+                    cluster.say(f"no workers on node {i}: {e}")
+        faults.new_node = new_node
         time.sleep(min(2.0, args.duration / 10))
         while time.time() < deadline - 2:
             hold = rng.uniform(1.5, 4.0)
@@ -448,7 +501,8 @@ def main(argv=None):
         # Convergence: every replica identical.
         ok_fsck = False
         for _ in range(20):
-            rc, out = cluster.run("fsck", "--cluster", "--data", cluster.data(1),
+            rc, out = cluster.run("fsck", "--cluster", "--data",
+                                  cluster.data(cluster.members[0]),
                                   timeout=60)
             if rc == 0:
                 ok_fsck = True
@@ -497,7 +551,7 @@ def main(argv=None):
         checks = [(i, subprocess.Popen([cluster.raftfs, "fsck", "--data", cluster.data(i)],
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                        text=True))
-                  for i in range(1, args.nodes + 1)]
+                  for i in cluster.ever]
         for i, p in checks:
             try:
                 out, _ = p.communicate(timeout=300)
@@ -506,10 +560,11 @@ def main(argv=None):
                 out, _ = p.communicate()
             if p.returncode != 0:
                 problems.append(f"fsck --data node {i}: exit {p.returncode}: {out.strip()[-400:]}")
-        cluster.say(f"fsck --data of {args.nodes} nodes: "
+        cluster.say(f"fsck --data of {len(cluster.ever)} nodes: "
                     f"{'clean' if not any('fsck --data' in p for p in problems) else 'NOT clean'}")
 
-        print(f"chaos: seed {seed}, {args.nodes} nodes, {args.duration:.0f} s")
+        print(f"chaos: seed {seed}, {args.nodes} nodes, {args.duration:.0f} s; "
+              f"members at the end {cluster.members}, {len(procs)} workers")
         print("chaos: faults " + ", ".join(
             f"{k} {faults.counts[k]}" + (f" ({faults.failed[k]} did not take)" if faults.failed[k] else "")
             for k in kinds))
