@@ -35,6 +35,7 @@ def expect(name, cond, detail=""):
 class FakeCluster:
     def __init__(self, root):
         self.root = root
+        self.members = [1]
 
     def mount(self, i):
         return self.root
