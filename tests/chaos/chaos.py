@@ -50,6 +50,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -362,12 +363,20 @@ def check_final(cluster, logs, problems):
             if n not in known:
                 problems.append(f"worker {wid}: {n} exists but no operation made it")
 
-        def content(n):
+        def read(n):
             try:
                 with open(os.path.join(d, n), "rb") as f:
                     return f.read()
             except FileNotFoundError:
                 return None
+        # Read in parallel: a read waits for a read barrier, and concurrent
+        # reads share its rounds.
+        wanted = sorted(known)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            contents = dict(zip(wanted, pool.map(read, wanted)))
+
+        def content(n):
+            return contents[n]
         for n, possible in model.files.items():
             got = content(n)
             checked += 1
