@@ -430,6 +430,8 @@ def main(argv=None):
     ap.add_argument("--workers-per-node", type=int, default=2)
     ap.add_argument("--faults", default=",".join(FAULTS))
     ap.add_argument("--raftfs", default="build/raftfs")
+    ap.add_argument("--lin-window", type=float, default=300, metavar="S",
+                    help="length of each linearizability recorder window")
     args = ap.parse_args(argv)
     kinds = [k for k in args.faults.split(",") if k]
     if (args.nodes not in (3, 5, 7) or args.duration <= 0 or args.duration > 86400
@@ -447,7 +449,7 @@ def main(argv=None):
     cluster = Cluster(args)
     problems = []
     procs = []
-    recorder = None
+    recorders = []
     try:
         if not cluster.up():
             print("chaos: the cluster did not come up")
@@ -459,13 +461,25 @@ def main(argv=None):
         deadline = time.time() + args.duration
         procs = start_workers(args, cluster, range(1, args.nodes + 1), deadline,
                               outdir, rng)
-        hist = os.path.join(outdir, "lin.jsonl")
-        recorder = subprocess.Popen(
-            [sys.executable, os.path.join(LIN, "record.py"), "--out", hist,
-             "--duration", str(args.duration), "--workers", str(args.nodes),
-             "--dir", "lin", "--seed", str(seed), "--grace", str(OP_TIMEOUT_S * 4 + 20),
-             *[cluster.mount(i) for i in range(1, args.nodes + 1)]],
-            stdout=subprocess.DEVNULL)
+        # The recorder in windows of --lin-window seconds, each on fresh
+        # keys (lin<K>) with a history of its own: a long run's history
+        # stays checkable and its logs short.
+        recorders = []
+
+        def start_recorder():
+            k = len(recorders)
+            length = min(args.lin_window, deadline - time.time())
+            hist = os.path.join(outdir, f"lin{k}.jsonl")
+            p = subprocess.Popen(
+                [sys.executable, os.path.join(LIN, "record.py"), "--out", hist,
+                 "--duration", f"{length:.1f}", "--workers", str(args.nodes),
+                 "--dir", f"lin{k}", "--seed", str(seed + k),
+                 "--grace", str(OP_TIMEOUT_S * 4 + 20),
+                 *[cluster.mount(i) for i in cluster.members]],
+                stdout=subprocess.DEVNULL)
+            recorders.append((hist, p))
+            return time.time() + length
+        next_window = start_recorder()
         faults = Faults(cluster, rng, kinds)
 
         def new_node(i):
@@ -478,6 +492,8 @@ def main(argv=None):
         faults.new_node = new_node
         time.sleep(min(2.0, args.duration / 10))
         while time.time() < deadline - 2:
+            if time.time() >= next_window and time.time() < deadline - 10:
+                next_window = start_recorder()
             hold = rng.uniform(1.5, 4.0)
             hold = min(hold, max(0.5, deadline - time.time() - 1))
             try:
@@ -499,12 +515,15 @@ def main(argv=None):
                 p.kill()
                 p.wait()
                 killed += 1
-        try:
-            recorder.wait(timeout=grace + 30)
-        except subprocess.TimeoutExpired:
-            recorder.kill()
-            recorder.wait()
-            problems.append("the linearizability recorder did not finish")
+        for hist, rec in recorders:
+            # Its own grace, then merging the workers' events (minutes for a
+            # long window on a loaded machine).
+            try:
+                rec.wait(timeout=max(1, end - time.time()) + 600)
+            except subprocess.TimeoutExpired:
+                rec.kill()
+                rec.wait()
+                problems.append(f"the linearizability recorder of {hist} did not finish")
         cluster.say(f"workers done ({killed} killed after the grace time)")
 
         # Convergence: every replica identical.
@@ -537,22 +556,28 @@ def main(argv=None):
                 c[0] += a
                 c[1] += b
 
-        lin_rc = None
-        cluster.say("lincheck")
-        if os.path.exists(hist):
+        cluster.say(f"final check: {len(problems)} problems so far")
+        for p in problems[:20]:
+            print("PROBLEM: " + p, flush=True)
+        lin_rcs = []
+        lin_ops = 0
+        for hist, _ in recorders:
+            cluster.say(f"lincheck {os.path.basename(hist)}")
+            if not os.path.exists(hist):
+                problems.append(f"no linearizability history {hist}")
+                continue
+            with open(hist) as f:
+                lin_ops += sum(1 for _ in f)
             p = subprocess.run([sys.executable, os.path.join(LIN, "lincheck.py"),
-                                "--time-limit", "120", hist],
-                               capture_output=True, text=True, timeout=600)
-            lin_rc = p.returncode
+                                "--time-limit", "300", hist],
+                               capture_output=True, text=True, timeout=900)
+            lin_rcs.append(p.returncode)
             print(p.stdout.strip()[-1500:])
-            if lin_rc == 1:
-                problems.append("lincheck: a linearizability violation")
-            elif lin_rc != 0:
-                problems.append(f"lincheck: could not decide (exit {lin_rc})")
-        else:
-            problems.append("no linearizability history")
-        with open(hist) as f:
-            lin_ops = sum(1 for _ in f)
+            if p.returncode == 1:
+                problems.append(f"lincheck {hist}: a linearizability violation")
+            elif p.returncode != 0:
+                problems.append(f"lincheck {hist}: could not decide (exit {p.returncode})")
+        lin_rc = max(lin_rcs) if lin_rcs else None
 
         cluster.say("cluster down")
         cluster.run("cluster", "down", "--dir", cluster.dir, timeout=120)
@@ -584,7 +609,8 @@ def main(argv=None):
         print(f"chaos: {total_ok} acknowledged, {total_unknown} failed or cut off "
               f"(unknown outcome); {check_final.checked} files, blocks and tokens "
               f"checked; shared log {check_final.log_lines} lines; "
-              f"linearizability history {lin_ops} ops, lincheck exit {lin_rc}")
+              f"linearizability histories: {len(recorders)} windows, {lin_ops} ops, "
+              f"lincheck exit {lin_rc}")
         for p in problems[:50]:
             print("PROBLEM: " + p)
         if len(problems) > 50:
@@ -595,8 +621,9 @@ def main(argv=None):
         for _, _, p in procs:
             if p.poll() is None:
                 p.kill()
-        if recorder is not None and recorder.poll() is None:
-            recorder.kill()
+        for _, rec in recorders:
+            if rec.poll() is None:
+                rec.kill()
         cluster.down()
 
 
