@@ -5,7 +5,7 @@
  *
  *   fsx [-N ops] [-S seed] [-l max_file_bytes] [-o max_op_bytes]
  *       [-p fsync_percent] [-c full_check_every] [-r READER_PATH]
- *       [-x corrupt_at_op] [-q] FILE
+ *       [-x corrupt_at_op] [-T max_seconds] [-m min_ops] [-q] FILE
  *
  * Operations (weights in op_weights below): write (pwrite), read (pread,
  * compared), truncate (ftruncate up or down), fallocate with mode 0,
@@ -22,6 +22,10 @@
  * -x N (a test of fsx itself) flips one byte of the file behind fsx's back,
  * through another descriptor, right after operation N: the run must then
  * report a mismatch.
+ *
+ * -T S stops after S seconds of wall time even if fewer than -N operations
+ * ran (a loaded machine); the run then fails unless at least -m operations
+ * (default: all of -N) were done. Either way the count is printed.
  *
  * A fallocate mode the filesystem refuses with EOPNOTSUPP is counted and
  * never tried again (the copy is left alone); any other error fails the run.
@@ -95,6 +99,7 @@ struct fsx {
 	unsigned fsync_pct;
 	uint64_t check_every;
 	uint64_t corrupt_at;   /* UINT64_MAX: never */
+	uint64_t max_seconds;  /* 0: no limit */
 	bool quiet;
 	unsigned char *model;  /* max_len bytes; [0, size) is the file */
 	uint64_t size;
@@ -511,7 +516,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: fsx [-N ops] [-S seed] [-l max_file_bytes] "
 		"[-o max_op_bytes] [-p fsync_percent] [-c full_check_every] "
-		"[-r reader_path] [-x corrupt_at_op] [-q] FILE\n");
+		"[-r reader_path] [-x corrupt_at_op] [-T max_seconds] [-m min_ops] "
+		"[-q] FILE\n");
 	return 2;
 }
 
@@ -531,7 +537,7 @@ static bool parse_u64(const char *s, uint64_t *out)
 int main(int argc, char **argv)
 {
 	static struct fsx f;
-	uint64_t nops = 10000, v;
+	uint64_t nops = 10000, min_ops = UINT64_MAX, done_ops, v;
 	int c;
 
 	f.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
@@ -540,7 +546,7 @@ int main(int argc, char **argv)
 	f.fsync_pct = 2;
 	f.check_every = 1;
 	f.corrupt_at = UINT64_MAX;
-	while ((c = getopt(argc, argv, "N:S:l:o:p:c:r:x:q")) != -1) {
+	while ((c = getopt(argc, argv, "N:S:l:o:p:c:r:x:T:m:q")) != -1) {
 		bool ok = true;
 		switch (c) {
 		case 'N':
@@ -566,6 +572,12 @@ int main(int argc, char **argv)
 		case 'x':
 			ok = parse_u64(optarg, &f.corrupt_at);
 			break;
+		case 'T':
+			ok = parse_u64(optarg, &f.max_seconds);
+			break;
+		case 'm':
+			ok = parse_u64(optarg, &min_ops);
+			break;
 		case 'r':
 			f.reader_path = optarg;
 			break;
@@ -582,6 +594,8 @@ int main(int argc, char **argv)
 		return usage();
 	if (f.max_op > f.max_len)
 		f.max_op = f.max_len;
+	if (min_ops > nops)
+		min_ops = nops;
 	f.path = argv[optind];
 	f.rng = f.seed * 0x9E3779B97F4A7C15ULL + 1;
 	if (f.rng == 0)
@@ -632,6 +646,13 @@ int main(int argc, char **argv)
 				    "whole-file check (O_DIRECT)" : "whole-file check");
 			f.full_checks++;
 		}
+		if (f.max_seconds != 0 && now_s() - start > (double)f.max_seconds) {
+			f.op++;
+			printf("fsx: the time limit of %" PRIu64 " s stopped the run "
+			       "after %" PRIu64 " of %" PRIu64 " ops\n", f.max_seconds,
+			       f.op, nops);
+			break;
+		}
 		if (!f.quiet && (f.op + 1) % 5000 == 0) {
 			printf("fsx: %" PRIu64 " ops, %.0f ops/s\n", f.op + 1,
 			       (f.op + 1) / (now_s() - start));
@@ -639,13 +660,14 @@ int main(int argc, char **argv)
 		}
 	}
 	/* The end: one last fsync and the reader's view. */
-	f.op = nops;
+	done_ops = f.op;
 	do_fsync(&f);
 	check_whole(&f, f.check_fd, "final check");
 	double secs = now_s() - start;
 
 	printf("fsx: %" PRIu64 " ops in %.1f s (%.0f ops/s), seed %" PRIu64
-	       ", final size %" PRIu64 "\n", nops, secs, nops / secs, f.seed, f.size);
+	       ", final size %" PRIu64 "\n", done_ops, secs, done_ops / secs,
+	       f.seed, f.size);
 	for (int k = 0; k < OP_KINDS; k++) {
 		printf("  %-10s %8" PRIu64, op_names[k], f.counts[k]);
 		if (f.unsupported[k] != 0)
@@ -659,5 +681,10 @@ int main(int argc, char **argv)
 	close(f.fd);
 	free(f.model);
 	free(f.buf);
+	if (done_ops < min_ops) {
+		printf("fsx: only %" PRIu64 " ops within %" PRIu64 " s, want at "
+		       "least %" PRIu64 "\n", done_ops, f.max_seconds, min_ops);
+		return 1;
+	}
 	return 0;
 }
