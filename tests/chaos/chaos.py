@@ -329,6 +329,8 @@ def start_workers(args, cluster, nodes, deadline, outdir, rng):
     procs = []
     for i in nodes:
         base = os.path.join(cluster.mount(i), "chaos")
+        log_name = "log" if args.append_any_node else f"log{i}"
+        open(os.path.join(base, "shared", log_name), "ab").close()
         for k in range(args.workers_per_node):
             worker.setup(base, f"{i}.{k}")
         for k in range(args.workers_per_node):
@@ -336,9 +338,10 @@ def start_workers(args, cluster, nodes, deadline, outdir, rng):
             out = os.path.join(outdir, f"w{wid}.jsonl")
             code = ("import sys; sys.path.insert(0, sys.argv[1]); import worker; "
                     "worker.run(sys.argv[2], 'chaos', sys.argv[3], int(sys.argv[4]), "
-                    "float(sys.argv[5]), sys.argv[6])")
+                    "float(sys.argv[5]), sys.argv[6], log_name=sys.argv[7])")
             p = subprocess.Popen([sys.executable, "-c", code, HERE, cluster.mount(i),
-                                  wid, str(rng.randrange(1 << 30)), str(deadline), out])
+                                  wid, str(rng.randrange(1 << 30)), str(deadline), out,
+                                  log_name])
             procs.append((wid, out, p))
     return procs
 
@@ -397,25 +400,27 @@ def check_final(cluster, logs, problems):
             problems.append(f"worker {wid}: final {p}")
         all_tokens.update(model.tokens)
         yield wid, model
-    with open(os.path.join(base, "shared", "log"), "rb") as f:
-        data = f.read()
-    lines = data.decode(errors="replace").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    else:
-        problems.append(f"shared log: does not end with a newline ({lines[-1]!r})")
+    lines = []
+    shared = os.path.join(base, "shared")
+    for name in sorted(os.listdir(shared)):
+        with open(os.path.join(shared, name), "rb") as f:
+            data = f.read()
+        part = data.decode(errors="replace").split("\n")
+        if part[-1] != "":
+            problems.append(f"shared {name}: does not end with a newline ({part[-1]!r})")
+        lines.extend(part[:-1])
     seen = {}
     for ln in lines:
         seen[ln] = seen.get(ln, 0) + 1
     for ln, k in seen.items():
         if ln not in all_tokens:
-            problems.append(f"shared log: line {ln[:60]!r} was never appended")
+            problems.append(f"shared logs: line {ln[:60]!r} was never appended")
         elif k > 1:
-            problems.append(f"shared log: token {ln} {k} times")
+            problems.append(f"shared logs: token {ln} {k} times")
     for t, st in all_tokens.items():
         checked += 1
         if st == "ok" and t not in seen:
-            problems.append(f"shared log: acknowledged token {t} missing")
+            problems.append(f"shared logs: acknowledged token {t} missing")
     check_final.checked = checked
     check_final.log_lines = len(lines)
 
@@ -430,6 +435,9 @@ def main(argv=None):
     ap.add_argument("--workers-per-node", type=int, default=2)
     ap.add_argument("--faults", default=",".join(FAULTS))
     ap.add_argument("--raftfs", default="build/raftfs")
+    ap.add_argument("--append-any-node", action="store_true",
+                    help="every worker appends to one log (default: one log "
+                    "per node, appended to by that node's workers)")
     ap.add_argument("--lin-window", type=float, default=300, metavar="S",
                     help="length of each linearizability recorder window")
     args = ap.parse_args(argv)
@@ -457,7 +465,6 @@ def main(argv=None):
         cluster.say(f"cluster up, leader {cluster.leader()}")
         base = os.path.join(cluster.mount(1), "chaos")
         os.makedirs(os.path.join(base, "shared"), exist_ok=True)
-        open(os.path.join(base, "shared", "log"), "ab").close()
         deadline = time.time() + args.duration
         procs = start_workers(args, cluster, range(1, args.nodes + 1), deadline,
                               outdir, rng)
@@ -608,7 +615,7 @@ def main(argv=None):
             f"{k} {a} ok + {b} failed" for k, (a, b) in sorted(counts.items())))
         print(f"chaos: {total_ok} acknowledged, {total_unknown} failed or cut off "
               f"(unknown outcome); {check_final.checked} files, blocks and tokens "
-              f"checked; shared log {check_final.log_lines} lines; "
+              f"checked; shared logs {check_final.log_lines} lines; "
               f"linearizability histories: {len(recorders)} windows, {lin_ops} ops, "
               f"lincheck exit {lin_rc}")
         for p in problems[:50]:

@@ -2,7 +2,8 @@
 
 A worker owns a directory CHAOS/w<ID> (made before the faults start, with
 its overwrite file "o" of BLOCKS blocks of BLOCK bytes) and appends to the
-shared log CHAOS/shared/log. Until its deadline it picks at random:
+shared log CHAOS/shared/LOG_NAME ("log", the one every node appends to,
+or "log<NODE>", its node's). Until its deadline it picks at random:
 
   create   open(O_CREAT|O_EXCL) a new name c<SEQ>, one write of unique data
   append   one write of the token "<ID>:<SEQ>\\n" to the shared log (O_APPEND)
@@ -146,7 +147,7 @@ def _read_file(path):
 
 
 def run(mount, chaos_rel, wid, seed, deadline, out_path, op_weights=None,
-        check_mounted=True):
+        check_mounted=True, log_name="log"):
     """The worker loop (a process of its own; the driver may SIGKILL it).
     While MOUNT is not a mount (check_mounted: its device is its parent's,
     a node being restarted) nothing is done; tests on the local disk pass
@@ -155,7 +156,7 @@ def run(mount, chaos_rel, wid, seed, deadline, out_path, op_weights=None,
     model = Model(wid)
     base = os.path.join(mount, chaos_rel)
     d = os.path.join(base, "w" + wid)
-    log_path = os.path.join(base, "shared", "log")
+    log_path = os.path.join(base, "shared", log_name)
     parent_dev = os.stat(os.path.dirname(os.path.abspath(mount))).st_dev
     weights = op_weights or {"create": 25, "append": 25, "write": 20,
                              "rename": 10, "unlink": 8, "read": 12}
