@@ -15,16 +15,31 @@
 
 #define CAPABILITY_XATTR "security.capability"
 /* POSIX ACLs are not enforced (no FUSE_CAP_POSIX_ACL): storing them as
- * plain xattrs would let tools believe a mode change happened. */
-#define ACL_XATTR_PREFIX "system.posix_acl_"
+ * plain xattrs would let tools believe a mode change happened. No other
+ * system.* attribute exists here either: every system.* set is EOPNOTSUPP. */
+#define SYSTEM_XATTR_PREFIX "system."
 /* listxattr buffers above this are treated as this large. */
 #define LIST_MAX_BYTES (1024u * 1024u)
 
-/* Check an xattr name: 0, -ERANGE (empty or over 255 bytes). */
+/* The namespaces Linux file systems know; a name in any other is
+ * EOPNOTSUPP, as on ext4, xfs and tmpfs. */
+static const char *const xattr_namespaces[] = {
+	"user.", "trusted.", "security.", "system.",
+};
+
+/* Check an xattr name: 0, -ERANGE (empty or over 255 bytes), -EOPNOTSUPP
+ * (no known namespace). */
 static int xattr_name_check(const char *name, size_t *len)
 {
+	size_t i;
+
 	*len = strnlen(name, FS_XATTR_NAME_MAX + 1);
-	return *len == 0 || *len > FS_XATTR_NAME_MAX ? -ERANGE : 0;
+	if (*len == 0 || *len > FS_XATTR_NAME_MAX)
+		return -ERANGE;
+	for (i = 0; i < sizeof(xattr_namespaces) / sizeof(xattr_namespaces[0]); i++)
+		if (strncmp(name, xattr_namespaces[i], strlen(xattr_namespaces[i])) == 0)
+			return 0;
+	return -EOPNOTSUPP;
 }
 
 static void getxattr_answer(struct fs_fuse *fs, fuse_req_t req, uint64_t ino,
@@ -124,7 +139,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int rc = xattr_name_check(name, &len);
 
 	if (rc == 0 &&
-	    strncmp(name, ACL_XATTR_PREFIX, strlen(ACL_XATTR_PREFIX)) == 0)
+	    strncmp(name, SYSTEM_XATTR_PREFIX, strlen(SYSTEM_XATTR_PREFIX)) == 0)
 		rc = -EOPNOTSUPP;
 	if (rc == 0 && size > FS_XATTR_VALUE_MAX)
 		rc = -E2BIG;
