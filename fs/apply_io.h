@@ -25,6 +25,10 @@ struct fs_apply {
 	uint64_t orphaned;      /* an inode that became an orphan, or 0 */
 	bool dir_freed;         /* a directory was removed: */
 	struct fs_attr dir_attr; /* its last attributes */
+	/* FS_EVENT_LOCK_GRANTED events (malloc'd; fs_store_apply frees) */
+	struct fs_store_event *lock_events;
+	size_t n_lock_events;
+	bool grant_error; /* one could not be recorded (out of memory) */
 };
 
 int fs_inode_load(struct fs_apply *a, uint64_t ino, struct fs_inode *in);
@@ -62,6 +66,11 @@ int fs_orphan_holders_compute(struct fs_apply *a, const struct fs_inode *in,
 			      uint64_t *h, uint32_t *n);
 /* Release node from every orphan (freeing those it held last). */
 int fs_orphans_release_node(struct fs_apply *a, uint64_t node);
+
+/* Locks (fs/apply_lock.c): LOCK, LOCK_CANCEL, UNLOCK_OWNER; every lock
+ * and waiter of node goes (RELEASE_ALL). */
+int fs_apply_lock(struct fs_apply *a);
+int fs_locks_release_node_apply(struct fs_apply *a, uint64_t node);
 
 /* Cut stored data to size bytes (shrinking only touches stored blocks). */
 int fs_data_truncate(struct fs_apply *a, struct fs_inode *in, uint64_t size);

@@ -116,8 +116,27 @@ enum fs_op {
 	FS_OP_RELEASE_ALL = 15, /* ... nor any orphan (it just started) */
 	FS_OP_RELEASE_LIST = 16, /* ... nor these orphans */
 	FS_OP_APPEND = 17, /* a write at the end of the file as applied */
-	FS_OP_MAX = 17,
+	FS_OP_LOCK = 18,   /* set or remove a lock, or wait for it */
+	FS_OP_LOCK_CANCEL = 19, /* the proposer's waiting LOCK is withdrawn */
+	FS_OP_UNLOCK_OWNER = 20, /* every lock of one owner on an inode */
+	FS_OP_MAX = 20,
 };
+
+/* Locks (fs/locks.h, docs/LOCKS.md): kinds, types, the end of every file
+ * as a range end, and LOCK's flags. */
+enum fs_lock_kind {
+	FS_LOCK_POSIX = 1, /* fcntl byte-range locks */
+	FS_LOCK_FLOCK = 2, /* flock(2) */
+};
+
+enum fs_lock_type {
+	FS_LOCK_UNLOCK = 0,
+	FS_LOCK_READ = 1,
+	FS_LOCK_WRITE = 2,
+};
+
+#define FS_LOCK_EOF UINT64_MAX
+#define FS_LOCK_WAIT 1u /* LOCK flags: queue when in conflict */
 
 /* setattr: which fields of the command to apply. */
 enum fs_set {
@@ -167,9 +186,20 @@ enum fs_set {
  *   SETXATTR     ino, name, data = value, flags (FS_XATTR_*)
  *   REMOVEXATTR  ino, name
  *   RELEASE      ino (released by the proposal's node)
- *   RELEASE_ALL  (none: the proposal's node releases every orphan)
+ *   RELEASE_ALL  (none: the proposal's node releases every orphan, and
+ *                drops every lock and waiter it had: it just started)
  *   RELEASE_LIST data = 1..FS_RELEASE_LIST_MAX inode numbers, u64
  *                big-endian each (those not held by the node are skipped)
+ *   LOCK         ino, lock_kind, lock_type, lock_start, lock_end
+ *                (inclusive; flock: 0..FS_LOCK_EOF), lock_owner (with the
+ *                proposal's node: the owner), lock_pid, flags (FS_LOCK_WAIT,
+ *                not with UNLOCK). Result: err 0 and count 0 set, count 1
+ *                queued (granted later: FS_EVENT_LOCK_GRANTED), or err
+ *                EAGAIN, EDEADLK, ENOLCK, ENOENT (no such inode)
+ *   LOCK_CANCEL  offset = seq of the proposer's queued LOCK (same node and
+ *                epoch). Result: err 0 withdrawn, ENOENT not queued
+ *                (granted already)
+ *   UNLOCK_OWNER ino, lock_kind, lock_owner (close: flush, release)
  *
  * Names and data are referenced, not owned: after fs_cmd_decode they point
  * into the decoded buffer. Names are byte strings with explicit length
@@ -202,6 +232,13 @@ struct fs_cmd {
 	struct fs_time mtime;
 	uint32_t n_holders;
 	uint64_t holders[FS_HOLDERS_MAX];
+	/* LOCK, UNLOCK_OWNER */
+	uint64_t lock_owner;
+	uint64_t lock_start;
+	uint64_t lock_end;
+	uint32_t lock_pid;
+	uint8_t lock_kind; /* enum fs_lock_kind */
+	uint8_t lock_type; /* enum fs_lock_type */
 	/* INIT only */
 	uint8_t fs_id[16];
 	uint32_t block_size;
@@ -295,12 +332,19 @@ enum fs_store_event_kind {
 	/* a snapshot was installed (fs_install_finish; no ino): orphans it
 	 * brought that this node holds but has not open are released */
 	FS_EVENT_INSTALLED = 3,
+	/* a queued LOCK of (node, epoch, seq) on ino was granted: the lock
+	 * is in the store; every node is told */
+	FS_EVENT_LOCK_GRANTED = 4,
 };
 
 struct fs_store_event {
 	uint8_t kind; /* enum fs_store_event_kind */
 	uint64_t ino;
 	struct fs_attr attr; /* FS_EVENT_DIR_FREED only */
+	/* FS_EVENT_LOCK_GRANTED: the LOCK's proposal id */
+	uint64_t node;
+	uint64_t epoch;
+	uint64_t seq;
 };
 
 /*
@@ -376,6 +420,24 @@ int fs_listxattr(struct fs_store *s, uint64_t ino, char *buf, size_t size,
  * the size), -ENOENT, -EINVAL. */
 int fs_lseek(struct fs_store *s, uint64_t ino, uint64_t offset, int whence,
 	     uint64_t *out);
+
+/*
+ * F_GETLK: whether the lock want (of owner (want->node, want->owner), a
+ * kind, type READ or WRITE, [start, end]) on ino would conflict with a
+ * lock held. Returns 1 with the first conflicting lock in *info, 0 none,
+ * -EINVAL (malformed want), -EIO.
+ */
+struct fs_lock_info {
+	uint64_t node;
+	uint64_t owner;
+	uint64_t start;
+	uint64_t end; /* inclusive; FS_LOCK_EOF */
+	uint32_t pid;
+	uint8_t kind;
+	uint8_t type;
+};
+int fs_lock_test(struct fs_store *s, uint64_t ino,
+		 const struct fs_lock_info *want, struct fs_lock_info *info);
 
 struct fs_statfs {
 	uint32_t block_size;

@@ -37,21 +37,9 @@
 
 #include "fs/codec.h"
 
-#define FS_LOCK_EOF UINT64_MAX
 /* Most locks and waiters the table holds (ENOLCK beyond). */
 #define FS_LOCKS_MAX 65536u
 #define FS_LOCK_WAITERS_MAX 8192u
-
-enum fs_lock_kind {
-	FS_LOCK_POSIX = 1,
-	FS_LOCK_FLOCK = 2,
-};
-
-enum fs_lock_type {
-	FS_LOCK_UNLOCK = 0,
-	FS_LOCK_READ = 1,
-	FS_LOCK_WRITE = 2,
-};
 
 struct fs_lock {
 	uint64_t ino;
