@@ -425,6 +425,10 @@ void fs_fuse_inode_event(void *ctx, const struct fs_store_event *ev)
 		installed(fs);
 		return;
 	}
+	if (ev->kind == FS_EVENT_LOCK_GRANTED) {
+		fs_fuse_lock_event(fs, ev);
+		return;
+	}
 	if (ev->kind != FS_EVENT_ORPHANED)
 		return;
 	pthread_mutex_lock(&fs->inodes_lock);

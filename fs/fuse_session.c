@@ -44,6 +44,7 @@ static void ops_fill(struct fuse_lowlevel_ops *ops)
 	fs_fuse_ops_file(ops);
 	fs_fuse_ops_dir(ops);
 	fs_fuse_ops_xattr(ops);
+	fs_fuse_ops_lock(ops);
 	ops->init = op_init;
 }
 
@@ -91,6 +92,8 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 	fs_fuse_inodes_init(f);
 	rc = fs_fuse_req_start(f);
 	if (rc == 0)
+		rc = fs_fuse_locks_init(f);
+	if (rc == 0)
 		rc = fs_fuse_releaser_start(f);
 	if (rc != 0)
 		goto fail;
@@ -131,6 +134,7 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 fail:
 	fs_store_set_hook(store, NULL, NULL);
 	fs_fuse_releaser_stop(f);
+	fs_fuse_locks_release(f);
 	if (f->se != NULL)
 		fuse_session_destroy(f->se);
 	fs_fuse_req_stop(f);
@@ -184,6 +188,7 @@ void fs_fuse_destroy(struct fs_fuse *f)
 	fs_fuse_req_stop(f);
 	if (f->pending != NULL)
 		return; /* requests still out (logged): keep what they use */
+	fs_fuse_locks_release(f);
 	fuse_session_destroy(f->se);
 	/* The kernel sends no forgets at unmount: entries may remain. */
 	fs_fuse_inodes_release(f);
