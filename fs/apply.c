@@ -939,13 +939,45 @@ int fs_apply_finish(struct fs_store *s, struct fs_apply *a, int rc)
 	return rc;
 }
 
+/*
+ * Whether a successful command changed something a kernel may cache (the
+ * hook's FS_EVENT_CHANGED); fills in which inode's contents changed.
+ * Releases only free orphans, which have no name and which no kernel
+ * holds open (this node's hold keeps them while it has them open).
+ */
+static bool visible_change(const struct fs_cmd *c, struct fs_store_event *ev)
+{
+	switch (c->op) {
+	case FS_OP_INIT:
+	case FS_OP_CHECK:
+	case FS_OP_RELEASE:
+	case FS_OP_RELEASE_ALL:
+	case FS_OP_RELEASE_LIST:
+		return false;
+	case FS_OP_APPEND:
+		ev->append = true;
+		/* fall through */
+	case FS_OP_WRITE:
+	case FS_OP_FALLOCATE:
+		ev->data[ev->n_data++] = c->ino;
+		break;
+	case FS_OP_SETATTR:
+		if (c->valid & FS_SET_SIZE)
+			ev->data[ev->n_data++] = c->ino;
+		break;
+	default:
+		break;
+	}
+	return ev->all || ev->n_inodes > 0 || ev->n_entries > 0;
+}
+
 int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 		   size_t size, struct fs_result *res)
 {
 	struct fs_apply a;
 	struct fs_cmd cmd;
 	enum raft_dedup_verdict v;
-	struct fs_store_event ev[2];
+	struct fs_store_event ev[3];
 	int n_ev = 0, rc;
 
 	memset(res, 0, sizeof(*res));
@@ -976,6 +1008,7 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 			a.orphaned = 0;
 			a.dir_freed = false;
 			a.n_lock_events = 0;
+			memset(&a.ev, 0, sizeof(a.ev));
 			rc = 0;
 		}
 		if (rc != 0)
@@ -1000,6 +1033,13 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 				.kind = FS_EVENT_DIR_FREED,
 				.ino = a.dir_attr.ino,
 				.attr = a.dir_attr};
+		if (v == RAFT_DEDUP_NEW && visible_change(&cmd, &a.ev)) {
+			ev[n_ev] = a.ev;
+			ev[n_ev].kind = FS_EVENT_CHANGED;
+			ev[n_ev].index = index;
+			ev[n_ev].node = cmd.proposal.id.node;
+			n_ev++;
+		}
 	}
 out:
 	pthread_rwlock_unlock(&s->lock);

@@ -29,6 +29,33 @@ int fs_inode_load(struct fs_apply *a, uint64_t ino, struct fs_inode *in)
 	return rc;
 }
 
+/* Note that ino's attributes changed (for the store's hook). */
+static void changed_inode(struct fs_apply *a, uint64_t ino)
+{
+	struct fs_store_event *ev = &a->ev;
+
+	for (uint32_t i = 0; i < ev->n_inodes; i++)
+		if (ev->inodes[i] == ino)
+			return;
+	if (ev->n_inodes < FS_CHANGE_INODES_MAX)
+		ev->inodes[ev->n_inodes++] = ino;
+	else
+		ev->all = true;
+}
+
+/* Note that the entry (dir, name) changed; removed: the inode it named. */
+static void changed_entry(struct fs_apply *a, uint64_t dir, const char *name,
+			  size_t len, uint64_t removed)
+{
+	struct fs_store_event *ev = &a->ev;
+
+	if (ev->n_entries < FS_CHANGE_ENTRIES_MAX)
+		ev->entries[ev->n_entries++] = (struct fs_change_entry){
+			dir, name, (uint32_t)len, removed};
+	else
+		ev->all = true;
+}
+
 int fs_inode_store(struct fs_apply *a, const struct fs_inode *in)
 {
 	struct fs_key k;
@@ -36,6 +63,7 @@ int fs_inode_store(struct fs_apply *a, const struct fs_inode *in)
 	size_t len = fs_inode_encode(in, buf);
 
 	fs_key1(&k, FS_KEY_INODE, in->ino);
+	changed_inode(a, in->ino);
 	return fs_txn_put(&a->txn, &k, buf, len);
 }
 
@@ -101,6 +129,7 @@ int fs_dentry_add(struct fs_apply *a, struct fs_inode *dir, const char *name,
 	uint64_t seq = dir->next_seq++;
 
 	dir->entries++;
+	changed_entry(a, dir->ino, name, len, 0);
 	return dentry_put(a, dir->ino, name, len, seq, ino, type);
 }
 
@@ -111,6 +140,7 @@ int fs_dentry_remove(struct fs_apply *a, struct fs_inode *dir,
 	int rc;
 
 	fs_key_name(&k, FS_KEY_DENTRY, dir->ino, name, len);
+	changed_entry(a, dir->ino, name, len, de->ino);
 	rc = fs_txn_del(&a->txn, &k);
 	if (rc != 0)
 		return rc;
@@ -122,6 +152,7 @@ int fs_dentry_remove(struct fs_apply *a, struct fs_inode *dir,
 int fs_dentry_retarget(struct fs_apply *a, uint64_t dir, const char *name,
 		       size_t len, uint64_t seq, uint64_t ino, uint32_t type)
 {
+	changed_entry(a, dir, name, len, 0);
 	return dentry_put(a, dir, name, len, seq, ino, type);
 }
 
@@ -145,6 +176,7 @@ int fs_inode_free(struct fs_apply *a, const struct fs_inode *in)
 	int rc;
 
 	fs_key1(&k, FS_KEY_INODE, in->ino);
+	changed_inode(a, in->ino);
 	rc = fs_txn_del(&a->txn, &k);
 	if (rc == 0 && S_ISREG(in->mode)) {
 		fs_key1(&k, FS_KEY_BLOCK, in->ino);

@@ -25,6 +25,10 @@ struct fs_apply {
 	uint64_t orphaned;      /* an inode that became an orphan, or 0 */
 	bool dir_freed;         /* a directory was removed: */
 	struct fs_attr dir_attr; /* its last attributes */
+	/* What the command changed, for FS_EVENT_CHANGED (ev.all when more
+	 * than fits): inodes stored or freed, entries added, removed or
+	 * retargeted. */
+	struct fs_store_event ev;
 	/* FS_EVENT_LOCK_GRANTED events (malloc'd; fs_store_apply frees) */
 	struct fs_store_event *lock_events;
 	size_t n_lock_events;

@@ -332,19 +332,47 @@ enum fs_store_event_kind {
 	/* a snapshot was installed (fs_install_finish; no ino): orphans it
 	 * brought that this node holds but has not open are released */
 	FS_EVENT_INSTALLED = 3,
+	/* an applied command changed what a kernel may cache (one event per
+	 * command that changed anything visible; the release of orphans,
+	 * which have no name, is not one): the fields below */
+	FS_EVENT_CHANGED = 4,
 	/* a queued LOCK of (node, epoch, seq) on ino was granted: the lock
 	 * is in the store; every node is told */
-	FS_EVENT_LOCK_GRANTED = 4,
+	FS_EVENT_LOCK_GRANTED = 5,
+};
+
+/* Most inodes and entries one FS_EVENT_CHANGED lists (a rename touches at
+ * most 4 inodes and 2 entries); a command touching more sets all. */
+#define FS_CHANGE_INODES_MAX 8u
+#define FS_CHANGE_ENTRIES_MAX 4u
+
+struct fs_change_entry {
+	uint64_t dir;
+	const char *name; /* not NUL-terminated; valid during the hook */
+	uint32_t name_len;
+	uint64_t removed; /* the inode this name no longer names, or 0 */
 };
 
 struct fs_store_event {
 	uint8_t kind; /* enum fs_store_event_kind */
 	uint64_t ino;
 	struct fs_attr attr; /* FS_EVENT_DIR_FREED only */
-	/* FS_EVENT_LOCK_GRANTED: the LOCK's proposal id */
-	uint64_t node;
+	/* FS_EVENT_CHANGED (index also for FS_EVENT_INSTALLED: the
+	 * snapshot's last index; and for FS_EVENT_LOCK_GRANTED: the
+	 * granting command's) */
+	uint64_t index;     /* the command's log index */
+	uint64_t node;      /* the node that proposed it (LOCK_GRANTED:
+			       the LOCK's proposal node, epoch, seq) */
 	uint64_t epoch;
 	uint64_t seq;
+	bool all;           /* more than fits below: assume everything */
+	bool append;        /* an APPEND (written where apply found the end) */
+	uint32_t n_inodes;
+	uint64_t inodes[FS_CHANGE_INODES_MAX];   /* attributes changed */
+	uint64_t data[FS_CHANGE_INODES_MAX];     /* contents or size too */
+	uint32_t n_data;
+	uint32_t n_entries;
+	struct fs_change_entry entries[FS_CHANGE_ENTRIES_MAX];
 };
 
 /*
@@ -738,6 +766,13 @@ struct fs_fuse_config {
 	unsigned max_threads;   /* libfuse workers; 0: libfuse's default */
 	bool allow_other;       /* -o allow_other (other users may enter) */
 	bool debug;             /* libfuse's request trace on stderr */
+	/* Kernel caches (docs/FUSE.md): false, the default, linearizable
+	 * (nothing cached that could go stale unseen, pages kept across
+	 * opens when the file did not change); true (-o cache=relaxed):
+	 * attributes and entries cached for cache_timeout_s seconds (0: 10)
+	 * and invalidated on every change applied from another node. */
+	bool cache_relaxed;
+	uint32_t cache_timeout_s;
 	/* One line (level 0 error .. 3 debug) for events worth a log line
 	 * (requests timed out); from the front end's threads; NULL: none. */
 	void (*log)(void *ctx, int level, const char *line);

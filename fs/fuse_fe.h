@@ -8,12 +8,16 @@
  *   fuse_req.c       one request's life: propose or barrier, the timeout
  *                    thread, answering exactly once, reply helpers
  *   fuse_inodes.c    lookup counts and open counts per inode; orphan
- *                    release when the last local handle closes
+ *                    release when the last local handle closes; the
+ *                    page-cache version behind keep_cache
+ *   fuse_notify.c    the notifier: the thread that alone sends the
+ *                    kernel cache invalidations, its coalescing queue
  *   fuse_ops_*.c     the handlers, one file per group of operations
  *
  * Threads: libfuse workers run the handlers; the proposer's thread runs
  * the completion callbacks (which reply); the timer thread answers EIO to
- * requests past their deadline. Locks: fs_fuse.lock (the pending list and
+ * requests past their deadline; the notifier thread sends invalidations
+ * and runs the replies that wait for them. Locks: fs_fuse.lock (the pending list and
  * request reference counts) and fs_fuse.inodes_lock (the inode table) are
  * never held together, and neither is held across a FUSE reply, a store
  * read or a call into the proposer.
@@ -29,6 +33,7 @@
 
 struct fs_fuse_req;
 struct fs_fuse_inode;
+struct fs_fuse_notifier;
 struct fs_fuse_locks;
 
 #define FS_FUSE_INODE_BUCKETS 4096u
@@ -44,6 +49,12 @@ struct fs_fuse {
 	char *mountpoint;
 	struct fuse_session *se;
 	bool mounted;
+	/* -o cache=relaxed: attributes and entries cached for
+	 * cache_timeout seconds, invalidated on every change from another
+	 * node (docs/FUSE.md). */
+	bool relaxed;
+	double cache_timeout;
+	struct fs_fuse_notifier *notifier; /* fuse_notify.c */
 
 	/* Protects pending, n_live, stopping; signalled when n_live drops
 	 * or stopping is set. */
@@ -147,9 +158,17 @@ void fs_fuse_req_fail(struct fs_fuse_req *r, int err);
 /* Reply helpers: attributes as struct stat; an entry (takes the lookup
  * reference before replying, gives it back when the reply fails). */
 void fs_fuse_attr_to_stat(const struct fs_attr *a, struct stat *st);
-void fs_fuse_entry_param(const struct fs_attr *a, struct fuse_entry_param *e);
+void fs_fuse_entry_param(const struct fs_fuse *fs, const struct fs_attr *a,
+			 struct fuse_entry_param *e);
+/* The attribute timeout of replies: 0, or the relaxed mode's. */
+double fs_fuse_attr_timeout(const struct fs_fuse *fs);
 void fs_fuse_reply_entry(struct fs_fuse *fs, fuse_req_t req,
 			 const struct fs_attr *a);
+/* Reply to an open or opendir with r->fi: in relaxed mode once every
+ * invalidation up to the barrier was sent (close-to-open; the reply may
+ * come from the notifier thread), at once otherwise. counted: the open
+ * holds a handle (fs_fuse_inode_hold_open), closed when the reply fails. */
+void fs_fuse_reply_open(struct fs_fuse_req *r, bool counted);
 /* Completions: reply the error (or 0), the entry, the attributes. */
 void fs_fuse_finish_err(struct fs_fuse_req *r, int err,
 			const struct fs_result *res, bool answer);
@@ -203,6 +222,63 @@ bool fs_fuse_inode_last(struct fs_fuse *fs, uint64_t ino, struct fs_attr *a);
  */
 bool fs_fuse_inode_unlink_begin(struct fs_fuse *fs, uint64_t ino);
 void fs_fuse_inode_unlink_end(struct fs_fuse *fs, uint64_t ino);
+
+/* Page cache (apply thread): ino's contents changed (0: every inode's). */
+void fs_fuse_inodes_data_changed(struct fs_fuse *fs, uint64_t ino);
+/* At an open, after its barrier: whether the kernel may keep the pages it
+ * has of ino (its contents did not change since the pages were read);
+ * from now on they are of the current contents. */
+bool fs_fuse_inode_keep_cache(struct fs_fuse *fs, uint64_t ino);
+/* Whether the kernel knows ino (a lookup reference or an open handle;
+ * root always); *open (may be NULL): whether this node has it open. */
+bool fs_fuse_inode_known(struct fs_fuse *fs, uint64_t ino, bool *open);
+/* fn for every inode the kernel knows (collected first, called without
+ * any lock held). */
+void fs_fuse_inodes_each_known(struct fs_fuse *fs,
+			       void (*fn)(void *ctx, uint64_t ino), void *ctx);
+
+/* ---------------------------------------------------------------------- */
+/* The notifier (fuse_notify.c).                                           */
+
+/* State (before the store's hook is set), thread (after the mount), stop
+ * (answers whatever still waits; before the session goes), free. */
+int fs_fuse_notify_init(struct fs_fuse *fs);
+int fs_fuse_notify_start(struct fs_fuse *fs);
+void fs_fuse_notify_stop(struct fs_fuse *fs);
+void fs_fuse_notify_free(struct fs_fuse *fs);
+
+/* The store's FS_EVENT_CHANGED and FS_EVENT_INSTALLED (apply thread):
+ * queues what the kernel must forget; never blocks. */
+void fs_fuse_notify_event(struct fs_fuse *fs, const struct fs_store_event *ev);
+
+/* The highest log index whose changes the notifier was told about: after
+ * a read barrier, at least the barrier's index. */
+uint64_t fs_fuse_notify_told(struct fs_fuse *fs);
+
+/*
+ * Run fn(arg) once every invalidation for the commands applied up to
+ * index was sent to the kernel: at once on the calling thread when that is
+ * already so, else later on the notifier thread. index must be applied
+ * locally already (its hook ran), e.g. a command's index in its
+ * completion, or fs_fuse_notify_told after a barrier. Only replies to
+ * open, opendir and lock requests may wait like this: the kernel holds no
+ * directory lock for them (a lookup's or a create's would deadlock with an
+ * invalidation of that directory).
+ */
+void fs_fuse_notify_then(struct fs_fuse *fs, uint64_t index,
+			 void (*fn)(void *arg), void *arg);
+
+/*
+ * The same, blocking the caller until then or until deadline_ms (the
+ * monotonic clock in ms, as fs_fuse_req.deadline_ms). Returns 0, or
+ * -ETIMEDOUT. Never call it on the apply or proposer threads (a
+ * completion or barrier callback): the notifier may be waiting for a
+ * directory lock whose holder waits for apply. From a libfuse worker
+ * handling a lock request it is safe; fs_fuse_notify_then does the same
+ * without a thread.
+ */
+int fs_fuse_notify_wait(struct fs_fuse *fs, uint64_t index,
+			uint64_t deadline_ms);
 
 /* ---------------------------------------------------------------------- */
 /* Handlers (fuse_ops_*.c): each fills its operations into ops.            */

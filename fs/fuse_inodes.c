@@ -33,6 +33,12 @@ struct fs_fuse_inode {
 	/* A removed directory the kernel still knows (a current directory):
 	 * its last attributes, malloc'd, or NULL. */
 	struct fs_attr *last;
+	/* Page cache: data_ver counts the applied changes of the contents
+	 * this entry saw; pages says the kernel may hold pages of the
+	 * contents as they were at data_ver == pages_ver (set by an open). */
+	uint64_t data_ver;
+	uint64_t pages_ver;
+	bool pages;
 };
 
 static size_t bucket(uint64_t ino)
@@ -421,8 +427,13 @@ void fs_fuse_inode_event(void *ctx, const struct fs_store_event *ev)
 		dir_freed(fs, ev);
 		return;
 	}
+	if (ev->kind == FS_EVENT_CHANGED) {
+		fs_fuse_notify_event(fs, ev);
+		return;
+	}
 	if (ev->kind == FS_EVENT_INSTALLED) {
 		installed(fs);
+		fs_fuse_notify_event(fs, ev);
 		return;
 	}
 	if (ev->kind == FS_EVENT_LOCK_GRANTED) {
@@ -439,6 +450,79 @@ void fs_fuse_inode_event(void *ctx, const struct fs_store_event *ev)
 	 * releases it. */
 	if (!busy)
 		release_if_held(fs, ino);
+}
+
+void fs_fuse_inodes_data_changed(struct fs_fuse *fs, uint64_t ino)
+{
+	struct fs_fuse_inode *in;
+
+	pthread_mutex_lock(&fs->inodes_lock);
+	if (ino != 0) {
+		in = find(fs, ino, false);
+		if (in != NULL)
+			in->data_ver++;
+	} else {
+		for (size_t b = 0; b < FS_FUSE_INODE_BUCKETS; b++)
+			for (in = fs->inodes[b]; in != NULL; in = in->next)
+				in->data_ver++;
+	}
+	pthread_mutex_unlock(&fs->inodes_lock);
+}
+
+bool fs_fuse_inode_keep_cache(struct fs_fuse *fs, uint64_t ino)
+{
+	struct fs_fuse_inode *in;
+	bool keep = false;
+
+	pthread_mutex_lock(&fs->inodes_lock);
+	in = find(fs, ino, false);
+	if (in != NULL) {
+		keep = in->pages && in->pages_ver == in->data_ver;
+		in->pages = true;
+		in->pages_ver = in->data_ver;
+	}
+	pthread_mutex_unlock(&fs->inodes_lock);
+	return keep;
+}
+
+bool fs_fuse_inode_known(struct fs_fuse *fs, uint64_t ino, bool *open)
+{
+	struct fs_fuse_inode *in;
+	bool known;
+
+	pthread_mutex_lock(&fs->inodes_lock);
+	in = find(fs, ino, false);
+	known = in != NULL && (in->nlookup > 0 || in->nopen > 0);
+	if (open != NULL)
+		*open = in != NULL && in->nopen > 0;
+	pthread_mutex_unlock(&fs->inodes_lock);
+	return known || ino == FS_ROOT_INO; /* the kernel always has root */
+}
+
+void fs_fuse_inodes_each_known(struct fs_fuse *fs,
+			       void (*fn)(void *ctx, uint64_t ino), void *ctx)
+{
+	struct held_list l = {NULL, 0, 0};
+	bool short_of_memory = false;
+
+	/* Collected first: fn sends notifications, which must not run
+	 * under the table's lock. */
+	pthread_mutex_lock(&fs->inodes_lock);
+	short_of_memory |= collect(&l, FS_ROOT_INO) != 0;
+	for (size_t b = 0; b < FS_FUSE_INODE_BUCKETS; b++)
+		for (struct fs_fuse_inode *in = fs->inodes[b]; in != NULL;
+		     in = in->next)
+			if (in->ino != FS_ROOT_INO &&
+			    (in->nlookup > 0 || in->nopen > 0))
+				short_of_memory |= collect(&l, in->ino) != 0;
+	pthread_mutex_unlock(&fs->inodes_lock);
+	if (short_of_memory)
+		fuse_log(FUSE_LOG_ERR, "raftfs: no memory to list the inodes "
+			 "to invalidate; some stay cached until their "
+			 "timeout\n");
+	for (size_t i = 0; i < l.n; i++)
+		fn(ctx, l.v[i]);
+	free(l.v);
 }
 
 bool fs_fuse_inode_unlink_begin(struct fs_fuse *fs, uint64_t ino)

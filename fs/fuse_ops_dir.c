@@ -33,8 +33,8 @@ static void opendir_read(struct fs_fuse_req *r)
 	}
 	r->fi.fh = 0;
 	r->fi.keep_cache = 0;
-	r->fi.cache_readdir = 0;
-	fuse_reply_open(r->req, &r->fi);
+	r->fi.cache_readdir = 0; /* every readdir asks the store */
+	fs_fuse_reply_open(r, false);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -105,7 +105,7 @@ static int fill_one(void *ctx, const struct fs_dirent *e)
 				f->err = rc == -ENOENT ? -EIO : rc;
 				return 1;
 			}
-			fs_fuse_entry_param(&a, &ep);
+			fs_fuse_entry_param(f->r->fs, &a, &ep);
 		}
 		need = fuse_add_direntry_plus(f->r->req, f->buf + f->used,
 					      left, name, &ep,

@@ -89,7 +89,7 @@ static void getattr_read(struct fs_fuse_req *r)
 		return;
 	}
 	fs_fuse_attr_to_stat(&a, &st);
-	fuse_reply_attr(r->req, &st, 0.0);
+	fuse_reply_attr(r->req, &st, fs_fuse_attr_timeout(r->fs));
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,

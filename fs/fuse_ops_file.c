@@ -25,11 +25,13 @@ static struct fs_fuse *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* The handle's options: the kernel keeps no page cache across opens
- * (visibility contract), and caches nothing it must not. */
-static void handle_options(struct fuse_file_info *fi)
+/* The handle's options: the kernel keeps the pages it has of the file
+ * only when its contents did not change since they were read (the
+ * inode's data version, read after the open's barrier: docs/FUSE.md). */
+static void handle_options(struct fs_fuse *fs, uint64_t ino,
+			   struct fuse_file_info *fi)
 {
-	fi->keep_cache = 0;
+	fi->keep_cache = fs_fuse_inode_keep_cache(fs, ino);
 	fi->direct_io = 0;
 	fi->fh = 0;
 }
@@ -51,7 +53,7 @@ static void finish_create(struct fs_fuse_req *r, int err,
 		return;
 	}
 	ino = res->attr.ino;
-	fs_fuse_entry_param(&res->attr, &e);
+	fs_fuse_entry_param(r->fs, &res->attr, &e);
 	rc = fs_fuse_inode_ref(r->fs, ino, 1);
 	if (rc == 0) {
 		rc = fs_fuse_inode_hold_open(r->fs, ino, NULL);
@@ -62,7 +64,7 @@ static void finish_create(struct fs_fuse_req *r, int err,
 		fuse_reply_err(r->req, -rc);
 		return;
 	}
-	handle_options(&r->fi);
+	handle_options(r->fs, ino, &r->fi);
 	if (fuse_reply_create(r->req, &e, &r->fi) != 0) {
 		/* The kernel never saw it: no forget, no release. */
 		fs_fuse_inode_forget(r->fs, ino, 1);
@@ -101,9 +103,8 @@ static void open_read(struct fs_fuse_req *r)
 		fuse_reply_err(r->req, -rc);
 		return;
 	}
-	handle_options(&r->fi);
-	if (fuse_reply_open(r->req, &r->fi) != 0)
-		fs_fuse_inode_close(r->fs, r->ino);
+	handle_options(r->fs, r->ino, &r->fi);
+	fs_fuse_reply_open(r, true);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -341,16 +341,23 @@ void fs_fuse_attr_to_stat(const struct fs_attr *a, struct stat *st)
 	st->st_ctim.tv_nsec = a->ctime.nsec;
 }
 
-void fs_fuse_entry_param(const struct fs_attr *a, struct fuse_entry_param *e)
+double fs_fuse_attr_timeout(const struct fs_fuse *fs)
+{
+	/* The default visibility contract: the kernel caches nothing that
+	 * could go stale unseen. Relaxed: the notifier invalidates what
+	 * changes, the timeout bounds what it might miss. */
+	return fs->relaxed ? fs->cache_timeout : 0.0;
+}
+
+void fs_fuse_entry_param(const struct fs_fuse *fs, const struct fs_attr *a,
+			 struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = a->ino;
 	e->generation = a->generation;
 	fs_fuse_attr_to_stat(a, &e->attr);
-	/* The visibility contract: the kernel caches nothing that could go
-	 * stale unseen. */
-	e->attr_timeout = 0.0;
-	e->entry_timeout = 0.0;
+	e->attr_timeout = fs_fuse_attr_timeout(fs);
+	e->entry_timeout = fs_fuse_attr_timeout(fs);
 }
 
 void fs_fuse_reply_entry(struct fs_fuse *fs, fuse_req_t req,
@@ -359,7 +366,7 @@ void fs_fuse_reply_entry(struct fs_fuse *fs, fuse_req_t req,
 	struct fuse_entry_param e;
 	int rc;
 
-	fs_fuse_entry_param(a, &e);
+	fs_fuse_entry_param(fs, a, &e);
 	/* The reference exists before the kernel can forget it. */
 	rc = fs_fuse_inode_ref(fs, a->ino, 1);
 	if (rc != 0) {
@@ -368,6 +375,42 @@ void fs_fuse_reply_entry(struct fs_fuse *fs, fuse_req_t req,
 	}
 	if (fuse_reply_entry(req, &e) != 0)
 		fs_fuse_inode_forget(fs, a->ino, 1);
+}
+
+/* An open reply waiting for the notifier (relaxed mode). */
+struct open_reply {
+	struct fs_fuse *fs;
+	fuse_req_t req;
+	struct fuse_file_info fi;
+	uint64_t ino;
+	bool counted;
+};
+
+static void open_reply_send(void *arg)
+{
+	struct open_reply *o = arg;
+
+	if (fuse_reply_open(o->req, &o->fi) != 0 && o->counted)
+		fs_fuse_inode_close(o->fs, o->ino);
+	free(o);
+}
+
+void fs_fuse_reply_open(struct fs_fuse_req *r, bool counted)
+{
+	struct open_reply *o;
+
+	/* Default mode caches no attributes or entries, and the pages were
+	 * settled by keep_cache: nothing to wait for. */
+	if (!r->fs->relaxed || (o = malloc(sizeof(*o))) == NULL) {
+		if (fuse_reply_open(r->req, &r->fi) != 0 && counted)
+			fs_fuse_inode_close(r->fs, r->ino);
+		return;
+	}
+	*o = (struct open_reply){r->fs, r->req, r->fi, r->ino, counted};
+	/* Close-to-open: what was applied before the barrier is
+	 * invalidated before the program sees the handle. */
+	fs_fuse_notify_then(r->fs, fs_fuse_notify_told(r->fs),
+			    open_reply_send, o);
 }
 
 int fs_fuse_name_check(const struct fs_fuse *fs, const char *name)
@@ -411,5 +454,5 @@ void fs_fuse_finish_attr(struct fs_fuse_req *r, int err,
 		return;
 	}
 	fs_fuse_attr_to_stat(&res->attr, &st);
-	fuse_reply_attr(r->req, &st, 0.0);
+	fuse_reply_attr(r->req, &st, fs_fuse_attr_timeout(r->fs));
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #define OP_TIMEOUT_DEFAULT_MS 10000u
+#define CACHE_TIMEOUT_DEFAULT_S 10u
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -31,6 +32,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Apply clears setuid/setgid on write, truncate and chown. */
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
+	/* Pages are checked against the attributes whenever the kernel
+	 * fetches them: the backstop of keep_cache (docs/FUSE.md). */
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	/* One command per write: the largest one command carries. libfuse
 	 * lowers it to what its buffers hold. */
 	conn->max_write = FS_WRITE_MAX;
@@ -84,12 +89,21 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 	f->log = cfg->log;
 	f->log_ctx = cfg->log_ctx;
 	f->name_max = st.name_max;
+	f->relaxed = cfg->cache_relaxed;
+	f->cache_timeout = cfg->cache_timeout_s ? cfg->cache_timeout_s
+						: CACHE_TIMEOUT_DEFAULT_S;
 	f->mountpoint = strdup(cfg->mountpoint);
 	if (f->mountpoint == NULL) {
 		free_state(f);
 		return -ENOMEM;
 	}
 	fs_fuse_inodes_init(f);
+	rc = fs_fuse_notify_init(f);
+	if (rc != 0) {
+		fs_fuse_inodes_release(f);
+		free_state(f);
+		return rc;
+	}
 	rc = fs_fuse_req_start(f);
 	if (rc == 0)
 		rc = fs_fuse_locks_init(f);
@@ -129,15 +143,22 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 		goto fail;
 	}
 	f->mounted = true;
+	rc = fs_fuse_notify_start(f);
+	if (rc != 0)
+		goto fail;
 	*out = f;
 	return 0;
 fail:
 	fs_store_set_hook(store, NULL, NULL);
+	if (f->mounted)
+		fuse_session_unmount(f->se);
+	fs_fuse_notify_stop(f);
 	fs_fuse_releaser_stop(f);
 	fs_fuse_locks_release(f);
 	if (f->se != NULL)
 		fuse_session_destroy(f->se);
 	fs_fuse_req_stop(f);
+	fs_fuse_notify_free(f);
 	fs_fuse_inodes_release(f);
 	free_state(f);
 	return rc;
@@ -181,6 +202,9 @@ void fs_fuse_destroy(struct fs_fuse *f)
 	fs_store_set_hook(f->store, NULL, NULL);
 	if (f->mounted)
 		fuse_session_unmount(f->se);
+	/* Opens waiting for invalidations are answered (the kernel is gone:
+	 * nothing more to invalidate). */
+	fs_fuse_notify_stop(f);
 	/* What is still queued is proposed before the requests stop. */
 	fs_fuse_releaser_stop(f);
 	/* Callbacks still reply through the session: wait for them all
@@ -190,6 +214,7 @@ void fs_fuse_destroy(struct fs_fuse *f)
 		return; /* requests still out (logged): keep what they use */
 	fs_fuse_locks_release(f);
 	fuse_session_destroy(f->se);
+	fs_fuse_notify_free(f);
 	/* The kernel sends no forgets at unmount: entries may remain. */
 	fs_fuse_inodes_release(f);
 	free_state(f);

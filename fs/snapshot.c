@@ -282,6 +282,7 @@ int fs_install_finish(struct fs_install *in)
 		in->failed = true;
 		return -EBADMSG;
 	}
+	ev.index = in->index;
 	/* Durable before it becomes the store: a synced write flushes
 	 * LevelDB's log; its tables are synced when written. */
 	fs_kv_batch_clear(in->batch);

@@ -656,6 +656,8 @@ static int run_node(struct node *n)
 	fc.op_timeout_ms = a->op_timeout_ms;
 	fc.max_threads = a->max_threads;
 	fc.allow_other = a->allow_other;
+	fc.cache_relaxed = a->cache_relaxed;
+	fc.cache_timeout_s = a->cache_timeout_s;
 	fc.debug = a->fuse_debug;
 	fc.log = daemon_log_hook;
 	fs_raft_proposer(n->fr, &p);

@@ -140,6 +140,22 @@ static int parse_option(char *tok, struct serve_args *a, char *err,
 		if (rc != 0)
 			return rc;
 		a->max_threads = (uint32_t)v;
+	} else if (strcmp(tok, "cache") == 0 && eq != NULL) {
+		if (strcmp(eq + 1, "relaxed") == 0)
+			a->cache_relaxed = true;
+		else if (strcmp(eq + 1, "strict") == 0)
+			a->cache_relaxed = false;
+		else
+			return usage_err(err, size,
+					 "-o cache: 'strict' (the default) or "
+					 "'relaxed', not '%s'",
+					 eq + 1);
+	} else if (strcmp(tok, "cache_timeout") == 0 && eq != NULL) {
+		rc = option_u64("cache_timeout (seconds)", eq + 1, 1, 3600, &v,
+				err, size);
+		if (rc != 0)
+			return rc;
+		a->cache_timeout_s = (uint32_t)v;
 	} else if (strcmp(tok, "snapshot_entries") == 0 && eq != NULL) {
 		rc = option_u64("snapshot_entries", eq + 1, 0, 1000000000u,
 				&a->snapshot_entries, err, size);
@@ -156,6 +172,7 @@ static int parse_option(char *tok, struct serve_args *a, char *err,
 		return usage_err(err, size,
 				 "-o: unknown option '%s' (known: allow_other, "
 				 "debug, timeout=S, max_threads=N, "
+				 "cache=strict|relaxed, cache_timeout=S, "
 				 "snapshot_entries=N, snapshot_keep=N)",
 				 tok);
 	}
