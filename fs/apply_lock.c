@@ -36,6 +36,7 @@ static void on_grant(void *ctx, const struct fs_lock_waiter *w)
 	a->lock_events[a->n_lock_events++] = (struct fs_store_event){
 		.kind = FS_EVENT_LOCK_GRANTED,
 		.ino = w->want.ino,
+		.index = a->index,
 		.node = w->want.node,
 		.epoch = w->epoch,
 		.seq = w->seq};

@@ -3,6 +3,9 @@
  * flock, the release of a closing owner's locks (flush, release), and
  * blocked requests.
  *
+ * A grant is answered only after this node applied it and the kernel was
+ * told to drop what it cached of the changes before it (reply_granted).
+ *
  * Every change is a LOCK command through the log, answered once this node
  * applied it. A blocking request (F_SETLKW, flock without LOCK_NB) whose
  * LOCK was queued in the replicated table is parked here, not in the
@@ -99,6 +102,31 @@ void fs_fuse_locks_release(struct fs_fuse *fs)
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 	fs->locks = NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Answering a grant.                                                      */
+
+static void reply_granted_now(void *arg)
+{
+	fuse_reply_err(arg, 0);
+}
+
+/*
+ * A lock granted (on this node's apply or completion thread: its command
+ * and everything before it are applied here) is answered once the kernel
+ * was told to forget what those commands changed (fs_fuse_notify_then),
+ * so the holder reads what the previous holder wrote even from pages it
+ * had cached.
+ */
+static void reply_granted(struct fs_fuse *fs, fuse_req_t req)
+{
+	if (!fs->notifier) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	fs_fuse_notify_then(fs, fs_fuse_notify_told(fs), reply_granted_now,
+			    req);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -298,7 +326,7 @@ static void park(struct fs_fuse_req *r)
 	if (early_take(l, w->epoch, w->seq)) {
 		pthread_mutex_unlock(&l->mu);
 		free(w);
-		fuse_reply_err(r->req, 0);
+		reply_granted(fs, r->req);
 		return;
 	}
 	w->next = l->waits;
@@ -317,7 +345,7 @@ static void park(struct fs_fuse_req *r)
 		w->cancelling = true;
 	pthread_mutex_unlock(&l->mu);
 	if (granted) {
-		fuse_reply_err(w->req, 0);
+		reply_granted(fs, w->req);
 		free(w);
 	} else if (cancel) {
 		propose_cancel(fs, w->seq, NULL);
@@ -349,7 +377,7 @@ void fs_fuse_lock_event(struct fs_fuse *fs, const struct fs_store_event *ev)
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (reply) {
-		fuse_reply_err(w->req, 0);
+		reply_granted(fs, w->req);
 		free(w);
 	}
 }
@@ -361,6 +389,9 @@ static void lock_done(struct fs_fuse_req *r, int err,
 		      const struct fs_result *res, bool answer)
 {
 	if (err != 0 || res->err != 0) {
+		if (r->lock.type == FS_LOCK_UNLOCK && err != 0)
+			/* Maybe not unlocked: the close must still try. */
+			locker_add(r->fs, r->ino, r->lock.kind, r->lock.owner);
 		if (answer)
 			fuse_reply_err(r->req, err != 0 ? -err : res->err);
 		return;
@@ -383,7 +414,9 @@ static void lock_done(struct fs_fuse_req *r, int err,
 		}
 		return;
 	}
-	if (answer)
+	if (answer && r->lock.type != FS_LOCK_UNLOCK)
+		reply_granted(r->fs, r->req);
+	else if (answer)
 		fuse_reply_err(r->req, 0);
 	else if (r->lock.type != FS_LOCK_UNLOCK)
 		propose_undo(r->fs, r);
@@ -416,6 +449,11 @@ static void lock_request(fuse_req_t req, uint64_t ino, uint64_t owner,
 	c.flags = wait && type != FS_LOCK_UNLOCK ? FS_LOCK_WAIT : 0;
 	if (type != FS_LOCK_UNLOCK)
 		locker_add(fs, ino, kind, owner);
+	else if (kind == FS_LOCK_FLOCK)
+		/* An flock owner holds one lock: after this unlock its
+		 * release has nothing left to drop (saves a command per
+		 * close of a file flock(1) used). */
+		locker_take(fs, ino, kind, owner);
 	fs_fuse_propose(r, &c, lock_done);
 }
 

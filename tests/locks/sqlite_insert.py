@@ -6,7 +6,7 @@ import sqlite3
 import sys
 
 db, writer, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-conn = sqlite3.connect(db, timeout=120, isolation_level=None)
+conn = sqlite3.connect(db, timeout=900, isolation_level=None)
 for i in range(n):
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("INSERT INTO t (writer, i) VALUES (?, ?)", (writer, i))
