@@ -763,10 +763,16 @@ static int run_op(struct fs_apply *a)
 		 * lock. */
 		int rc = fs_orphans_release_node(a, a->c->proposal.id.node);
 
-		return rc ? rc
-			  : fs_locks_release_node_apply(a,
-							a->c->proposal.id.node);
+		if (rc == 0)
+			rc = fs_locks_release_node_apply(
+				a, a->c->proposal.id.node);
+		/* Its first renewal, too. */
+		return rc ? rc : fs_lease_announce(a, true);
 	}
+	case FS_OP_LEASE:
+		return fs_lease_announce(a, true);
+	case FS_OP_LEASE_EXPIRE:
+		return fs_apply_lease_expire(a);
 	case FS_OP_LOCK:
 	case FS_OP_LOCK_CANCEL:
 	case FS_OP_UNLOCK_OWNER:
@@ -996,9 +1002,14 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 	if (rc != 0)
 		goto out;
 	if (v == RAFT_DEDUP_NEW) {
+		bool fenced = false;
+
 		a.now = command_time(s, &cmd, a.sb.last_time);
 		a.sb.last_time = a.now;
-		rc = run_op(&a);
+		/* Fencing: nothing of a node whose lease was revoked. */
+		rc = cmd.op == FS_OP_INIT ? 0 : fs_lease_fenced(&a, &fenced);
+		if (rc == 0)
+			rc = fenced ? EIO : run_op(&a);
 		if (rc > 0) {
 			/* The command failed: none of its writes count. */
 			fs_txn_reset(&a.txn);

@@ -76,6 +76,13 @@ int fs_orphans_release_node(struct fs_apply *a, uint64_t node);
 int fs_apply_lock(struct fs_apply *a);
 int fs_locks_release_node_apply(struct fs_apply *a, uint64_t node);
 
+/* Leases (fs/apply_lease.c): whether the command's node and epoch are
+ * fenced (its lease revoked); the command's epoch becomes its node's
+ * newest (and, renew, a renewal is counted); LEASE_EXPIRE. */
+int fs_lease_fenced(struct fs_apply *a, bool *fenced);
+int fs_lease_announce(struct fs_apply *a, bool renew);
+int fs_apply_lease_expire(struct fs_apply *a);
+
 /* Cut stored data to size bytes (shrinking only touches stored blocks). */
 int fs_data_truncate(struct fs_apply *a, struct fs_inode *in, uint64_t size);
 /* Store len bytes at offset (ENOSPC first, nothing partial). */

@@ -140,6 +140,10 @@ static bool cmd_is_valid(const struct fs_cmd *c)
 		return c->offset != 0;
 	case FS_OP_UNLOCK_OWNER:
 		return c->ino != 0 && lock_kind_ok(c->lock_kind);
+	case FS_OP_LEASE:
+		return true;
+	case FS_OP_LEASE_EXPIRE:
+		return c->offset != 0 && c->length != 0;
 	}
 	return false;
 }
@@ -273,6 +277,12 @@ static void encode(const struct fs_cmd *c, struct fs_wbuf *w)
 		fs_put_u64(w, c->ino);
 		fs_put_u8(w, c->lock_kind);
 		fs_put_u64(w, c->lock_owner);
+		break;
+	case FS_OP_LEASE:
+		break;
+	case FS_OP_LEASE_EXPIRE:
+		fs_put_u64(w, c->offset);
+		fs_put_u64(w, c->length);
 		break;
 	}
 }
@@ -454,6 +464,12 @@ int fs_cmd_decode(const uint8_t *buf, size_t size, struct fs_cmd *cmd)
 		c.ino = fs_get_u64(&r);
 		c.lock_kind = fs_get_u8(&r);
 		c.lock_owner = fs_get_u64(&r);
+		break;
+	case FS_OP_LEASE:
+		break;
+	case FS_OP_LEASE_EXPIRE:
+		c.offset = fs_get_u64(&r);
+		c.length = fs_get_u64(&r);
 		break;
 	default:
 		return -EBADMSG;

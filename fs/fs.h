@@ -119,7 +119,9 @@ enum fs_op {
 	FS_OP_LOCK = 18,   /* set or remove a lock, or wait for it */
 	FS_OP_LOCK_CANCEL = 19, /* the proposer's waiting LOCK is withdrawn */
 	FS_OP_UNLOCK_OWNER = 20, /* every lock of one owner on an inode */
-	FS_OP_MAX = 20,
+	FS_OP_LEASE = 21,  /* the proposer's node renews its lease */
+	FS_OP_LEASE_EXPIRE = 22, /* the leader revokes a silent node's lease */
+	FS_OP_MAX = 22,
 };
 
 /* Locks (fs/locks.h, docs/LOCKS.md): kinds, types, the end of every file
@@ -200,6 +202,12 @@ enum fs_set {
  *                epoch). Result: err 0 withdrawn, ENOENT not queued
  *                (granted already)
  *   UNLOCK_OWNER ino, lock_kind, lock_owner (close: flush, release)
+ *   LEASE        (none: the proposal's node, epoch renews its lease)
+ *   LEASE_EXPIRE offset = node, length = its epoch whose lease is revoked:
+ *                every command of that node from that epoch or an earlier
+ *                one is refused from then on (err EIO: fencing), its locks
+ *                and waiters go. Err ESTALE when the node announced a
+ *                newer epoch already (it restarted).
  *
  * Names and data are referenced, not owned: after fs_cmd_decode they point
  * into the decoded buffer. Names are byte strings with explicit length
@@ -466,6 +474,19 @@ struct fs_lock_info {
 };
 int fs_lock_test(struct fs_store *s, uint64_t ino,
 		 const struct fs_lock_info *want, struct fs_lock_info *info);
+
+/* A node's lease record (docs/LOCKS.md, "Leases"). */
+struct fs_lease {
+	uint64_t node;
+	uint64_t epoch;    /* the newest epoch the node announced */
+	uint64_t renewals; /* LEASE commands applied, all epochs */
+	uint64_t revoked;  /* its epochs up to this one are fenced; 0: none */
+};
+
+/* Each lease record, by node; fn returning non-zero stops with that
+ * value. Returns 0, -EIO. */
+int fs_lease_each(struct fs_store *s,
+		  int (*fn)(void *ctx, const struct fs_lease *l), void *ctx);
 
 struct fs_statfs {
 	uint32_t block_size;
@@ -741,6 +762,33 @@ int fs_check_point(const struct fs_proposer *p, uint64_t check_id);
  * the proposer's error (-EIO: outcome unknown).
  */
 int fs_release_all(const struct fs_proposer *p);
+
+/*
+ * The lease keeper (fs/lease.c, docs/LOCKS.md): a thread that renews this
+ * node's lease through p every lease_ms / 3 and, while is_leader says this
+ * node leads, proposes LEASE_EXPIRE for every other node whose renewals it
+ * has not seen applied for lease_ms (counted from when it became leader:
+ * a new leader first waits a full lease period). log as in
+ * fs_fuse_config (may be NULL).
+ */
+struct fs_lease_options {
+	uint32_t lease_ms; /* 0: FS_LEASE_DEFAULT_MS */
+	bool (*is_leader)(void *ctx);
+	void *ctx;
+	void (*log)(void *ctx, int level, const char *line);
+	void *log_ctx;
+};
+#define FS_LEASE_DEFAULT_MS 10000u
+
+struct fs_lease_keeper;
+
+/* 0, -EINVAL, -ENOMEM, or a pthread error (negative). */
+int fs_lease_keeper_start(struct fs_store *s, const struct fs_proposer *p,
+			  const struct fs_lease_options *o,
+			  struct fs_lease_keeper **out);
+/* Stop the thread, wait (bounded) for the proposals it made; accepts
+ * NULL. Before the proposer stops. */
+void fs_lease_keeper_stop(struct fs_lease_keeper *k);
 
 /* ---------------------------------------------------------------------- */
 /* The FUSE front end (docs/FUSE.md).                                      */

@@ -1277,7 +1277,7 @@ static void lock_problem(void *ctx, uint64_t ino, const char *detail)
 
 static bool prefix_known(uint8_t b)
 {
-	return memchr("BCDIKLMOPRSX", b, 12) != NULL;
+	return memchr("BCDEIKLMOPRSX", b, 13) != NULL;
 }
 
 static int check_unknown_keys(struct ck *c)

@@ -3,8 +3,8 @@
  * UNLOCK_OWNER applied through fs_store_apply by several nodes, waiters
  * granted through the store's hook, a retried LOCK answered from the
  * duplicate table, RELEASE_ALL dropping a restarted node's locks, F_GETLK
- * through fs_lock_test, and the lock records clean under fsck and in the
- * state hash.
+ * through fs_lock_test, leases (renewal, expiry, fencing of the revoked
+ * epoch), and the lock records clean under fsck and in the state hash.
  */
 
 #include "tests/lib/test_main.h"
@@ -218,6 +218,76 @@ static void test_deadlock_and_restart(void **state)
 	assert_int_equal(run(f, &c, NULL), 0);
 }
 
+static int lease_of(void *ctx, const struct fs_lease *l)
+{
+	struct fs_lease *out = ctx;
+
+	if (l->node == out->node)
+		*out = *l;
+	return 0;
+}
+
+/* Leases: LEASE counts renewals, LEASE_EXPIRE fences the node's epoch and
+ * releases its locks (a waiter elsewhere is granted), the fenced epoch's
+ * commands get EIO, a restart (new epoch) is not fenced, and an expiry of
+ * an epoch older than the node's newest is refused (ESTALE). */
+static void test_lease_expire_fences(void **state)
+{
+	struct fix *f = *state;
+	struct fs_lease l = {.node = 2};
+	struct fs_result r;
+	struct fs_cmd c;
+
+	cmd(f, 2, &c, FS_OP_LEASE);
+	assert_int_equal(run(f, &c, NULL), 0);
+	cmd(f, 2, &c, FS_OP_LEASE);
+	assert_int_equal(run(f, &c, NULL), 0);
+	assert_int_equal(fs_lease_each(f->s, lease_of, &l), 0);
+	assert_int_equal(l.epoch, 1);
+	assert_int_equal(l.renewals, 2);
+	assert_int_equal(l.revoked, 0);
+	lock_cmd(f, 2, &c, FS_LOCK_FLOCK, FS_LOCK_WRITE, 0, FS_LOCK_EOF, false);
+	assert_int_equal(run(f, &c, NULL), 0);
+	lock_cmd(f, 1, &c, FS_LOCK_FLOCK, FS_LOCK_WRITE, 0, FS_LOCK_EOF, true);
+	assert_int_equal(run(f, &c, &r), 0);
+	assert_int_equal(r.count, 1);
+	/* The leader (node 3) expires node 2. */
+	cmd(f, 3, &c, FS_OP_LEASE_EXPIRE);
+	c.offset = 2;
+	c.length = 1;
+	assert_int_equal(run(f, &c, NULL), 0);
+	assert_int_equal(f->n_granted, 1);
+	assert_int_equal(f->granted[0].node, 1);
+	l = (struct fs_lease){.node = 2};
+	assert_int_equal(fs_lease_each(f->s, lease_of, &l), 0);
+	assert_int_equal(l.revoked, 1);
+	/* Node 2's epoch 1 is fenced: a write, a lock, a renewal. */
+	cmd(f, 2, &c, FS_OP_WRITE);
+	c.ino = f->ino;
+	c.data = "late";
+	c.data_len = 4;
+	assert_int_equal(run(f, &c, NULL), EIO);
+	lock_cmd(f, 2, &c, FS_LOCK_FLOCK, FS_LOCK_WRITE, 0, FS_LOCK_EOF, false);
+	assert_int_equal(run(f, &c, NULL), EIO);
+	cmd(f, 2, &c, FS_OP_LEASE);
+	assert_int_equal(run(f, &c, NULL), EIO);
+	/* Node 2 starts again (epoch 2). */
+	f->p[2] = (struct fst_proposer){2, 2, 0, 1};
+	cmd(f, 2, &c, FS_OP_RELEASE_ALL);
+	assert_int_equal(run(f, &c, NULL), 0);
+	cmd(f, 2, &c, FS_OP_WRITE);
+	c.ino = f->ino;
+	c.data = "new";
+	c.data_len = 3;
+	assert_int_equal(run(f, &c, NULL), 0);
+	cmd(f, 3, &c, FS_OP_LEASE_EXPIRE);
+	c.offset = 2;
+	c.length = 1;
+	assert_int_equal(run(f, &c, NULL), ESTALE);
+	cmd(f, 2, &c, FS_OP_LEASE);
+	assert_int_equal(run(f, &c, NULL), 0);
+}
+
 static void problem(void *ctx, const struct fs_fsck_problem *p)
 {
 	(void)ctx;
@@ -253,4 +323,4 @@ static void test_fsck_and_hash(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 TEST_MAIN(T(test_lock_wait_grant_cancel), T(test_deadlock_and_restart),
-	  T(test_fsck_and_hash))
+	  T(test_lease_expire_fences), T(test_fsck_and_hash))
