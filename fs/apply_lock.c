@@ -243,3 +243,45 @@ int fs_lock_test(struct fs_store *s, uint64_t ino,
 	fs_kv_free(val);
 	return rc;
 }
+
+struct find_waiter {
+	uint64_t node, epoch, seq;
+};
+
+static int is_waiter(void *ctx, const struct fs_lock_waiter *w)
+{
+	const struct find_waiter *f = ctx;
+
+	return w->want.node == f->node && w->epoch == f->epoch &&
+	       w->seq == f->seq;
+}
+
+int fs_lock_is_queued(struct fs_store *s, uint64_t ino, uint64_t node,
+		      uint64_t epoch, uint64_t seq)
+{
+	struct find_waiter f = {node, epoch, seq};
+	struct fs_locks *t = NULL;
+	struct fs_key k;
+	void *val = NULL;
+	size_t len;
+	int rc;
+
+	fs_key1(&k, FS_KEY_LOCKS, ino);
+	pthread_rwlock_rdlock(&s->lock);
+	rc = fs_kv_get(s->kv, NULL, k.b, k.len, &val, &len);
+	pthread_rwlock_unlock(&s->lock);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return -EIO;
+	rc = fs_locks_create(&t);
+	if (rc == 0)
+		rc = fs_locks_decode_ino(t, ino, val, len);
+	if (rc == 0)
+		rc = fs_locks_each_waiter(t, ino, is_waiter, &f);
+	else
+		rc = -EIO;
+	fs_locks_destroy(t);
+	fs_kv_free(val);
+	return rc;
+}

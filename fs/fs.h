@@ -463,6 +463,11 @@ int fs_lseek(struct fs_store *s, uint64_t ino, uint64_t offset, int whence,
  * lock held. Returns 1 with the first conflicting lock in *info, 0 none,
  * -EINVAL (malformed want), -EIO.
  */
+/* Whether the LOCK of proposal (node, epoch, seq) waits in ino's queue:
+ * 1 yes, 0 no (granted, withdrawn or dropped), -EIO. */
+int fs_lock_is_queued(struct fs_store *s, uint64_t ino, uint64_t node,
+		      uint64_t epoch, uint64_t seq);
+
 struct fs_lock_info {
 	uint64_t node;
 	uint64_t owner;

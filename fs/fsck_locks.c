@@ -1,4 +1,4 @@
-/* fsck: the lock records (fs/fsck_locks.h). */
+/* fsck: the lock and lease records (fs/fsck_locks.h). */
 
 #include "fs/fsck_locks.h"
 
@@ -62,6 +62,21 @@ int fs_fsck_locks(struct fs_kv *kv,
 		rc = -EIO;
 	if (rc == 0 && fs_locks_check(t, why, sizeof(why)) != 0)
 		report(ctx, 0, why);
+	/* The lease records: E node -> epoch, renewals, revoked (u64 each). */
+	prefix = FS_KEY_LEASE;
+	for (fs_kv_iter_seek(it, &prefix, 1); rc == 0 && fs_kv_iter_valid(it);
+	     fs_kv_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *k = fs_kv_iter_key(it, &klen);
+
+		if (klen == 0 || k[0] != FS_KEY_LEASE)
+			break;
+		fs_kv_iter_value(it, &vlen);
+		if (klen != 9 || fs_rd64(k + 1) == 0 || vlen != 24)
+			report(ctx, 0, "malformed lease record");
+	}
+	if (rc == 0 && fs_kv_iter_status(it) != 0)
+		rc = -EIO;
 out:
 	if (rc == -EIO)
 		snprintf(err, err_size, "cannot read the lock records");

@@ -4,7 +4,8 @@
 /*
  * fsck's check of the lock records (K ino, docs/FSCK.md): each decodes,
  * is canonical, names an existing inode, and the whole table keeps the
- * lock table's invariants (fs_locks_check). Private to fs/.
+ * lock table's invariants (fs_locks_check); each lease record (E node)
+ * is well formed. Private to fs/.
  */
 
 #include <stddef.h>

@@ -296,7 +296,9 @@ void fs_fuse_ops_lock(struct fuse_lowlevel_ops *ops);
 int fs_fuse_locks_init(struct fs_fuse *fs);
 /* Answer EIO to every blocked request (before the session goes); free. */
 void fs_fuse_locks_release(struct fs_fuse *fs);
-/* The store's hook for FS_EVENT_LOCK_GRANTED (apply thread). */
+/* The store's hook for FS_EVENT_LOCK_GRANTED, and FS_EVENT_INSTALLED (a
+ * snapshot skips grant events: waiters no longer queued in it are
+ * answered as granted) (apply thread). */
 void fs_fuse_lock_event(struct fs_fuse *fs, const struct fs_store_event *ev);
 /* flush: when the owner set POSIX locks on ino here, propose their
  * release and answer req once applied (true: req taken). */

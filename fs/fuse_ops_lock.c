@@ -33,6 +33,7 @@
 struct lock_wait {
 	struct lock_wait *next;
 	fuse_req_t req;
+	uint64_t ino;
 	uint64_t epoch;
 	uint64_t seq;
 	bool busy;          /* the completion is still arming the interrupt */
@@ -320,8 +321,9 @@ static void park(struct fs_fuse_req *r)
 		propose_cancel(fs, r->id.seq, r);
 		return;
 	}
-	*w = (struct lock_wait){.req = r->req, .epoch = r->id.epoch,
-				.seq = r->id.seq, .busy = true};
+	*w = (struct lock_wait){.req = r->req, .ino = r->ino,
+				.epoch = r->id.epoch, .seq = r->id.seq,
+				.busy = true};
 	pthread_mutex_lock(&l->mu);
 	if (early_take(l, w->epoch, w->seq)) {
 		pthread_mutex_unlock(&l->mu);
@@ -352,12 +354,52 @@ static void park(struct fs_fuse_req *r)
 	}
 }
 
+/*
+ * After a snapshot install: the grants its commands made were never told
+ * here. A parked waiter no longer queued in the new state was granted (a
+ * cancel of ours would have answered it; a revoked lease fences every
+ * later change anyway): answer it.
+ */
+static void recheck_waiters(struct fs_fuse *fs)
+{
+	struct fs_fuse_locks *l = fs->locks;
+	struct lock_wait *w;
+	uint64_t ino[64], seq[64], epoch[64];
+	size_t n = 0;
+
+	pthread_mutex_lock(&l->mu);
+	for (w = l->waits; w && n < 64; w = w->next) {
+		if (w->busy || w->cancelling)
+			continue;
+		ino[n] = w->ino;
+		epoch[n] = w->epoch;
+		seq[n++] = w->seq;
+	}
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (fs_lock_is_queued(fs->store, ino[i], fs->prop.node_id,
+				      epoch[i], seq[i]) != 0)
+			continue;
+		pthread_mutex_lock(&l->mu);
+		w = wait_take(l, seq[i]);
+		pthread_mutex_unlock(&l->mu);
+		if (w) {
+			reply_granted(fs, w->req);
+			free(w);
+		}
+	}
+}
+
 void fs_fuse_lock_event(struct fs_fuse *fs, const struct fs_store_event *ev)
 {
 	struct fs_fuse_locks *l = fs->locks;
 	struct lock_wait *w;
 	bool reply = false;
 
+	if (l && ev->kind == FS_EVENT_INSTALLED) {
+		recheck_waiters(fs);
+		return;
+	}
 	if (!l || ev->node != fs->prop.node_id)
 		return;
 	pthread_mutex_lock(&l->mu);

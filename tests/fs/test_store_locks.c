@@ -152,6 +152,8 @@ static void test_lock_wait_grant_cancel(void **state)
 	assert_int_equal(r.count, 1);
 	free(buf);
 	assert_int_equal(f->n_granted, 0);
+	assert_int_equal(fs_lock_is_queued(f->s, f->ino, 2, 1, seq2), 1);
+	assert_int_equal(fs_lock_is_queued(f->s, f->ino, 2, 1, seq2 + 1), 0);
 	/* Node 1 closes: node 2 is granted, and told through the hook. */
 	cmd(f, 1, &c, FS_OP_UNLOCK_OWNER);
 	c.ino = f->ino;
@@ -163,6 +165,7 @@ static void test_lock_wait_grant_cancel(void **state)
 	assert_int_equal(f->granted[0].epoch, 1);
 	assert_int_equal(f->granted[0].seq, seq2);
 	assert_int_equal(f->granted[0].ino, f->ino);
+	assert_int_equal(fs_lock_is_queued(f->s, f->ino, 2, 1, seq2), 0);
 	want.start = 55;
 	assert_int_equal(fs_lock_test(f->s, f->ino, &want, &got), 1);
 	assert_int_equal(got.node, 2);
