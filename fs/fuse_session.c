@@ -150,9 +150,9 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 	return 0;
 fail:
 	fs_store_set_hook(store, NULL, NULL);
+	fs_fuse_notify_stop(f);
 	if (f->mounted)
 		fuse_session_unmount(f->se);
-	fs_fuse_notify_stop(f);
 	fs_fuse_releaser_stop(f);
 	fs_fuse_locks_release(f);
 	if (f->se != NULL)
@@ -200,11 +200,11 @@ void fs_fuse_destroy(struct fs_fuse *f)
 	if (f == NULL)
 		return;
 	fs_store_set_hook(f->store, NULL, NULL);
+	/* Before the unmount closes the device: the notifier writes to it.
+	 * Opens still waiting for invalidations are answered. */
+	fs_fuse_notify_stop(f);
 	if (f->mounted)
 		fuse_session_unmount(f->se);
-	/* Opens waiting for invalidations are answered (the kernel is gone:
-	 * nothing more to invalidate). */
-	fs_fuse_notify_stop(f);
 	/* What is still queued is proposed before the requests stop. */
 	fs_fuse_releaser_stop(f);
 	/* Callbacks still reply through the session: wait for them all
