@@ -49,6 +49,16 @@ static void changed_entry(struct fs_apply *a, uint64_t dir, const char *name,
 {
 	struct fs_store_event *ev = &a->ev;
 
+	/* One name changed twice (a rename over it: removed, then added):
+	 * its last state counts. */
+	for (uint32_t i = 0; i < ev->n_entries; i++) {
+		struct fs_change_entry *e = &ev->entries[i];
+		if (e->dir == dir && e->name_len == len &&
+		    memcmp(e->name, name, len) == 0) {
+			e->removed = removed;
+			return;
+		}
+	}
 	if (ev->n_entries < FS_CHANGE_ENTRIES_MAX)
 		ev->entries[ev->n_entries++] = (struct fs_change_entry){
 			dir, name, (uint32_t)len, removed};

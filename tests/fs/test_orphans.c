@@ -299,6 +299,10 @@ struct hook_seen {
 	int calls;
 	int dirs;
 	struct fs_attr dir;
+	/* FS_EVENT_CHANGED: how many, and the last one (names copied) */
+	int changes;
+	struct fs_store_event change;
+	char names[FS_CHANGE_ENTRIES_MAX][16];
 };
 
 static void hook(void *ctx, const struct fs_store_event *ev)
@@ -309,6 +313,17 @@ static void hook(void *ctx, const struct fs_store_event *ev)
 	if (ev->kind == FS_EVENT_DIR_FREED) {
 		hs->dirs++;
 		hs->dir = ev->attr;
+		return;
+	}
+	if (ev->kind == FS_EVENT_CHANGED) {
+		hs->changes++;
+		hs->change = *ev;
+		for (uint32_t i = 0; i < ev->n_entries; i++) {
+			const struct fs_change_entry *e = &ev->entries[i];
+			assert_true(e->name_len < sizeof(hs->names[i]));
+			memcpy(hs->names[i], e->name, e->name_len);
+			hs->names[i][e->name_len] = '\0';
+		}
 		return;
 	}
 	assert_int_equal(ev->kind, FS_EVENT_ORPHANED);
@@ -323,7 +338,7 @@ static void test_hook_tells_each_new_orphan(void **state)
 {
 	struct fix *f = *state;
 	uint64_t a = create_file(f, "a", S_IFREG | 0644);
-	struct hook_seen hs = {f->s, 0, 0, 0, 0, {0}};
+	struct hook_seen hs = {.s = f->s};
 	struct fs_cmd c;
 
 	fs_store_set_hook(f->s, hook, &hs);
@@ -353,7 +368,7 @@ static void test_hook_tells_a_removed_directory(void **state)
 {
 	struct fix *f = *state;
 	uint64_t d = create_file(f, "d", S_IFDIR | 0750);
-	struct hook_seen hs = {f->s, 0, 0, 0, 0, {0}};
+	struct hook_seen hs = {.s = f->s};
 	struct fs_cmd c;
 
 	fs_store_set_hook(f->s, hook, &hs);
@@ -368,6 +383,86 @@ static void test_hook_tells_a_removed_directory(void **state)
 	assert_int_equal(hs.dir.nlink, 0);
 	assert_int_equal(hs.dir.mode, S_IFDIR | 0750);
 	assert_int_equal(hs.dir.ctime.sec, f->clock.sec);
+	fs_store_set_hook(f->s, NULL, NULL);
+}
+
+static bool has(const uint64_t *v, uint32_t n, uint64_t x)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+static void test_hook_tells_what_changed(void **state)
+{
+	struct fix *f = *state;
+	uint64_t a = create_file(f, "a", S_IFREG | 0644);
+	uint64_t b = create_file(f, "b", S_IFREG | 0644);
+	struct hook_seen hs = {.s = f->s};
+	struct fs_store_event *ev = &hs.change;
+	struct fs_cmd c;
+
+	fs_store_set_hook(f->s, hook, &hs);
+	/* A write: the inode, its contents; the index and the proposer. */
+	cmd(f, 2, &c, FS_OP_APPEND);
+	c.ino = a;
+	c.data = "xy";
+	c.data_len = 2;
+	assert_int_equal(run_as(f, 2, &c, NULL), 0);
+	assert_int_equal(hs.changes, 1);
+	assert_int_equal(ev->index, f->index);
+	assert_int_equal(ev->node, 2);
+	assert_true(ev->append);
+	assert_int_equal(ev->n_inodes, 1);
+	assert_int_equal(ev->inodes[0], a);
+	assert_int_equal(ev->n_data, 1);
+	assert_int_equal(ev->data[0], a);
+	assert_int_equal(ev->n_entries, 0);
+	/* A chmod: attributes only. */
+	cmd(f, 3, &c, FS_OP_SETATTR);
+	c.ino = a;
+	c.valid = FS_SET_MODE;
+	c.mode = 0600;
+	assert_int_equal(run_as(f, 3, &c, NULL), 0);
+	assert_int_equal(hs.changes, 2);
+	assert_int_equal(ev->node, 3);
+	assert_false(ev->append);
+	assert_int_equal(ev->n_data, 0);
+	assert_true(has(ev->inodes, ev->n_inodes, a));
+	/* A rename over b: both names, the directory, both inodes; the name
+	 * removed tells the inode it named. */
+	cmd(f, 1, &c, FS_OP_RENAME);
+	c.ino = FS_ROOT_INO;
+	c.name = "a";
+	c.name_len = 1;
+	c.ino2 = FS_ROOT_INO;
+	c.name2 = "b";
+	c.name2_len = 1;
+	assert_int_equal(run_as(f, 1, &c, NULL), 0);
+	assert_int_equal(hs.changes, 3);
+	assert_false(ev->all);
+	assert_true(has(ev->inodes, ev->n_inodes, FS_ROOT_INO));
+	assert_true(has(ev->inodes, ev->n_inodes, a));
+	assert_true(has(ev->inodes, ev->n_inodes, b));
+	assert_int_equal(ev->n_entries, 2);
+	for (uint32_t i = 0; i < 2; i++) {
+		assert_int_equal(ev->entries[i].dir, FS_ROOT_INO);
+		if (strcmp(hs.names[i], "a") == 0)
+			assert_int_equal(ev->entries[i].removed, a);
+		else
+			assert_string_equal(hs.names[i], "b");
+	}
+	/* A failed command, and the release of an orphan, tell nothing. */
+	assert_int_equal(unlink_as(f, 1, "zz"), ENOENT);
+	assert_int_equal(release_as(f, 1, b), 0);
+	assert_int_equal(hs.changes, 3);
+	/* An unlink: the name and the inode it named. */
+	assert_int_equal(unlink_as(f, 2, "b"), 0);
+	assert_int_equal(hs.changes, 4);
+	assert_int_equal(ev->n_entries, 1);
+	assert_string_equal(hs.names[0], "b");
+	assert_int_equal(ev->entries[0].removed, a);
 	fs_store_set_hook(f->s, NULL, NULL);
 }
 
@@ -471,5 +566,6 @@ TEST_MAIN(T(test_every_member_holds_an_unlinked_file),
 	  T(test_release_list_releases_those_held),
 	  T(test_hook_tells_each_new_orphan),
 	  T(test_hook_tells_a_removed_directory),
+	  T(test_hook_tells_what_changed),
 	  T(test_install_tells_and_orphans_can_be_listed),
 	  T(test_fsck_and_hash_accept_members_and_orphans))
