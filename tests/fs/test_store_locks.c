@@ -297,7 +297,7 @@ static void problem(void *ctx, const struct fs_fsck_problem *p)
 	print_error("fsck: %s %s\n", p->code, p->detail);
 }
 
-static void test_fsck_and_hash(void **state)
+static void test_fsck_snapshot_and_hash(void **state)
 {
 	struct fix *f = *state;
 	struct fs_fsck_options o = {.problem = problem};
@@ -311,8 +311,38 @@ static void test_fsck_and_hash(void **state)
 	assert_int_equal(run(f, &c, NULL), 0);
 	lock_cmd(f, 2, &c, FS_LOCK_POSIX, FS_LOCK_WRITE, 5, 5, true);
 	assert_int_equal(run(f, &c, NULL), 0);
+	cmd(f, 3, &c, FS_OP_LEASE);
+	assert_int_equal(run(f, &c, NULL), 0);
 	assert_int_equal(fs_store_hash(f->s, h1), 0);
 	assert_memory_not_equal(h0, h1, FS_HASH_BYTES);
+	/* A snapshot carries the lock and lease records. */
+	{
+		uint8_t *buf = malloc(FS_CHUNK_MIN), h3[FS_HASH_BYTES];
+		char *dir2 = fst_tmpdir("store-locks-install");
+		struct fs_snapshot *snap = NULL;
+		struct fs_install *in = NULL;
+		struct fs_store *s2 = NULL;
+		bool last = false;
+		size_t len;
+
+		assert_int_equal(fs_store_open(dir2, &s2), 0);
+		assert_int_equal(fs_snapshot_begin(f->s, 1, &snap), 0);
+		assert_int_equal(fs_install_begin(s2, f->index, 1, &in), 0);
+		while (!last) {
+			assert_int_equal(fs_snapshot_next(snap, buf, FS_CHUNK_MIN,
+							  &len, &last),
+					 0);
+			assert_int_equal(fs_install_chunk(in, buf, len), 0);
+		}
+		fs_snapshot_end(snap);
+		assert_int_equal(fs_install_finish(in), 0);
+		assert_int_equal(fs_store_hash(s2, h3), 0);
+		assert_memory_equal(h1, h3, FS_HASH_BYTES);
+		fs_store_close(s2);
+		fst_rmrf(dir2);
+		free(dir2);
+		free(buf);
+	}
 	fs_store_close(f->s);
 	f->s = NULL;
 	memset(&sum, 0, sizeof(sum));
@@ -326,4 +356,4 @@ static void test_fsck_and_hash(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 TEST_MAIN(T(test_lock_wait_grant_cancel), T(test_deadlock_and_restart),
-	  T(test_lease_expire_fences), T(test_fsck_and_hash))
+	  T(test_lease_expire_fences), T(test_fsck_snapshot_and_hash))
