@@ -188,8 +188,10 @@ static void splice(struct fs_locks *t, size_t lo, size_t hi,
 {
 	size_t tail = t->n - hi;
 
-	memmove(&t->l[lo + n_new], &t->l[hi], tail * sizeof(*t->l));
-	memcpy(&t->l[lo], repl, n_new * sizeof(*repl));
+	if (tail && lo + n_new != hi)
+		memmove(&t->l[lo + n_new], &t->l[hi], tail * sizeof(*t->l));
+	if (n_new)
+		memcpy(&t->l[lo], repl, n_new * sizeof(*repl));
 	t->n = lo + n_new + tail;
 }
 
@@ -680,7 +682,8 @@ int fs_locks_decode_ino(struct fs_locks *t, uint64_t ino, const uint8_t *p,
 		return -ENOLCK;
 	if ((rc = reserve_locks(t, n)))
 		return rc;
-	memmove(&t->l[lo + n], &t->l[lo], (t->n - lo) * sizeof(*t->l));
+	if (n && t->n > lo)
+		memmove(&t->l[lo + n], &t->l[lo], (t->n - lo) * sizeof(*t->l));
 	for (uint32_t i = 0; i < n; i++)
 		get_lock(&r, ino, &t->l[lo + i]);
 	t->n += n;
