@@ -75,6 +75,8 @@ int fs_orphans_release_node(struct fs_apply *a, uint64_t node);
  * and waiter of node goes (RELEASE_ALL). */
 int fs_apply_lock(struct fs_apply *a);
 int fs_locks_release_node_apply(struct fs_apply *a, uint64_t node);
+/* 1 when node holds a lock or waits for one, 0 not, or a store error. */
+int fs_locks_node_holds(struct fs_apply *a, uint64_t node);
 
 /* Leases (fs/apply_lease.c): whether the command's node and epoch are
  * fenced (its lease revoked); the command's epoch becomes its node's

@@ -88,6 +88,12 @@ int fs_apply_lease_expire(struct fs_apply *a)
 		return ESTALE; /* it started again since */
 	if (l.revoked >= c->length)
 		return 0; /* revoked already */
+	/* Fencing protects locks: a node that holds none (nor waits for
+	 * one) keeps its lease, so a node cut off for a while works again
+	 * once it reconnects. */
+	rc = fs_locks_node_holds(a, c->offset);
+	if (rc <= 0)
+		return rc == 0 ? ENOENT : rc;
 	l.revoked = c->length;
 	if ((rc = lease_store(a, &l)))
 		return rc;

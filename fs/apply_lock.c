@@ -204,6 +204,29 @@ int fs_locks_release_node_apply(struct fs_apply *a, uint64_t node)
 	return rc;
 }
 
+static int lock_of_node(void *ctx, const struct fs_lock *l)
+{
+	return l->node == *(const uint64_t *)ctx;
+}
+
+static int waiter_of_node(void *ctx, const struct fs_lock_waiter *w)
+{
+	return w->want.node == *(const uint64_t *)ctx;
+}
+
+int fs_locks_node_holds(struct fs_apply *a, uint64_t node)
+{
+	struct loaded l;
+	int rc;
+
+	if ((rc = load(a, &l)))
+		return rc;
+	rc = fs_locks_each(l.t, 0, lock_of_node, &node) ||
+	     fs_locks_each_waiter(l.t, 0, waiter_of_node, &node);
+	unload(&l);
+	return rc;
+}
+
 int fs_lock_test(struct fs_store *s, uint64_t ino,
 		 const struct fs_lock_info *want, struct fs_lock_info *info)
 {

@@ -207,7 +207,9 @@ enum fs_set {
  *                every command of that node from that epoch or an earlier
  *                one is refused from then on (err EIO: fencing), its locks
  *                and waiters go. Err ESTALE when the node announced a
- *                newer epoch already (it restarted).
+ *                newer epoch already (it restarted), ENOENT when it holds
+ *                no lock and waits for none (nothing to fence: the lease
+ *                stays).
  *
  * Names and data are referenced, not owned: after fs_cmd_decode they point
  * into the decoded buffer. Names are byte strings with explicit length

@@ -69,7 +69,7 @@ static void on_done(void *arg, int err, const struct fs_result *res)
 {
 	struct done_arg *d = arg;
 	struct fs_lease_keeper *k = d->k;
-	bool tell = false;
+	bool tell = false, expired = false;
 
 	pthread_mutex_lock(&k->mu);
 	if (d->node == 0) {
@@ -77,13 +77,29 @@ static void on_done(void *arg, int err, const struct fs_result *res)
 		if (err == 0 && res->err == EIO && !k->fenced_told)
 			tell = k->fenced_told = true;
 	} else {
-		for (size_t i = 0; i < k->n_w; i++)
-			if (k->w[i].node == d->node)
-				k->w[i].expiring = false;
+		for (size_t i = 0; i < k->n_w; i++) {
+			if (k->w[i].node != d->node)
+				continue;
+			k->w[i].expiring = false;
+			/* Not expired (it holds no lock, or restarted, or
+			 * the outcome is unknown): watch a whole lease
+			 * again before the next try. */
+			k->w[i].seen_ms = now_ms();
+		}
+		expired = err == 0 && res->err == 0;
 	}
 	k->in_flight--;
 	pthread_cond_broadcast(&k->cond);
 	pthread_mutex_unlock(&k->mu);
+	if (expired) {
+		char line[160];
+
+		snprintf(line, sizeof(line),
+			 "lease: node %llu was silent for %u ms: its lease is "
+			 "revoked (fenced) and its locks released",
+			 (unsigned long long)d->node, k->o.lease_ms);
+		say(k, 1, line);
+	}
 	if (tell)
 		say(k, 0,
 		    "lease: this node's lease was revoked (it was silent "
@@ -206,18 +222,11 @@ static void tick(struct fs_lease_keeper *k, uint64_t *last_renew)
 	}
 	for (size_t i = 0; i < sc.n_expire; i++) {
 		struct fs_cmd c;
-		char line[160];
 
 		memset(&c, 0, sizeof(c));
 		c.op = FS_OP_LEASE_EXPIRE;
 		c.offset = sc.expire_node[i];
 		c.length = sc.expire_epoch[i];
-		snprintf(line, sizeof(line),
-			 "lease: node %llu was silent for %u ms: its lease "
-			 "(epoch %llu) is revoked and its locks released",
-			 (unsigned long long)c.offset, k->o.lease_ms,
-			 (unsigned long long)c.length);
-		say(k, 1, line);
 		if (propose(k, &c, c.offset) != 0) {
 			pthread_mutex_lock(&k->mu);
 			for (size_t j = 0; j < k->n_w; j++)

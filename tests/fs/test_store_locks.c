@@ -287,6 +287,16 @@ static void test_lease_expire_fences(void **state)
 	c.offset = 2;
 	c.length = 1;
 	assert_int_equal(run(f, &c, NULL), ESTALE);
+	/* Node 2 (epoch 2) holds no lock: an expiry fences nothing. */
+	cmd(f, 3, &c, FS_OP_LEASE_EXPIRE);
+	c.offset = 2;
+	c.length = 2;
+	assert_int_equal(run(f, &c, NULL), ENOENT);
+	cmd(f, 2, &c, FS_OP_WRITE);
+	c.ino = f->ino;
+	c.data = "still";
+	c.data_len = 5;
+	assert_int_equal(run(f, &c, NULL), 0);
 	cmd(f, 2, &c, FS_OP_LEASE);
 	assert_int_equal(run(f, &c, NULL), 0);
 }
