@@ -758,9 +758,25 @@ static int run_op(struct fs_apply *a)
 		/* Nothing changes: the replicas hash their state here
 		 * (fs/check_view.c), outside the apply. */
 		return 0;
-	case FS_OP_RELEASE_ALL:
-		/* The proposer (just started) holds nothing open. */
-		return fs_orphans_release_node(a, a->c->proposal.id.node);
+	case FS_OP_RELEASE_ALL: {
+		/* The proposer (just started) holds nothing open, and no
+		 * lock. */
+		int rc = fs_orphans_release_node(a, a->c->proposal.id.node);
+
+		if (rc == 0)
+			rc = fs_locks_release_node_apply(
+				a, a->c->proposal.id.node);
+		/* Its first renewal, too. */
+		return rc ? rc : fs_lease_announce(a, true);
+	}
+	case FS_OP_LEASE:
+		return fs_lease_announce(a, true);
+	case FS_OP_LEASE_EXPIRE:
+		return fs_apply_lease_expire(a);
+	case FS_OP_LOCK:
+	case FS_OP_LOCK_CANCEL:
+	case FS_OP_UNLOCK_OWNER:
+		return fs_apply_lock(a);
 	case FS_OP_RELEASE_LIST:
 		return op_release_list(a);
 	}
@@ -986,9 +1002,14 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 	if (rc != 0)
 		goto out;
 	if (v == RAFT_DEDUP_NEW) {
+		bool fenced = false;
+
 		a.now = command_time(s, &cmd, a.sb.last_time);
 		a.sb.last_time = a.now;
-		rc = run_op(&a);
+		/* Fencing: nothing of a node whose lease was revoked. */
+		rc = cmd.op == FS_OP_INIT ? 0 : fs_lease_fenced(&a, &fenced);
+		if (rc == 0)
+			rc = fenced ? EIO : run_op(&a);
 		if (rc > 0) {
 			/* The command failed: none of its writes count. */
 			fs_txn_reset(&a.txn);
@@ -997,6 +1018,7 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 			res->err = rc;
 			a.orphaned = 0;
 			a.dir_freed = false;
+			a.n_lock_events = 0;
 			memset(&a.ev, 0, sizeof(a.ev));
 			rc = 0;
 		}
@@ -1033,15 +1055,20 @@ int fs_store_apply(struct fs_store *s, uint64_t index, const void *buf,
 out:
 	pthread_rwlock_unlock(&s->lock);
 	fs_txn_release(&a.txn);
-	if (rc != 0)
+	if (rc != 0) {
 		memset(res, 0, sizeof(*res));
+		a.n_lock_events = 0;
+	}
 	/* Told after the lock is released: the hook may read the store. */
-	if (n_ev > 0) {
+	if (n_ev > 0 || a.n_lock_events > 0) {
 		pthread_mutex_lock(&s->hook_lock);
 		for (int i = 0; i < n_ev && s->hook != NULL; i++)
 			s->hook(s->hook_ctx, &ev[i]);
+		for (size_t i = 0; i < a.n_lock_events && s->hook != NULL; i++)
+			s->hook(s->hook_ctx, &a.lock_events[i]);
 		pthread_mutex_unlock(&s->hook_lock);
 	}
+	free(a.lock_events);
 	return rc;
 }
 

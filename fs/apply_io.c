@@ -206,6 +206,12 @@ int fs_inode_free(struct fs_apply *a, const struct fs_inode *in)
 		fs_key1(&k, FS_KEY_ORPHAN, in->ino);
 		rc = fs_txn_del(&a->txn, &k);
 	}
+	if (rc == 0) {
+		/* Locks of a freed inode mean nothing (its holders have
+		 * closed it: their locks went with the close). */
+		fs_key1(&k, FS_KEY_LOCKS, in->ino);
+		rc = fs_txn_del(&a->txn, &k);
+	}
 	if (rc != 0)
 		return rc;
 	a->sb.used_inodes--;

@@ -29,6 +29,10 @@ struct fs_apply {
 	 * than fits): inodes stored or freed, entries added, removed or
 	 * retargeted. */
 	struct fs_store_event ev;
+	/* FS_EVENT_LOCK_GRANTED events (malloc'd; fs_store_apply frees) */
+	struct fs_store_event *lock_events;
+	size_t n_lock_events;
+	bool grant_error; /* one could not be recorded (out of memory) */
 };
 
 int fs_inode_load(struct fs_apply *a, uint64_t ino, struct fs_inode *in);
@@ -66,6 +70,20 @@ int fs_orphan_holders_compute(struct fs_apply *a, const struct fs_inode *in,
 			      uint64_t *h, uint32_t *n);
 /* Release node from every orphan (freeing those it held last). */
 int fs_orphans_release_node(struct fs_apply *a, uint64_t node);
+
+/* Locks (fs/apply_lock.c): LOCK, LOCK_CANCEL, UNLOCK_OWNER; every lock
+ * and waiter of node goes (RELEASE_ALL). */
+int fs_apply_lock(struct fs_apply *a);
+int fs_locks_release_node_apply(struct fs_apply *a, uint64_t node);
+/* 1 when node holds a lock or waits for one, 0 not, or a store error. */
+int fs_locks_node_holds(struct fs_apply *a, uint64_t node);
+
+/* Leases (fs/apply_lease.c): whether the command's node and epoch are
+ * fenced (its lease revoked); the command's epoch becomes its node's
+ * newest (and, renew, a renewal is counted); LEASE_EXPIRE. */
+int fs_lease_fenced(struct fs_apply *a, bool *fenced);
+int fs_lease_announce(struct fs_apply *a, bool renew);
+int fs_apply_lease_expire(struct fs_apply *a);
 
 /* Cut stored data to size bytes (shrinking only touches stored blocks). */
 int fs_data_truncate(struct fs_apply *a, struct fs_inode *in, uint64_t size);

@@ -70,6 +70,11 @@ static bool holders_ok(const struct fs_cmd *c)
 	return true;
 }
 
+static bool lock_kind_ok(uint8_t kind)
+{
+	return kind == FS_LOCK_POSIX || kind == FS_LOCK_FLOCK;
+}
+
 /* The validation shared by encode and decode. */
 static bool cmd_is_valid(const struct fs_cmd *c)
 {
@@ -123,6 +128,22 @@ static bool cmd_is_valid(const struct fs_cmd *c)
 		       data_ok(c, FS_XATTR_VALUE_MAX) && c->flags <= 3;
 	case FS_OP_REMOVEXATTR:
 		return xattr_name_ok(c->name, c->name_len);
+	case FS_OP_LOCK:
+		return c->ino != 0 && lock_kind_ok(c->lock_kind) &&
+		       c->lock_type <= FS_LOCK_WRITE &&
+		       c->lock_start <= c->lock_end &&
+		       (c->lock_kind == FS_LOCK_POSIX ||
+			(c->lock_start == 0 && c->lock_end == FS_LOCK_EOF)) &&
+		       (c->flags & ~FS_LOCK_WAIT) == 0 &&
+		       !(c->flags && c->lock_type == FS_LOCK_UNLOCK);
+	case FS_OP_LOCK_CANCEL:
+		return c->offset != 0;
+	case FS_OP_UNLOCK_OWNER:
+		return c->ino != 0 && lock_kind_ok(c->lock_kind);
+	case FS_OP_LEASE:
+		return true;
+	case FS_OP_LEASE_EXPIRE:
+		return c->offset != 0 && c->length != 0;
 	}
 	return false;
 }
@@ -238,6 +259,30 @@ static void encode(const struct fs_cmd *c, struct fs_wbuf *w)
 	case FS_OP_APPEND:
 		fs_put_u64(w, c->ino);
 		put_blob(w, c->data, c->data_len);
+		break;
+	case FS_OP_LOCK:
+		fs_put_u64(w, c->ino);
+		fs_put_u8(w, c->lock_kind);
+		fs_put_u8(w, c->lock_type);
+		fs_put_u32(w, c->flags);
+		fs_put_u64(w, c->lock_owner);
+		fs_put_u64(w, c->lock_start);
+		fs_put_u64(w, c->lock_end);
+		fs_put_u32(w, c->lock_pid);
+		break;
+	case FS_OP_LOCK_CANCEL:
+		fs_put_u64(w, c->offset);
+		break;
+	case FS_OP_UNLOCK_OWNER:
+		fs_put_u64(w, c->ino);
+		fs_put_u8(w, c->lock_kind);
+		fs_put_u64(w, c->lock_owner);
+		break;
+	case FS_OP_LEASE:
+		break;
+	case FS_OP_LEASE_EXPIRE:
+		fs_put_u64(w, c->offset);
+		fs_put_u64(w, c->length);
 		break;
 	}
 }
@@ -401,6 +446,30 @@ int fs_cmd_decode(const uint8_t *buf, size_t size, struct fs_cmd *cmd)
 	case FS_OP_APPEND:
 		c.ino = fs_get_u64(&r);
 		c.data = get_blob(&r, FS_WRITE_MAX, &c.data_len);
+		break;
+	case FS_OP_LOCK:
+		c.ino = fs_get_u64(&r);
+		c.lock_kind = fs_get_u8(&r);
+		c.lock_type = fs_get_u8(&r);
+		c.flags = fs_get_u32(&r);
+		c.lock_owner = fs_get_u64(&r);
+		c.lock_start = fs_get_u64(&r);
+		c.lock_end = fs_get_u64(&r);
+		c.lock_pid = fs_get_u32(&r);
+		break;
+	case FS_OP_LOCK_CANCEL:
+		c.offset = fs_get_u64(&r);
+		break;
+	case FS_OP_UNLOCK_OWNER:
+		c.ino = fs_get_u64(&r);
+		c.lock_kind = fs_get_u8(&r);
+		c.lock_owner = fs_get_u64(&r);
+		break;
+	case FS_OP_LEASE:
+		break;
+	case FS_OP_LEASE_EXPIRE:
+		c.offset = fs_get_u64(&r);
+		c.length = fs_get_u64(&r);
 		break;
 	default:
 		return -EBADMSG;

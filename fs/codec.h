@@ -64,6 +64,8 @@ enum fs_key_prefix {
 	FS_KEY_DEDUP = 'P',    /* P node: proposer state */
 	FS_KEY_RESULT = 'R',   /* R node seq: stored result */
 	FS_KEY_MEMBERS = 'M',  /* "M": the configuration's members */
+	FS_KEY_LOCKS = 'K',    /* K ino: the inode's locks and waiters */
+	FS_KEY_LEASE = 'E',    /* E node: the node's lease record */
 };
 
 /* Longest key: prefix, one u64 and a name. */

@@ -116,8 +116,29 @@ enum fs_op {
 	FS_OP_RELEASE_ALL = 15, /* ... nor any orphan (it just started) */
 	FS_OP_RELEASE_LIST = 16, /* ... nor these orphans */
 	FS_OP_APPEND = 17, /* a write at the end of the file as applied */
-	FS_OP_MAX = 17,
+	FS_OP_LOCK = 18,   /* set or remove a lock, or wait for it */
+	FS_OP_LOCK_CANCEL = 19, /* the proposer's waiting LOCK is withdrawn */
+	FS_OP_UNLOCK_OWNER = 20, /* every lock of one owner on an inode */
+	FS_OP_LEASE = 21,  /* the proposer's node renews its lease */
+	FS_OP_LEASE_EXPIRE = 22, /* the leader revokes a silent node's lease */
+	FS_OP_MAX = 22,
 };
+
+/* Locks (fs/locks.h, docs/LOCKS.md): kinds, types, the end of every file
+ * as a range end, and LOCK's flags. */
+enum fs_lock_kind {
+	FS_LOCK_POSIX = 1, /* fcntl byte-range locks */
+	FS_LOCK_FLOCK = 2, /* flock(2) */
+};
+
+enum fs_lock_type {
+	FS_LOCK_UNLOCK = 0,
+	FS_LOCK_READ = 1,
+	FS_LOCK_WRITE = 2,
+};
+
+#define FS_LOCK_EOF UINT64_MAX
+#define FS_LOCK_WAIT 1u /* LOCK flags: queue when in conflict */
 
 /* setattr: which fields of the command to apply. */
 enum fs_set {
@@ -167,9 +188,28 @@ enum fs_set {
  *   SETXATTR     ino, name, data = value, flags (FS_XATTR_*)
  *   REMOVEXATTR  ino, name
  *   RELEASE      ino (released by the proposal's node)
- *   RELEASE_ALL  (none: the proposal's node releases every orphan)
+ *   RELEASE_ALL  (none: the proposal's node releases every orphan, and
+ *                drops every lock and waiter it had: it just started)
  *   RELEASE_LIST data = 1..FS_RELEASE_LIST_MAX inode numbers, u64
  *                big-endian each (those not held by the node are skipped)
+ *   LOCK         ino, lock_kind, lock_type, lock_start, lock_end
+ *                (inclusive; flock: 0..FS_LOCK_EOF), lock_owner (with the
+ *                proposal's node: the owner), lock_pid, flags (FS_LOCK_WAIT,
+ *                not with UNLOCK). Result: err 0 and count 0 set, count 1
+ *                queued (granted later: FS_EVENT_LOCK_GRANTED), or err
+ *                EAGAIN, EDEADLK, ENOLCK, ENOENT (no such inode)
+ *   LOCK_CANCEL  offset = seq of the proposer's queued LOCK (same node and
+ *                epoch). Result: err 0 withdrawn, ENOENT not queued
+ *                (granted already)
+ *   UNLOCK_OWNER ino, lock_kind, lock_owner (close: flush, release)
+ *   LEASE        (none: the proposal's node, epoch renews its lease)
+ *   LEASE_EXPIRE offset = node, length = its epoch whose lease is revoked:
+ *                every command of that node from that epoch or an earlier
+ *                one is refused from then on (err EIO: fencing), its locks
+ *                and waiters go. Err ESTALE when the node announced a
+ *                newer epoch already (it restarted), ENOENT when it holds
+ *                no lock and waits for none (nothing to fence: the lease
+ *                stays).
  *
  * Names and data are referenced, not owned: after fs_cmd_decode they point
  * into the decoded buffer. Names are byte strings with explicit length
@@ -202,6 +242,13 @@ struct fs_cmd {
 	struct fs_time mtime;
 	uint32_t n_holders;
 	uint64_t holders[FS_HOLDERS_MAX];
+	/* LOCK, UNLOCK_OWNER */
+	uint64_t lock_owner;
+	uint64_t lock_start;
+	uint64_t lock_end;
+	uint32_t lock_pid;
+	uint8_t lock_kind; /* enum fs_lock_kind */
+	uint8_t lock_type; /* enum fs_lock_type */
 	/* INIT only */
 	uint8_t fs_id[16];
 	uint32_t block_size;
@@ -299,6 +346,9 @@ enum fs_store_event_kind {
 	 * command that changed anything visible; the release of orphans,
 	 * which have no name, is not one): the fields below */
 	FS_EVENT_CHANGED = 4,
+	/* a queued LOCK of (node, epoch, seq) on ino was granted: the lock
+	 * is in the store; every node is told */
+	FS_EVENT_LOCK_GRANTED = 5,
 };
 
 /* Most inodes and entries one FS_EVENT_CHANGED lists (a rename touches at
@@ -318,9 +368,13 @@ struct fs_store_event {
 	uint64_t ino;
 	struct fs_attr attr; /* FS_EVENT_DIR_FREED only */
 	/* FS_EVENT_CHANGED (index also for FS_EVENT_INSTALLED: the
-	 * snapshot's last index) */
+	 * snapshot's last index; and for FS_EVENT_LOCK_GRANTED: the
+	 * granting command's) */
 	uint64_t index;     /* the command's log index */
-	uint64_t node;      /* the node that proposed it */
+	uint64_t node;      /* the node that proposed it (LOCK_GRANTED:
+			       the LOCK's proposal node, epoch, seq) */
+	uint64_t epoch;
+	uint64_t seq;
 	bool all;           /* more than fits below: assume everything */
 	bool append;        /* an APPEND (written where apply found the end) */
 	uint32_t n_inodes;
@@ -404,6 +458,42 @@ int fs_listxattr(struct fs_store *s, uint64_t ino, char *buf, size_t size,
  * the size), -ENOENT, -EINVAL. */
 int fs_lseek(struct fs_store *s, uint64_t ino, uint64_t offset, int whence,
 	     uint64_t *out);
+
+/*
+ * F_GETLK: whether the lock want (of owner (want->node, want->owner), a
+ * kind, type READ or WRITE, [start, end]) on ino would conflict with a
+ * lock held. Returns 1 with the first conflicting lock in *info, 0 none,
+ * -EINVAL (malformed want), -EIO.
+ */
+/* Whether the LOCK of proposal (node, epoch, seq) waits in ino's queue:
+ * 1 yes, 0 no (granted, withdrawn or dropped), -EIO. */
+int fs_lock_is_queued(struct fs_store *s, uint64_t ino, uint64_t node,
+		      uint64_t epoch, uint64_t seq);
+
+struct fs_lock_info {
+	uint64_t node;
+	uint64_t owner;
+	uint64_t start;
+	uint64_t end; /* inclusive; FS_LOCK_EOF */
+	uint32_t pid;
+	uint8_t kind;
+	uint8_t type;
+};
+int fs_lock_test(struct fs_store *s, uint64_t ino,
+		 const struct fs_lock_info *want, struct fs_lock_info *info);
+
+/* A node's lease record (docs/LOCKS.md, "Leases"). */
+struct fs_lease {
+	uint64_t node;
+	uint64_t epoch;    /* the newest epoch the node announced */
+	uint64_t renewals; /* LEASE commands applied, all epochs */
+	uint64_t revoked;  /* its epochs up to this one are fenced; 0: none */
+};
+
+/* Each lease record, by node; fn returning non-zero stops with that
+ * value. Returns 0, -EIO. */
+int fs_lease_each(struct fs_store *s,
+		  int (*fn)(void *ctx, const struct fs_lease *l), void *ctx);
 
 struct fs_statfs {
 	uint32_t block_size;
@@ -679,6 +769,33 @@ int fs_check_point(const struct fs_proposer *p, uint64_t check_id);
  * the proposer's error (-EIO: outcome unknown).
  */
 int fs_release_all(const struct fs_proposer *p);
+
+/*
+ * The lease keeper (fs/lease.c, docs/LOCKS.md): a thread that renews this
+ * node's lease through p every lease_ms / 3 and, while is_leader says this
+ * node leads, proposes LEASE_EXPIRE for every other node whose renewals it
+ * has not seen applied for lease_ms (counted from when it became leader:
+ * a new leader first waits a full lease period). log as in
+ * fs_fuse_config (may be NULL).
+ */
+struct fs_lease_options {
+	uint32_t lease_ms; /* 0: FS_LEASE_DEFAULT_MS */
+	bool (*is_leader)(void *ctx);
+	void *ctx;
+	void (*log)(void *ctx, int level, const char *line);
+	void *log_ctx;
+};
+#define FS_LEASE_DEFAULT_MS 10000u
+
+struct fs_lease_keeper;
+
+/* 0, -EINVAL, -ENOMEM, or a pthread error (negative). */
+int fs_lease_keeper_start(struct fs_store *s, const struct fs_proposer *p,
+			  const struct fs_lease_options *o,
+			  struct fs_lease_keeper **out);
+/* Stop the thread, wait (bounded) for the proposals it made; accepts
+ * NULL. Before the proposer stops. */
+void fs_lease_keeper_stop(struct fs_lease_keeper *k);
 
 /* ---------------------------------------------------------------------- */
 /* The FUSE front end (docs/FUSE.md).                                      */

@@ -23,6 +23,7 @@
 
 #include "fs/codec.h"
 #include "fs/fs.h"
+#include "fs/fsck_locks.h"
 #include "fs/store_kv.h"
 
 #define PROGRESS_EVERY 65536u
@@ -1269,9 +1270,14 @@ static int check_members(struct ck *c)
 	return 0;
 }
 
+static void lock_problem(void *ctx, uint64_t ino, const char *detail)
+{
+	report(ctx, "lock", ino, 0, ino != 0, "%s", detail);
+}
+
 static bool prefix_known(uint8_t b)
 {
-	return memchr("BCDILMOPRSX", b, 11) != NULL;
+	return memchr("BCDEIKLMOPRSX", b, 13) != NULL;
 }
 
 static int check_unknown_keys(struct ck *c)
@@ -1453,6 +1459,8 @@ int fs_fsck_store(const char *fs_dir, const struct fs_fsck_options *opt,
 		rc = check_dedup(&c);
 	if (rc == 0)
 		rc = check_members(&c);
+	if (rc == 0)
+		rc = fs_fsck_locks(c.kv, lock_problem, &c, c.err, c.err_size);
 	if (rc == 0)
 		rc = check_unknown_keys(&c);
 	if (rc == 0)

@@ -34,6 +34,7 @@
 struct fs_fuse_req;
 struct fs_fuse_inode;
 struct fs_fuse_notifier;
+struct fs_fuse_locks;
 
 #define FS_FUSE_INODE_BUCKETS 4096u
 /* Relaxed mode: how long reads reuse a read barrier (at most the smallest
@@ -89,6 +90,10 @@ struct fs_fuse {
 	bool release_stop;
 	pthread_t releaser;
 	bool releaser_started;
+
+	/* Blocked lock requests and the owners that set locks here
+	 * (fuse_ops_lock.c, its own mutex). */
+	struct fs_fuse_locks *locks;
 };
 
 /*
@@ -123,6 +128,8 @@ struct fs_fuse_req {
 	struct fuse_file_info fi;
 	uint32_t name_len;
 	char name[FS_NAME_MAX + 1];
+	struct raft_proposal_id id; /* commands: set once proposed */
+	struct fs_lock_info lock;   /* lock requests: what was asked */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -290,6 +297,27 @@ void fs_fuse_ops_entry(struct fuse_lowlevel_ops *ops);
 void fs_fuse_ops_file(struct fuse_lowlevel_ops *ops);
 void fs_fuse_ops_dir(struct fuse_lowlevel_ops *ops);
 void fs_fuse_ops_xattr(struct fuse_lowlevel_ops *ops);
+void fs_fuse_ops_lock(struct fuse_lowlevel_ops *ops);
+
+/* ---------------------------------------------------------------------- */
+/* Locks (fuse_ops_lock.c, docs/LOCKS.md).                                 */
+
+/* 0 or -ENOMEM; before the store's hook is set. */
+int fs_fuse_locks_init(struct fs_fuse *fs);
+/* Answer EIO to every blocked request (before the session goes); free. */
+void fs_fuse_locks_release(struct fs_fuse *fs);
+/* The store's hook for FS_EVENT_LOCK_GRANTED, and FS_EVENT_INSTALLED (a
+ * snapshot skips grant events: waiters no longer queued in it are
+ * answered as granted) (apply thread). */
+void fs_fuse_lock_event(struct fs_fuse *fs, const struct fs_store_event *ev);
+/* flush: when the owner set POSIX locks on ino here, propose their
+ * release and answer req once applied (true: req taken). */
+bool fs_fuse_lock_flush(fuse_req_t req, uint64_t ino,
+			const struct fuse_file_info *fi);
+/* release with flock_release: the owner's flock lock goes (proposed;
+ * nobody waits for it). */
+void fs_fuse_lock_release(struct fs_fuse *fs, uint64_t ino,
+			  const struct fuse_file_info *fi);
 
 /*
  * The error for a request on an inode the kernel knows that is gone from

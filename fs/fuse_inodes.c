@@ -434,6 +434,11 @@ void fs_fuse_inode_event(void *ctx, const struct fs_store_event *ev)
 	if (ev->kind == FS_EVENT_INSTALLED) {
 		installed(fs);
 		fs_fuse_notify_event(fs, ev);
+		fs_fuse_lock_event(fs, ev);
+		return;
+	}
+	if (ev->kind == FS_EVENT_LOCK_GRANTED) {
+		fs_fuse_lock_event(fs, ev);
 		return;
 	}
 	if (ev->kind != FS_EVENT_ORPHANED)

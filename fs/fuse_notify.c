@@ -114,7 +114,8 @@ static void enqueue(struct fs_fuse_notifier *q, bool entry, uint64_t ino,
 	b = hash(entry, ino, name, len);
 	for (it = q->buckets[b]; it != NULL; it = it->hnext)
 		if (it->entry == entry && it->ino == ino &&
-		    it->name_len == len && memcmp(it->name, name, len) == 0)
+		    it->name_len == len &&
+		    (len == 0 || memcmp(it->name, name, len) == 0))
 			break;
 	if (it != NULL) {
 		it->data |= data;

@@ -124,7 +124,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 {
 	struct fs_fuse *fs = fs_of(req); /* req is gone after the reply */
 
-	(void)fi;
+	if (fi->flock_release)
+		fs_fuse_lock_release(fs, ino, fi);
 	fuse_reply_err(req, 0);
 	/* May propose the release of an orphan this node held. */
 	fs_fuse_inode_close(fs, ino);
@@ -132,8 +133,9 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
+	/* The POSIX locks of the closing owner go with the close. */
+	if (fs_fuse_lock_flush(req, ino, fi))
+		return;
 	fuse_reply_err(req, 0); /* every write was answered after commit */
 }
 

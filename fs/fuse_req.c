@@ -176,6 +176,7 @@ void fs_fuse_propose(struct fs_fuse_req *r, struct fs_cmd *c,
 		goto fail;
 	n = fs_cmd_encode(c, buf, size);
 	assert(n == (long)size); /* validated above with the same fields */
+	r->id = c->proposal.id;
 	rc = fs->prop.submit(fs->prop.ctx, &c->proposal.id, buf, size,
 			     on_applied, r);
 	if (rc == 0) {

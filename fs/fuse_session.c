@@ -49,6 +49,7 @@ static void ops_fill(struct fuse_lowlevel_ops *ops)
 	fs_fuse_ops_file(ops);
 	fs_fuse_ops_dir(ops);
 	fs_fuse_ops_xattr(ops);
+	fs_fuse_ops_lock(ops);
 	ops->init = op_init;
 }
 
@@ -105,6 +106,8 @@ int fs_fuse_mount(struct fs_store *store, const struct fs_proposer *proposer,
 	}
 	rc = fs_fuse_req_start(f);
 	if (rc == 0)
+		rc = fs_fuse_locks_init(f);
+	if (rc == 0)
 		rc = fs_fuse_releaser_start(f);
 	if (rc != 0)
 		goto fail;
@@ -151,6 +154,7 @@ fail:
 	if (f->mounted)
 		fuse_session_unmount(f->se);
 	fs_fuse_releaser_stop(f);
+	fs_fuse_locks_release(f);
 	if (f->se != NULL)
 		fuse_session_destroy(f->se);
 	fs_fuse_req_stop(f);
@@ -208,6 +212,7 @@ void fs_fuse_destroy(struct fs_fuse *f)
 	fs_fuse_req_stop(f);
 	if (f->pending != NULL)
 		return; /* requests still out (logged): keep what they use */
+	fs_fuse_locks_release(f);
 	fuse_session_destroy(f->se);
 	fs_fuse_notify_free(f);
 	/* The kernel sends no forgets at unmount: entries may remain. */

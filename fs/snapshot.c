@@ -178,6 +178,8 @@ static bool prefix_known(uint8_t p)
 	case FS_KEY_BLOCK:
 	case FS_KEY_SYMLINK:
 	case FS_KEY_XATTR:
+	case FS_KEY_LOCKS:
+	case FS_KEY_LEASE:
 	case FS_KEY_ORPHAN:
 	case FS_KEY_DEDUP:
 	case FS_KEY_RESULT:

@@ -44,6 +44,7 @@ struct serve_args {
 	uint32_t max_threads;   /* -o max_threads=N */
 	bool cache_relaxed;       /* -o cache=relaxed (docs/FUSE.md) */
 	uint32_t cache_timeout_s; /* -o cache_timeout=S; 0: the default */
+	uint32_t lease_ms; /* -o lease=S (docs/LOCKS.md); 0: the default */
 	/* -o snapshot_entries=N, -o snapshot_keep=N: the runtime's
 	 * compaction policy (raft_runtime_options); has_* when given. */
 	bool has_snapshot_entries, has_snapshot_keep;

@@ -78,6 +78,7 @@ struct node {
 	atomic_bool removed;         /* this node left the configuration */
 	pthread_t monitor;
 	atomic_bool monitor_stop;
+	struct fs_lease_keeper *lease; /* renews, and expires as leader */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -539,12 +540,31 @@ static int wait_formatted(struct node *n)
 	return rc;
 }
 
+/* For the lease keeper: whether this node leads (as of the driver's last
+ * round). */
+static bool node_is_leader(void *ctx)
+{
+	struct node *n = ctx;
+	struct raft_runtime_status *st = malloc(sizeof(*st));
+	bool yes = false;
+
+	if (st != NULL) {
+		raft_runtime_status_get(n->rt, st);
+		yes = st->raft.state == RAFT_LEADER;
+	}
+	free(st);
+	return yes;
+}
+
 static void stop_node(struct node *n)
 {
 	struct raft_runtime *rt;
 	struct net *net;
 
 	atomic_store(&n->state, "stopping");
+	/* Before the runtime goes: it answers the keeper's proposals. */
+	fs_lease_keeper_stop(n->lease);
+	n->lease = NULL;
 	if (n->fuse != NULL) {
 		/* Unmounts; waits for the answers still due, which need
 		 * the runtime. */
@@ -669,6 +689,20 @@ static int run_node(struct node *n)
 	}
 	atomic_store(&n->state, "mounted");
 	daemon_log(LOG_INFO, "mounted %s", a->mount);
+	{
+		struct fs_lease_options lo = {.lease_ms = a->lease_ms,
+					      .is_leader = node_is_leader,
+					      .ctx = n,
+					      .log = daemon_log_hook};
+
+		rc = fs_lease_keeper_start(n->store, &p, &lo, &n->lease);
+		if (rc != 0) {
+			snprintf(err, sizeof(err),
+				 "cannot start the lease keeper: %s",
+				 strerror(-rc));
+			goto fail;
+		}
+	}
 	snprintf(msg, sizeof(msg), "ready\n");
 	tell_parent(n, msg);
 

@@ -156,6 +156,12 @@ static int parse_option(char *tok, struct serve_args *a, char *err,
 		if (rc != 0)
 			return rc;
 		a->cache_timeout_s = (uint32_t)v;
+	} else if (strcmp(tok, "lease") == 0 && eq != NULL) {
+		rc = option_u64("lease (seconds)", eq + 1, 1, 3600, &v, err,
+				size);
+		if (rc != 0)
+			return rc;
+		a->lease_ms = (uint32_t)v * 1000u;
 	} else if (strcmp(tok, "snapshot_entries") == 0 && eq != NULL) {
 		rc = option_u64("snapshot_entries", eq + 1, 0, 1000000000u,
 				&a->snapshot_entries, err, size);
@@ -173,7 +179,7 @@ static int parse_option(char *tok, struct serve_args *a, char *err,
 				 "-o: unknown option '%s' (known: allow_other, "
 				 "debug, timeout=S, max_threads=N, "
 				 "cache=strict|relaxed, cache_timeout=S, "
-				 "snapshot_entries=N, snapshot_keep=N)",
+				 "lease=S, snapshot_entries=N, snapshot_keep=N)",
 				 tok);
 	}
 	return 0;
