@@ -234,6 +234,13 @@ int fs_check_view_open(struct fs_store *s, struct fs_check_view **out)
 	return 0;
 }
 
+void fs_check_view_kv(struct fs_check_view *v, struct fs_kv **kv,
+		      const struct fs_kv_view **view)
+{
+	*kv = v->store->kv;
+	*view = v->view;
+}
+
 uint64_t fs_check_view_index(const struct fs_check_view *v)
 {
 	return v->index;

@@ -314,14 +314,7 @@ static const struct lentry *find(const struct listing *l, const char *name)
 	return NULL;
 }
 
-struct report {
-	struct text_buf out;
-	bool json;
-	uint32_t paths; /* reported for the current replica */
-	uint32_t total;
-};
-
-static void difference(struct report *rep, const struct replica *d,
+static void difference(struct cluster_report *rep, const struct replica *d,
 		       const char *path, const char *what)
 {
 	if (rep->paths >= MAX_PATHS)
@@ -341,7 +334,7 @@ static void difference(struct report *rep, const struct replica *d,
 }
 
 /* Compare directory ino (at path) of d against reference ref. */
-static int narrow(struct checker *c, struct report *rep, struct replica *ref,
+static int narrow(struct checker *c, struct cluster_report *rep, struct replica *ref,
 		  struct replica *d, uint64_t ino, const char *path,
 		  unsigned depth)
 {
@@ -408,12 +401,13 @@ out:
 	return rc;
 }
 
-size_t control_cluster_check(const struct control_source *src, bool json,
-			     char *out, size_t size)
+int cluster_compare(const struct control_source *src,
+		    struct cluster_report *rep, uint64_t *check_id,
+		    uint64_t *index)
 {
 	struct raft_runtime_status *st = malloc(sizeof(*st));
 	struct replica *rs = calloc(RAFT_MAX_MEMBERS, sizeof(*rs));
-	struct report rep = {{out, size, 0}, json, 0, 0};
+	bool json = rep->json;
 	struct checker c = {src, 0, 0, malloc(NET_MAX_ADMIN_PAYLOAD_BYTES)};
 	struct fs_proposer p;
 	uint32_t n = 0, n_groups = 0, unreached = 0, best = 0;
@@ -421,9 +415,11 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 	int status = 0, rc;
 	struct replica *ref = NULL;
 
-	out[0] = '\0';
+	*check_id = 0;
+	*index = 0;
 	if (st == NULL || rs == NULL || c.buf == NULL) {
-		text_printf(&rep.out, "exit 3\nerror: out of memory\n");
+		text_printf(&rep->out, "error: out of memory\n");
+		status = -1;
 		goto done;
 	}
 	while (c.check_id == 0)
@@ -433,11 +429,13 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 	fs_raft_proposer(src->fr, &p);
 	rc = fs_check_point(&p, c.check_id);
 	if (rc != 0) {
-		text_printf(&rep.out, "exit 3\nerror: the check point did not commit (%s); "
+		text_printf(&rep->out, "error: the check point did not commit (%s); "
 			  "is a majority up?\n",
 		    strerror(-rc));
+		status = -1;
 		goto done;
 	}
+	*check_id = c.check_id;
 	raft_runtime_status_get(src->rt, st);
 	for (uint32_t i = 0; i < st->conf.n; i++) {
 		const struct raft_member *m = &st->conf.members[i];
@@ -494,40 +492,40 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 		}
 	}
 	status = n_groups > 1 ? 1 : unreached > 0 ? 3 : 0;
-	text_printf(&rep.out, "exit %d\n", status);
+	*index = ref ? ref->index : 0;
 	if (json) {
-		text_printf(&rep.out, "{\"check\": \"%016" PRIx64 "\", \"index\": %" PRIu64
+		text_printf(&rep->out, "{\"check\": \"%016" PRIx64 "\", \"index\": %" PRIu64
 			  ", \"identical\": %s, \"members\": [",
 		    c.check_id, ref ? ref->index : 0,
 		    status == 0 ? "true" : "false");
 		for (uint32_t i = 0; i < n; i++) {
-			text_printf(&rep.out, "%s\n  {\"id\": %" PRIu64 ", \"reachable\": %s",
+			text_printf(&rep->out, "%s\n  {\"id\": %" PRIu64 ", \"reachable\": %s",
 			    i ? "," : "", rs[i].id,
 			    rs[i].reached ? "true" : "false");
 			if (rs[i].reached)
-				text_printf(&rep.out, ", \"index\": %" PRIu64
+				text_printf(&rep->out, ", \"index\": %" PRIu64
 					  ", \"hash\": \"%s\", \"agrees\": %s}",
 				    rs[i].index, rs[i].hash,
 				    rs[i].group == ref->group ? "true"
 							       : "false");
 			else {
-				text_printf(&rep.out, ", \"error\": ");
-				text_json_str(&rep.out, rs[i].why);
-				text_printf(&rep.out, "}");
+				text_printf(&rep->out, ", \"error\": ");
+				text_json_str(&rep->out, rs[i].why);
+				text_printf(&rep->out, "}");
 			}
 		}
-		text_printf(&rep.out, "\n], \"differences\": [");
+		text_printf(&rep->out, "\n], \"differences\": [");
 	} else {
-		text_printf(&rep.out, "check point %016" PRIx64 " at index %" PRIu64 "\n",
+		text_printf(&rep->out, "check point %016" PRIx64 " at index %" PRIu64 "\n",
 		    c.check_id, ref ? ref->index : 0);
 		for (uint32_t i = 0; i < n; i++) {
 			if (rs[i].reached)
-				text_printf(&rep.out, "  node %" PRIu64 ": %s%s\n", rs[i].id,
+				text_printf(&rep->out, "  node %" PRIu64 ": %s%s\n", rs[i].id,
 				    rs[i].hash,
 				    rs[i].group == ref->group ? ""
 							       : "  DIFFERS");
 			else
-				text_printf(&rep.out, "  node %" PRIu64 ": not checked: %s\n",
+				text_printf(&rep->out, "  node %" PRIu64 ": not checked: %s\n",
 				    rs[i].id, rs[i].why);
 		}
 	}
@@ -535,31 +533,29 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 		if (!rs[i].reached || rs[i].group == ref->group)
 			continue;
 		if (!json)
-			text_printf(&rep.out, "node %" PRIu64 " differs from node %" PRIu64
+			text_printf(&rep->out, "node %" PRIu64 " differs from node %" PRIu64
 				  ":\n",
 			    rs[i].id, ref->id);
-		rep.paths = 0;
-		if (narrow(&c, &rep, ref, &rs[i], FS_ROOT_INO, "/", 0) != 0) {
+		rep->paths = 0;
+		if (narrow(&c, rep, ref, &rs[i], FS_ROOT_INO, "/", 0) != 0) {
 			char what[200];
 			snprintf(what, sizeof(what), "not narrowed down: %.150s",
 				 rs[i].why[0] ? rs[i].why : ref->why);
-			rep.paths = 0; /* always said */
-			difference(&rep, &rs[i], "/", what);
-		} else if (rep.paths == 0) {
-			difference(&rep, &rs[i], "(outside the tree)",
+			rep->paths = 0; /* always said */
+			difference(rep, &rs[i], "/", what);
+		} else if (rep->paths == 0) {
+			difference(rep, &rs[i], "(outside the tree)",
 				   "superblock, counters, orphan or duplicate "
 				   "table differ");
 		}
 	}
-	if (json)
-		text_printf(&rep.out, "\n]}\n");
-	else if (status == 0)
-		text_printf(&rep.out, "all %u replicas identical\n", n);
-	else if (status == 3)
-		text_printf(&rep.out, "%u replica(s) could not be checked\n", unreached);
+	if (!json && status == 0)
+		text_printf(&rep->out, "all %u replicas identical\n", n);
+	else if (!json && status == 3)
+		text_printf(&rep->out, "%u replica(s) could not be checked\n", unreached);
 done:
 	free(c.buf);
 	free(rs);
 	free(st);
-	return rep.out.len;
+	return status;
 }

@@ -132,8 +132,11 @@ static void serve_client(struct control *c, int fd)
 		len = (size_t)snprintf(answer, ANSWER_BYTES,
 				       "error: bad request\n");
 	} else if (strcmp(line, "fsck cluster json") == 0 ||
-		   strcmp(line, "fsck cluster text") == 0) {
-		len = control_cluster_check(&c->src, line[13] == 'j', answer,
+		   strcmp(line, "fsck cluster text") == 0 ||
+		   strcmp(line, "fsck cluster json repair") == 0 ||
+		   strcmp(line, "fsck cluster text repair") == 0) {
+		len = control_cluster_check(&c->src, line[13] == 'j',
+					    strlen(line) > 17, answer,
 					    ANSWER_BYTES);
 	} else if (strcmp(line, "snapshot") == 0) {
 		len = snapshot_now(&c->src, answer, ANSWER_BYTES);

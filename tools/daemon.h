@@ -230,10 +230,32 @@ bool member_sync_peers(const struct control_source *src,
 /* The replica's answer to a check query (text, see the file). */
 size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 		    size_t size);
-/* Run `fsck --cluster` from this node: the first line of out is
- * "exit N" (0 identical, 1 replicas differ, 3 could not check all), then
- * the report (a table, or one JSON object). Returns the length. */
+/* What fsck --cluster prints (text or JSON) into its answer. */
+struct cluster_report {
+	struct text_buf out;
+	bool json;
+	uint32_t paths; /* differences reported for the current replica */
+	uint32_t total; /* differences reported */
+};
+/*
+ * Propose a check point and compare every member's state hash at it
+ * (tools/cluster_check.c), printing the members and the differences
+ * narrowed down to paths into rep (JSON: the object is opened and left
+ * open inside its "differences" array). Returns 0 every replica
+ * identical, 1 some differ, 3 some could not be checked, -1 the check
+ * point did not commit (an "error: " line printed); *check_id and *index
+ * the check point's id and applied index.
+ */
+int cluster_compare(const struct control_source *src,
+		    struct cluster_report *rep, uint64_t *check_id,
+		    uint64_t *index);
+/* Run `fsck --cluster [--repair]` from this node
+ * (tools/cluster_repair.c): the first line of out is
+ * "exit N" (0 identical and structurally clean, or clean after the
+ * repairs; 1 replicas differ, or structural problems found or left; 3
+ * could not check all), then the report (a table, or one JSON object).
+ * Returns the length. */
 size_t control_cluster_check(const struct control_source *src, bool json,
-			     char *out, size_t size);
+			     bool repair, char *out, size_t size);
 
 #endif
