@@ -262,6 +262,10 @@ void control_on_admin(void *ctx, uint64_t conn_id,
 		admin_on_slow_request(src, conn_id, req);
 		return;
 	}
+	if (req->kind == ADMIN_KIND_SNAPSHOT) {
+		resync_on_snapshot_request(src, conn_id, who, req);
+		return;
+	}
 	if (req->kind != ADMIN_KIND_NODE_VIEW)
 		return; /* unknown kinds get no answer; the caller times out */
 	resp.kind = req->kind;

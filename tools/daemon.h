@@ -111,6 +111,24 @@ int resync_begin(const char *data, char *err, size_t err_size);
  * (closed by the caller) goes and the old one comes back. */
 int resync_finish(const char *data, bool rebuilt, char *err, size_t err_size);
 
+/* A resync whose log was compacted: the node awaits a snapshot from the
+ * leader (raft_runtime_options.await_install). Called by the monitor
+ * every 200 ms with the runtime's status: asks the leader for one (at
+ * most once a second); once installed drops the old store and the marker
+ * and clears *pending. */
+struct control_source;
+struct raft_runtime_status;
+void resync_snapshot_step(const struct control_source *src,
+			  const struct raft_runtime_status *st, bool *pending,
+			  uint64_t *asked_ms);
+/* The leader's side: ADMIN_KIND_SNAPSHOT from node `who`: stream it a
+ * snapshot; answers "ok" or "error: ...". */
+struct net_identity;
+struct net_admin_msg;
+void resync_on_snapshot_request(const struct control_source *src,
+				uint64_t conn_id, const struct net_identity *who,
+				const struct net_admin_msg *req);
+
 /* ---- the mount point (tools/mount_point.c) ---- */
 
 /* Check mnt is a directory; unmount a dead FUSE mount left there by a
@@ -154,6 +172,8 @@ enum {
 	ADMIN_KIND_CHECK = 2,
 	ADMIN_KIND_MEMBER = 3,
 	ADMIN_KIND_STATUS = 4, /* payload "json" or "text": the cluster's */
+	ADMIN_KIND_SNAPSHOT = 5, /* a resyncing node asks the leader for a
+				    snapshot (tools/resync.c) */
 };
 
 /* This node's view as text lines "key=value" (tools/status_view.c);
