@@ -516,6 +516,15 @@ int fs_check_view_open(struct fs_store *s, struct fs_check_view **out);
 uint64_t fs_check_view_index(const struct fs_check_view *v);
 /* Every key of the store (fs_store_hash at the view). */
 int fs_check_view_hash(struct fs_check_view *v, uint8_t out[FS_HASH_BYTES]);
+/*
+ * The same hash, computed once per view: 0 with out when computed (or the
+ * hash's error); -EINPROGRESS when not yet, and then *claim tells the
+ * caller it must compute it now (fs_check_view_hash_fill, on a thread
+ * that may take seconds), every other caller coming back later.
+ */
+int fs_check_view_hash_peek(struct fs_check_view *v,
+			    uint8_t out[FS_HASH_BYTES], bool *claim);
+void fs_check_view_hash_fill(struct fs_check_view *v);
 /* The inode's own keys (attributes, xattrs, data or target, orphan
  * record), not its entries; *mode its mode (may be NULL). */
 int fs_check_view_node_hash(struct fs_check_view *v, uint64_t ino,

@@ -11,7 +11,9 @@
  * is reported with its first differing paths.
  *
  * Queries between nodes are text: "check=ID hash" and
- * "check=ID dir=INO skip=N"; answers "pending", "busy", or lines
+ * "check=ID dir=INO skip=N"; answers "pending" (not applied yet), "busy",
+ * "hashing" (the store's hash is computed once per check point, after
+ * that answer: the asker comes back for it), or lines
  * "index=", "hash=", "node=HASH mode=M", "entry=INO HASH NAME-IN-HEX",
  * "more=1". A replica answers on a thread of its own (never on the
  * transport's I/O thread: hashing a large tree takes seconds).
@@ -37,6 +39,9 @@
 #define REPLICA_WAIT_MS 15000u
 #define MAX_PATHS 20u
 #define MAX_QUERIES 5000u
+/* A replica hashes its whole store once per check point, after answering
+ * "pending": seconds on a large tree (docs/FSCK.md has figures). */
+#define HASH_WAIT_MS (10u * 60u * 1000u)
 
 /* ---- the replica's side ---- */
 
@@ -84,7 +89,7 @@ static int page_entry(void *ctx, const char *name, size_t len, uint64_t ino,
 }
 
 size_t check_answer(struct fs_raft *fr, const char *query, char *out,
-		    size_t size)
+		    size_t size, bool *fill)
 {
 	unsigned long long id = 0, ino = 0, skip = 0;
 	struct page pg = {{out, size, 0}, 0, 0, false};
@@ -95,6 +100,7 @@ size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 	int rc;
 
 	out[0] = '\0';
+	*fill = false;
 	if (sscanf(query, "check=%llu", &id) != 1 || id == 0) {
 		text_printf(&pg.t, "error: bad query\n");
 		return pg.t.len;
@@ -104,9 +110,18 @@ size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 		text_printf(&pg.t, "pending\n");
 		return pg.t.len;
 	}
+	if (!dir) {
+		rc = fs_check_view_hash_peek(v, hash, fill);
+		if (rc == -EINPROGRESS) {
+			/* Hashed after this answer (check_hash_fill): the
+			 * asker comes back for it. */
+			fs_raft_check_release(fr, v);
+			text_printf(&pg.t, "hashing\n");
+			return pg.t.len;
+		}
+	}
 	text_printf(&pg.t, "index=%" PRIu64 "\n", fs_check_view_index(v));
 	if (!dir) {
-		rc = fs_check_view_hash(v, hash);
 		if (rc == 0) {
 			hex(hash, sizeof(hash), h);
 			text_printf(&pg.t, "hash=%s\n", h);
@@ -138,6 +153,18 @@ size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 	return pg.t.len;
 }
 
+void check_hash_fill(struct fs_raft *fr, const char *query)
+{
+	unsigned long long id = 0;
+	struct fs_check_view *v;
+
+	if (sscanf(query, "check=%llu", &id) != 1 ||
+	    fs_raft_check_acquire(fr, id, &v) != 0)
+		return;
+	fs_check_view_hash_fill(v);
+	fs_raft_check_release(fr, v);
+}
+
 /* ---- the asker's side ---- */
 
 struct replica {
@@ -164,6 +191,7 @@ static int ask(struct checker *c, struct replica *r, const char *query,
 	       uint32_t wait_ms)
 {
 	struct timespec start, now;
+	bool hashing;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
@@ -173,8 +201,11 @@ static int ask(struct checker *c, struct replica *r, const char *query,
 			return -1;
 		}
 		if (r->self) {
+			bool fill;
 			len = check_answer(c->src->fr, query, c->buf,
-					   NET_MAX_ADMIN_PAYLOAD_BYTES);
+					   NET_MAX_ADMIN_PAYLOAD_BYTES, &fill);
+			if (fill)
+				check_hash_fill(c->src->fr, query);
 		} else {
 			struct net_admin_msg req = {0}, resp;
 			char err[256];
@@ -198,19 +229,28 @@ static int ask(struct checker *c, struct replica *r, const char *query,
 			r->why[strcspn(r->why, "\n")] = '\0';
 			return -1;
 		}
+		/* "hashing": it applied the check point and hashes its
+		 * store now (seconds on a large tree): a longer wait. */
+		hashing = strcmp(c->buf, "hashing\n") == 0;
 		if (strcmp(c->buf, "pending\n") != 0 &&
-		    strcmp(c->buf, "busy\n") != 0)
+		    strcmp(c->buf, "busy\n") != 0 && !hashing)
 			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((int64_t)(now.tv_sec - start.tv_sec) * 1000 +
 			    (int64_t)(now.tv_nsec - start.tv_nsec) / 1000000 >
-		    (int64_t)wait_ms) {
-			snprintf(r->why, sizeof(r->why),
-				 "did not apply the check point within %u s",
-				 wait_ms / 1000u);
+		    (int64_t)(hashing ? HASH_WAIT_MS : wait_ms)) {
+			if (hashing)
+				snprintf(r->why, sizeof(r->why),
+					 "did not finish hashing within %u s",
+					 HASH_WAIT_MS / 1000u);
+			else
+				snprintf(r->why, sizeof(r->why),
+					 "did not apply the check point within "
+					 "%u s",
+					 wait_ms / 1000u);
 			return -1;
 		}
-		struct timespec ts = {0, 50 * 1000 * 1000};
+		struct timespec ts = {0, (hashing ? 250 : 50) * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 }

@@ -247,9 +247,11 @@ bool member_sync_peers(const struct control_source *src,
 
 /* ---- fsck --cluster (tools/cluster_check.c) ---- */
 
-/* The replica's answer to a check query (text, see the file). */
+/* The replica's answer to a check query (text, see the file). With *fill
+ * the store's hash is not computed yet: answer, then check_hash_fill. */
 size_t check_answer(struct fs_raft *fr, const char *query, char *out,
-		    size_t size);
+		    size_t size, bool *fill);
+void check_hash_fill(struct fs_raft *fr, const char *query);
 /* What fsck --cluster prints (text or JSON) into its answer. */
 struct cluster_report {
 	struct text_buf out;
