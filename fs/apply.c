@@ -779,6 +779,13 @@ static int run_op(struct fs_apply *a)
 		return fs_apply_lock(a);
 	case FS_OP_RELEASE_LIST:
 		return op_release_list(a);
+	case FS_OP_REPAIR_ENTRY:
+	case FS_OP_REPAIR_FREE:
+	case FS_OP_REPAIR_DATA:
+	case FS_OP_REPAIR_LOST_FOUND:
+	case FS_OP_REPAIR_LINKS:
+	case FS_OP_REPAIR_COUNTERS:
+		return fs_apply_repair(a);
 	}
 	return -EBADMSG;
 }

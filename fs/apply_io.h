@@ -104,6 +104,10 @@ int fs_data_allocate(struct fs_apply *a, struct fs_inode *in, uint64_t off,
  * writes the superblock with the new applied index, commits and publishes
  * it when rc is 0, then lets go of the lock and the transaction; returns
  * the final rc. */
+/* The FS_OP_REPAIR_* commands (fs/apply_repair.c): 0, a positive errno
+ * (ESTALE: the state moved since the check), or a store error. */
+int fs_apply_repair(struct fs_apply *a);
+
 int fs_apply_begin(struct fs_store *s, uint64_t index, struct fs_apply *a);
 int fs_apply_finish(struct fs_store *s, struct fs_apply *a, int rc);
 

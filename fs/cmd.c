@@ -144,6 +144,25 @@ static bool cmd_is_valid(const struct fs_cmd *c)
 		return true;
 	case FS_OP_LEASE_EXPIRE:
 		return c->offset != 0 && c->length != 0;
+	case FS_OP_REPAIR_ENTRY:
+		if (c->ino == 0)
+			return false;
+		if (c->flags == FS_REPAIR_ENTRY_NAME)
+			return c->name_len == 0 && c->offset >= 3;
+		return (c->flags == FS_REPAIR_ENTRY_COOKIE ||
+			(c->flags == FS_REPAIR_ENTRY_REMOVE && c->ino2 != 0)) &&
+		       name_ok(c->name, c->name_len);
+	case FS_OP_REPAIR_FREE:
+	case FS_OP_REPAIR_LOST_FOUND:
+		return c->ino > FS_ROOT_INO && c->length <= UINT32_MAX &&
+		       time_ok(c->mtime);
+	case FS_OP_REPAIR_DATA:
+		return c->ino != 0;
+	case FS_OP_REPAIR_LINKS:
+		return c->ino != 0 && c->length <= UINT32_MAX &&
+		       c->size <= UINT32_MAX;
+	case FS_OP_REPAIR_COUNTERS:
+		return true;
 	}
 	return false;
 }
@@ -283,6 +302,28 @@ static void encode(const struct fs_cmd *c, struct fs_wbuf *w)
 	case FS_OP_LEASE_EXPIRE:
 		fs_put_u64(w, c->offset);
 		fs_put_u64(w, c->length);
+	case FS_OP_REPAIR_ENTRY:
+		fs_put_u64(w, c->ino);
+		fs_put_u32(w, c->flags);
+		fs_put_u64(w, c->offset);
+		fs_put_u64(w, c->ino2);
+		put_blob(w, c->name, c->name_len);
+		break;
+	case FS_OP_REPAIR_FREE:
+	case FS_OP_REPAIR_DATA:
+		fs_put_u64(w, c->ino);
+		break;
+	case FS_OP_REPAIR_LOST_FOUND:
+		fs_put_u64(w, c->ino);
+		fs_put_u64(w, c->length);
+		fs_put_time(w, c->mtime);
+		break;
+	case FS_OP_REPAIR_LINKS:
+		fs_put_u64(w, c->ino);
+		fs_put_u64(w, c->length);
+		fs_put_u64(w, c->size);
+		break;
+	case FS_OP_REPAIR_COUNTERS:
 		break;
 	}
 }
@@ -470,6 +511,28 @@ int fs_cmd_decode(const uint8_t *buf, size_t size, struct fs_cmd *cmd)
 	case FS_OP_LEASE_EXPIRE:
 		c.offset = fs_get_u64(&r);
 		c.length = fs_get_u64(&r);
+	case FS_OP_REPAIR_ENTRY:
+		c.ino = fs_get_u64(&r);
+		c.flags = fs_get_u32(&r);
+		c.offset = fs_get_u64(&r);
+		c.ino2 = fs_get_u64(&r);
+		c.name = get_blob(&r, FS_NAME_CODEC_MAX, &c.name_len);
+		break;
+	case FS_OP_REPAIR_FREE:
+	case FS_OP_REPAIR_DATA:
+		c.ino = fs_get_u64(&r);
+		break;
+	case FS_OP_REPAIR_LOST_FOUND:
+		c.ino = fs_get_u64(&r);
+		c.length = fs_get_u64(&r);
+		c.mtime = fs_get_time(&r);
+		break;
+	case FS_OP_REPAIR_LINKS:
+		c.ino = fs_get_u64(&r);
+		c.length = fs_get_u64(&r);
+		c.size = fs_get_u64(&r);
+		break;
+	case FS_OP_REPAIR_COUNTERS:
 		break;
 	default:
 		return -EBADMSG;

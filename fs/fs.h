@@ -121,7 +121,28 @@ enum fs_op {
 	FS_OP_UNLOCK_OWNER = 20, /* every lock of one owner on an inode */
 	FS_OP_LEASE = 21,  /* the proposer's node renews its lease */
 	FS_OP_LEASE_EXPIRE = 22, /* the leader revokes a silent node's lease */
-	FS_OP_MAX = 22,
+	/* Repairs proposed by `fsck --cluster --repair` (docs/FSCK.md): each
+	 * checks its precondition on apply and changes nothing (err ESTALE)
+	 * when the state moved since the check that proposed it. */
+	FS_OP_REPAIR_ENTRY = 24,    /* restore or remove one entry's keys */
+	FS_OP_REPAIR_FREE = 25,     /* free the records of a missing inode */
+	FS_OP_REPAIR_DATA = 26,     /* drop data beyond the size */
+	FS_OP_REPAIR_LOST_FOUND = 27, /* link an unreachable inode into
+					 /lost+found */
+	FS_OP_REPAIR_LINKS = 28,    /* set the link count (directories:
+				       recount their entries) */
+	FS_OP_REPAIR_COUNTERS = 29, /* recount the superblock's counters */
+	FS_OP_MAX = 29,
+};
+
+/* FS_OP_REPAIR_ENTRY: what to do with the entry (in cmd.flags). */
+enum fs_repair_entry {
+	FS_REPAIR_ENTRY_NAME = 1,   /* restore the entry by name from the
+				       record by cookie (ino, offset) */
+	FS_REPAIR_ENTRY_COOKIE = 2, /* restore the record by cookie from the
+				       entry by name (ino, name) */
+	FS_REPAIR_ENTRY_REMOVE = 3, /* remove the entry (ino, name) that
+				       points at missing inode ino2 */
 };
 
 /* Locks (fs/locks.h, docs/LOCKS.md): kinds, types, the end of every file
@@ -210,6 +231,16 @@ enum fs_set {
  *                newer epoch already (it restarted), ENOENT when it holds
  *                no lock and waits for none (nothing to fence: the lease
  *                stays).
+ *   REPAIR_ENTRY ino = directory, flags (enum fs_repair_entry), offset =
+ *                cookie (NAME), name (COOKIE, REMOVE), ino2 = the
+ *                missing target (REMOVE)
+ *   REPAIR_FREE  ino (must not exist)
+ *   REPAIR_DATA  ino
+ *   REPAIR_LOST_FOUND ino, length = its nlink and mtime = its ctime as
+ *                checked (non-directories: no entry may point at it)
+ *   REPAIR_LINKS ino, length = its nlink as checked, size = the entries
+ *                pointing at it then (directories: recounted on apply)
+ *   REPAIR_COUNTERS (none)
  *
  * Names and data are referenced, not owned: after fs_cmd_decode they point
  * into the decoded buffer. Names are byte strings with explicit length
@@ -603,6 +634,15 @@ int fs_check_view_open(struct fs_store *s, struct fs_check_view **out);
 uint64_t fs_check_view_index(const struct fs_check_view *v);
 /* Every key of the store (fs_store_hash at the view). */
 int fs_check_view_hash(struct fs_check_view *v, uint8_t out[FS_HASH_BYTES]);
+/*
+ * The same hash, computed once per view: 0 with out when computed (or the
+ * hash's error); -EINPROGRESS when not yet, and then *claim tells the
+ * caller it must compute it now (fs_check_view_hash_fill, on a thread
+ * that may take seconds), every other caller coming back later.
+ */
+int fs_check_view_hash_peek(struct fs_check_view *v,
+			    uint8_t out[FS_HASH_BYTES], bool *claim);
+void fs_check_view_hash_fill(struct fs_check_view *v);
 /* The inode's own keys (attributes, xattrs, data or target, orphan
  * record), not its entries; *mode its mode (may be NULL). */
 int fs_check_view_node_hash(struct fs_check_view *v, uint64_t ino,
@@ -865,6 +905,49 @@ void fs_fuse_destroy(struct fs_fuse *f);
 /* ---------------------------------------------------------------------- */
 /* Offline check (raftfs fsck --data DIR; fs/fsck*.c, docs/FSCK.md).        */
 
+/*
+ * The repair of one problem that a cluster can apply through the log when
+ * the problem is on every replica (fsck --cluster --repair). Repairs come
+ * in phases: those of phase 1 (entry keys, records of missing inodes,
+ * data beyond the size) change what the later ones count, so only the
+ * lowest phase found is applied before the tree is checked again.
+ */
+enum fs_fix_kind {
+	FS_FIX_NONE = 0,
+	FS_FIX_ENTRY_NAME = 1,   /* dir, cookie */
+	FS_FIX_ENTRY_COOKIE = 2, /* dir, name */
+	FS_FIX_ENTRY_REMOVE = 3, /* dir, name, ino (missing) */
+	FS_FIX_FREE = 4,         /* ino (missing) */
+	FS_FIX_DATA = 5,         /* ino */
+	FS_FIX_LOST_FOUND = 6,   /* ino, seen_nlink, seen_ctime */
+	FS_FIX_LINKS = 7,        /* ino, seen_nlink, want_nlink */
+	FS_FIX_COUNTERS = 8,
+};
+
+struct fs_fsck_fix {
+	uint8_t kind; /* enum fs_fix_kind */
+	uint64_t ino;
+	uint64_t dir;
+	uint64_t cookie;
+	const uint8_t *name; /* during the callback only */
+	size_t name_len;
+	uint32_t seen_nlink;
+	uint32_t want_nlink;
+	struct fs_time seen_ctime;
+};
+
+/* 1..3 (0 for FS_FIX_NONE). */
+int fs_fix_phase(const struct fs_fsck_fix *f);
+/* What the repair does, in a few words ("link count recounted"). */
+const char *fs_fix_describe(const struct fs_fsck_fix *f);
+/*
+ * Propose the repair through p and wait for it on the calling thread (as
+ * fs_format). Returns 0 (applied), -ESTALE (the state changed since the
+ * check: nothing done), another command error (negative errno: nothing
+ * done), or the proposer's error (-EIO: outcome unknown).
+ */
+int fs_fix_propose(const struct fs_proposer *p, const struct fs_fsck_fix *f);
+
 /* One problem found. Strings live during the callback only. */
 struct fs_fsck_problem {
 	const char *store;  /* "fs" or "log" */
@@ -873,6 +956,7 @@ struct fs_fsck_problem {
 	const char *path;   /* its path from the root, NULL when unknown */
 	uint64_t index;     /* log problems: the log index, 0 when none */
 	const char *detail; /* one line: what is wrong */
+	struct fs_fsck_fix fix; /* FS_FIX_NONE: no repair through the log */
 };
 
 struct fs_fsck_options {
@@ -917,6 +1001,15 @@ struct fs_fsck_summary {
  */
 int fs_fsck_store(const char *fs_dir, const struct fs_fsck_options *opt,
 		  struct fs_fsck_summary *sum, char *err, size_t err_size);
+
+/*
+ * The same check over a check point's view (fs_check_view_open) of a
+ * running node's store: what is found there is on every replica whose
+ * state hash at that index is the same. Same returns as fs_fsck_store.
+ */
+struct fs_check_view;
+int fs_fsck_view(struct fs_check_view *v, const struct fs_fsck_options *opt,
+		 struct fs_fsck_summary *sum, char *err, size_t err_size);
 
 /*
  * Check a stopped node's data directory (docs/DATA_DIR.md): the fs store

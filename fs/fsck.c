@@ -23,8 +23,7 @@
 
 #include "fs/codec.h"
 #include "fs/fs.h"
-#include "fs/fsck_locks.h"
-#include "fs/store_kv.h"
+#include "fs/store.h"
 
 #define PROGRESS_EVERY 65536u
 /* Paths are looked up (a scan of each parent directory) for this many
@@ -58,6 +57,9 @@ struct ck {
 	const struct fs_fsck_options *opt;
 	struct fs_fsck_summary *sum;
 	struct fs_kv *kv;
+	const struct fs_kv_view *view; /* NULL: the database as it is */
+	bool own_kv;                   /* opened here, closed at the end */
+	struct fs_fsck_fix fix;        /* the next problem's repair */
 	struct fs_super sb;
 	char *err;
 	size_t err_size;
@@ -116,7 +118,7 @@ static bool entry_name(struct ck *c, uint64_t dir, uint64_t ino, char *name,
 	struct fs_key k;
 	bool found = false;
 
-	if (fs_kv_iter_new(c->kv, NULL, &it) != 0)
+	if (fs_kv_iter_new(c->kv, c->view, &it) != 0)
 		return false;
 	fs_key1(&k, FS_KEY_DENTRY, dir);
 	for (fs_kv_iter_seek(it, k.b, k.len); fs_kv_iter_valid(it);
@@ -193,8 +195,9 @@ static void vreport(struct ck *c, const char *code, uint64_t ino,
 		    const char *path, const char *fmt, va_list ap)
 {
 	char detail[1024];
-	struct fs_fsck_problem p = {"fs", code, ino, path, 0, detail};
+	struct fs_fsck_problem p = {"fs", code, ino, path, 0, detail, c->fix};
 
+	memset(&c->fix, 0, sizeof(c->fix));
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	c->sum->problems++;
 	if (c->opt->problem != NULL)
@@ -319,7 +322,7 @@ static int load_super(struct ck *c)
 	struct fs_key k = {{FS_KEY_SUPER}, 1};
 	void *val = NULL;
 	size_t len = 0;
-	int rc = fs_kv_get(c->kv, NULL, k.b, k.len, &val, &len);
+	int rc = fs_kv_get(c->kv, c->view, k.b, k.len, &val, &len);
 
 	if (rc == -ENOENT) {
 		snprintf(c->err, c->err_size,
@@ -372,7 +375,7 @@ static int scan_inodes(struct ck *c)
 {
 	struct fs_kv_iter *it = NULL;
 	uint8_t prefix = FS_KEY_INODE;
-	int rc = fs_kv_iter_new(c->kv, NULL, &it);
+	int rc = fs_kv_iter_new(c->kv, c->view, &it);
 
 	if (rc != 0)
 		return rc;
@@ -433,8 +436,11 @@ static int check_entry_alone(struct ck *c, uint64_t dir, const uint8_t *name,
 		       ": invalid inode %" PRIu64 " or type 0%o",
 		       (int)nlen, (const char *)name, dir, ino, type);
 	fs_key2(&k, FS_KEY_COOKIE, dir, seq);
-	rc = fs_kv_get(c->kv, NULL, k.b, k.len, &cv, &clen);
+	rc = fs_kv_get(c->kv, c->view, k.b, k.len, &cv, &clen);
 	if (rc == -ENOENT) {
+		c->fix = (struct fs_fsck_fix){.kind = FS_FIX_ENTRY_COOKIE,
+					      .dir = dir, .name = name,
+					      .name_len = nlen};
 		report_named(c, "entry-keys", ino, dir, name, nlen,
 		       "entry '%.*s' of directory %" PRIu64 " (cookie %" PRIu64
 		       ") has no record by cookie",
@@ -487,6 +493,9 @@ static void count_entry(struct ck *c, uint64_t dir, const uint8_t *name,
 	if (in_window(c, ino)) {
 		s = slot_find(c, ino);
 		if (s == NULL) {
+			c->fix = (struct fs_fsck_fix){
+				.kind = FS_FIX_ENTRY_REMOVE, .ino = ino,
+				.dir = dir, .name = name, .name_len = nlen};
 			report(c, "dangling-entry", ino, dir, true,
 			       "entry '%.*s' of directory %" PRIu64
 			       " points at missing inode %" PRIu64,
@@ -507,6 +516,8 @@ static void count_entry(struct ck *c, uint64_t dir, const uint8_t *name,
 	if (in_window(c, dir)) {
 		s = slot_find(c, dir);
 		if (s == NULL) {
+			c->fix = (struct fs_fsck_fix){.kind = FS_FIX_FREE,
+						      .ino = dir};
 			report(c, "stray-entry", dir, 0, false,
 			       "entry '%.*s' -> %" PRIu64
 			       " belongs to missing directory %" PRIu64,
@@ -529,7 +540,7 @@ static int scan_entries(struct ck *c, bool mark_dirs)
 {
 	struct fs_kv_iter *it = NULL;
 	uint8_t prefix = FS_KEY_DENTRY;
-	int rc = fs_kv_iter_new(c->kv, NULL, &it);
+	int rc = fs_kv_iter_new(c->kv, c->view, &it);
 
 	if (rc != 0)
 		return rc;
@@ -754,8 +765,10 @@ static int side_cookie(struct ck *c, uint64_t dir, const uint8_t *k,
 	if (seq > sd->max_seq)
 		sd->max_seq = seq;
 	fs_key_name(&dk, FS_KEY_DENTRY, dir, (const char *)v + 12, vlen - 12);
-	rc = fs_kv_get(c->kv, NULL, dk.b, dk.len, &dv, &dlen);
+	rc = fs_kv_get(c->kv, c->view, dk.b, dk.len, &dv, &dlen);
 	if (rc == -ENOENT) {
+		c->fix = (struct fs_fsck_fix){.kind = FS_FIX_ENTRY_NAME,
+					      .dir = dir, .cookie = seq};
 		report_named(c, "entry-keys", rd64be(v), dir, v + 12, vlen - 12,
 		       "record by cookie %" PRIu64 " of directory %" PRIu64
 		       " names '%.*s' -> %" PRIu64 ", which has no entry by name",
@@ -783,6 +796,7 @@ static void stray(struct ck *c, const struct cursor *cu)
 		       cu->what, klen);
 		return;
 	}
+	c->fix = (struct fs_fsck_fix){.kind = FS_FIX_FREE, .ino = rd64be(k + 1)};
 	report(c, "stray", rd64be(k + 1), 0, false,
 	       "%s of missing inode %" PRIu64, cu->what, rd64be(k + 1));
 }
@@ -850,17 +864,26 @@ static void check_dir(struct ck *c, const struct fs_inode *in,
 {
 	const struct dirx *d = dir_find(c, in->ino);
 	uint64_t want_nlink = 2 + (uint64_t)s->subdirs;
+	const struct fs_fsck_fix links = {.kind = FS_FIX_LINKS,
+					  .ino = in->ino,
+					  .seen_nlink = in->nlink};
 
+	if (in->nlink != want_nlink)
+		c->fix = links;
 	if (in->nlink != want_nlink)
 		report(c, "nlink", in->ino, 0, true,
 		       "directory has nlink %" PRIu32 ", expected %" PRIu64
 		       " (2 + %" PRIu32 " subdirectories)",
 		       in->nlink, want_nlink, s->subdirs);
 	if (in->entries != s->dentries || in->entries != sd->cookies)
+		c->fix = links;
+	if (in->entries != s->dentries || in->entries != sd->cookies)
 		report(c, "dir-entries", in->ino, 0, true,
 		       "directory counts %" PRIu64 " entries; %" PRIu64
 		       " by name and %" PRIu64 " by cookie are stored",
 		       in->entries, s->dentries, sd->cookies);
+	if (in->next_seq < 3 || (sd->cookies > 0 && in->next_seq <= sd->max_seq))
+		c->fix = links;
 	if (in->next_seq < 3 || (sd->cookies > 0 && in->next_seq <= sd->max_seq))
 		report(c, "dir-cookie", in->ino, 0, true,
 		       "directory's next cookie %" PRIu64
@@ -881,9 +904,17 @@ static void check_dir(struct ck *c, const struct fs_inode *in,
 		       "(the first in directory %" PRIu64 "), expected "
 		       "exactly one, in its parent %" PRIu64, s->refs,
 		       s->refs ? s->first_parent : 0, in->parent);
-	if (d == NULL || d->state != DIR_REACHABLE)
+	if (d == NULL || d->state != DIR_REACHABLE) {
+		/* Only the top of an unreachable subtree moves: no entry
+		 * points at it (cycles are not repaired). */
+		if (s->refs == 0)
+			c->fix = (struct fs_fsck_fix){
+				.kind = FS_FIX_LOST_FOUND, .ino = in->ino,
+				.seen_nlink = in->nlink,
+				.seen_ctime = in->ctime};
 		report(c, "unreachable", in->ino, 0, false,
 		       "directory is not reachable from the root");
+	}
 }
 
 static void check_nondir(struct ck *c, const struct fs_inode *in,
@@ -892,6 +923,12 @@ static void check_nondir(struct ck *c, const struct fs_inode *in,
 	uint64_t via = s->refs ? s->first_parent : 0;
 	bool path = s->refs > 0;
 
+	/* No entry at all: /lost+found gives it one (below). */
+	if (in->nlink != s->refs && s->refs > 0)
+		c->fix = (struct fs_fsck_fix){.kind = FS_FIX_LINKS,
+					      .ino = in->ino,
+					      .seen_nlink = in->nlink,
+					      .want_nlink = s->refs};
 	if (in->nlink != s->refs)
 		report(c, "nlink", in->ino, via, path,
 		       "%s has nlink %" PRIu32 " but %" PRIu32
@@ -903,6 +940,11 @@ static void check_nondir(struct ck *c, const struct fs_inode *in,
 				  : "inode with nlink %" PRIu32
 				    " is not in the orphan table",
 		       in->nlink);
+	if (!s->reached && !sd->orphan && s->refs == 0)
+		c->fix = (struct fs_fsck_fix){.kind = FS_FIX_LOST_FOUND,
+					      .ino = in->ino,
+					      .seen_nlink = in->nlink,
+					      .seen_ctime = in->ctime};
 	if (!s->reached && !sd->orphan)
 		report(c, "unreachable", in->ino, 0, false,
 		       "%s is neither reachable from the root nor an orphan"
@@ -922,6 +964,8 @@ static void check_inode(struct ck *c, const struct fs_inode *in,
 	uint64_t via = s->refs ? s->first_parent : 0;
 	bool path = s->refs > 0 || t == 2;
 
+	if (in->ino >= c->sb.next_ino)
+		c->fix = (struct fs_fsck_fix){.kind = FS_FIX_COUNTERS};
 	if (in->ino >= c->sb.next_ino)
 		report(c, "next-ino", in->ino, via, path,
 		       "inode number is not below the superblock's next "
@@ -958,11 +1002,18 @@ static void check_inode(struct ck *c, const struct fs_inode *in,
 		       s->dentries);
 	switch (t) {
 	case 1:
+		if (in->alloc_bytes != sd->block_bytes ||
+		    sd->data_end > in->size)
+			c->fix = (struct fs_fsck_fix){.kind = FS_FIX_DATA,
+						      .ino = in->ino};
 		if (in->alloc_bytes != sd->block_bytes)
 			report(c, "alloc-bytes", in->ino, via, path,
 			       "file counts %" PRIu64 " stored bytes, its "
 			       "blocks hold %" PRIu64,
 			       in->alloc_bytes, sd->block_bytes);
+		if (sd->data_end > in->size)
+			c->fix = (struct fs_fsck_fix){.kind = FS_FIX_DATA,
+						      .ino = in->ino};
 		if (sd->data_end > in->size)
 			report(c, "data-beyond-size", in->ino, via, path,
 			       "data stored up to byte %" PRIu64
@@ -1013,7 +1064,7 @@ static int cursors_open(struct ck *c, struct cursor *cu)
 	};
 	for (int i = 0; i < CU_N; i++) {
 		struct fs_key k;
-		int rc = fs_kv_iter_new(c->kv, NULL, &cu[i].it);
+		int rc = fs_kv_iter_new(c->kv, c->view, &cu[i].it);
 		if (rc != 0)
 			return rc;
 		cu[i].prefix = kinds[i].prefix;
@@ -1031,7 +1082,7 @@ static int merge_window(struct ck *c)
 	struct fs_kv_iter *it = NULL;
 	struct fs_key k;
 	size_t idx = 0;
-	int rc = fs_kv_iter_new(c->kv, NULL, &it);
+	int rc = fs_kv_iter_new(c->kv, c->view, &it);
 
 	if (rc == 0)
 		rc = cursors_open(c, cu);
@@ -1100,7 +1151,7 @@ static int load_window(struct ck *c, uint64_t w)
 {
 	struct fs_kv_iter *it = NULL;
 	struct fs_key k;
-	int rc = fs_kv_iter_new(c->kv, NULL, &it);
+	int rc = fs_kv_iter_new(c->kv, c->view, &it);
 
 	if (rc != 0)
 		return rc;
@@ -1165,10 +1216,10 @@ static int check_dedup(struct ck *c)
 {
 	struct fs_kv_iter *pi = NULL, *ri = NULL;
 	uint8_t pp = FS_KEY_DEDUP, rp = FS_KEY_RESULT;
-	int rc = fs_kv_iter_new(c->kv, NULL, &pi);
+	int rc = fs_kv_iter_new(c->kv, c->view, &pi);
 
 	if (rc == 0)
-		rc = fs_kv_iter_new(c->kv, NULL, &ri);
+		rc = fs_kv_iter_new(c->kv, c->view, &ri);
 	if (rc != 0)
 		goto out;
 	fs_kv_iter_seek(pi, &pp, 1);
@@ -1249,7 +1300,7 @@ static int check_members(struct ck *c)
 	size_t len = 0;
 	uint32_t n;
 	bool ok;
-	int rc = fs_kv_get(c->kv, NULL, k.b, k.len, (void **)&val, &len);
+	int rc = fs_kv_get(c->kv, c->view, k.b, k.len, (void **)&val, &len);
 
 	if (rc == -ENOENT)
 		return 0;
@@ -1283,7 +1334,7 @@ static bool prefix_known(uint8_t b)
 static int check_unknown_keys(struct ck *c)
 {
 	struct fs_kv_iter *it = NULL;
-	int rc = fs_kv_iter_new(c->kv, NULL, &it);
+	int rc = fs_kv_iter_new(c->kv, c->view, &it);
 	uint8_t sk[2] = {FS_KEY_SUPER, 0};
 	unsigned b = 0;
 
@@ -1331,14 +1382,22 @@ static void check_counters(struct ck *c)
 {
 	const struct fs_super *sb = &c->sb;
 
+	const struct fs_fsck_fix counters = {.kind = FS_FIX_COUNTERS};
+
+	if (sb->used_inodes != c->n_inodes)
+		c->fix = counters;
 	if (sb->used_inodes != c->n_inodes)
 		report(c, "counter", 0, 0, false,
 		       "superblock counts %" PRIu64 " inodes, %" PRIu64
 		       " are stored", sb->used_inodes, c->n_inodes);
 	if (sb->used_bytes != c->block_bytes)
+		c->fix = counters;
+	if (sb->used_bytes != c->block_bytes)
 		report(c, "counter", 0, 0, false,
 		       "superblock counts %" PRIu64 " stored bytes, the blocks "
 		       "hold %" PRIu64, sb->used_bytes, c->block_bytes);
+	if (c->n_inodes > 0 && sb->next_ino <= c->max_ino)
+		c->fix = counters;
 	if (c->n_inodes > 0 && sb->next_ino <= c->max_ino)
 		report(c, "next-ino", c->max_ino, 0, false,
 		       "superblock's next inode number %" PRIu64
@@ -1363,7 +1422,7 @@ static void check_counters(struct ck *c)
 static int check_unformatted(struct ck *c)
 {
 	struct fs_kv_iter *it = NULL;
-	int rc = fs_kv_iter_new(c->kv, NULL, &it);
+	int rc = fs_kv_iter_new(c->kv, c->view, &it);
 
 	if (rc != 0)
 		return rc;
@@ -1426,49 +1485,71 @@ static int open_db(struct ck *c, const char *fs_dir)
 	return 0;
 }
 
+/* Every check, over c->kv (and c->view) once opened. */
+static int run_checks(struct ck *c)
+{
+	int rc = load_super(c);
+
+	if (rc != 0)
+		return rc;
+	c->sum->formatted = c->sb.formatted;
+	c->sum->applied_index = c->sb.applied_index;
+	if (!c->sb.formatted)
+		return check_unformatted(c);
+	rc = scan_inodes(c);
+	if (rc == 0)
+		rc = scan_entries(c, true);
+	if (rc == 0)
+		rc = reach_dirs(c);
+	if (rc == 0)
+		rc = check_windows(c);
+	if (rc == 0)
+		rc = check_dedup(c);
+	if (rc == 0)
+		rc = check_members(c);
+	if (rc == 0)
+		rc = fs_fsck_locks(c->kv, c->view, lock_problem, c, c->err,
+				   c->err_size);
+	if (rc == 0)
+		rc = check_unknown_keys(c);
+	if (rc == 0)
+		check_counters(c);
+	return rc;
+}
+
+static void ck_init(struct ck *c, const struct fs_fsck_options *opt,
+		    struct fs_fsck_summary *sum, char *err, size_t err_size)
+{
+	memset(c, 0, sizeof(*c));
+	c->opt = opt;
+	c->sum = sum;
+	c->err = err;
+	c->err_size = err_size;
+}
+
+static void ck_free(struct ck *c)
+{
+	free(c->win);
+	free(c->slots);
+	free(c->dirs);
+	if (c->own_kv)
+		fs_kv_close(c->kv);
+}
+
 int fs_fsck_store(const char *fs_dir, const struct fs_fsck_options *opt,
 		  struct fs_fsck_summary *sum, char *err, size_t err_size)
 {
 	struct ck c;
 	int rc;
 
-	memset(&c, 0, sizeof(c));
-	c.opt = opt;
-	c.sum = sum;
-	c.err = err;
-	c.err_size = err_size;
+	ck_init(&c, opt, sum, err, err_size);
 	rc = open_db(&c, fs_dir);
-	if (rc == 0)
-		rc = load_super(&c);
-	if (rc != 0)
-		goto out;
-	sum->formatted = c.sb.formatted;
-	sum->applied_index = c.sb.applied_index;
-	if (!c.sb.formatted) {
-		rc = check_unformatted(&c);
-		goto out;
+	if (rc == 0) {
+		c.own_kv = true;
+		rc = run_checks(&c);
 	}
-	rc = scan_inodes(&c);
-	if (rc == 0)
-		rc = scan_entries(&c, true);
-	if (rc == 0)
-		rc = reach_dirs(&c);
-	if (rc == 0)
-		rc = check_windows(&c);
-	if (rc == 0)
-		rc = check_dedup(&c);
-	if (rc == 0)
-		rc = check_members(&c);
-	if (rc == 0)
-		rc = fs_fsck_locks(c.kv, lock_problem, &c, c.err, c.err_size);
-	if (rc == 0)
-		rc = check_unknown_keys(&c);
-	if (rc == 0)
-		check_counters(&c);
-out:
-	free(c.win);
-	free(c.slots);
-	free(c.dirs);
-	fs_kv_close(c.kv);
+#include "fs/fsck_locks.h"
+#include "fs/store.h"
+#include "fs/store_kv.h"
 	return rc;
 }

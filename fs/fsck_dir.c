@@ -25,7 +25,8 @@ static void log_problem(void *ctx, uint64_t index, const char *code,
 			const char *detail)
 {
 	const struct fs_fsck_options *opt = ((struct log_ctx *)ctx)->opt;
-	struct fs_fsck_problem p = {"log", code, 0, NULL, index, detail};
+	struct fs_fsck_problem p = {
+		.store = "log", .code = code, .index = index, .detail = detail};
 
 	if (opt->problem != NULL)
 		opt->problem(opt->ctx, &p);
@@ -43,8 +44,9 @@ static void cross_problem(const struct fs_fsck_options *opt,
 			  struct fs_fsck_summary *sum, uint64_t index,
 			  const char *detail)
 {
-	struct fs_fsck_problem p = {"log", "applied-index", 0, NULL, index,
-				    detail};
+	struct fs_fsck_problem p = {.store = "log",
+				    .code = "applied-index",
+				    .index = index, .detail = detail};
 
 	sum->problems++;
 	if (opt->problem != NULL)

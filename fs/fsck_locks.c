@@ -8,7 +8,7 @@
 #include "fs/codec.h"
 #include "fs/locks.h"
 
-int fs_fsck_locks(struct fs_kv *kv,
+int fs_fsck_locks(struct fs_kv *kv, const struct fs_kv_view *view,
 		  void (*report)(void *ctx, uint64_t ino, const char *detail),
 		  void *ctx, char *err, size_t err_size)
 {
@@ -20,7 +20,7 @@ int fs_fsck_locks(struct fs_kv *kv,
 
 	if ((rc = fs_locks_create(&t)))
 		goto out;
-	if ((rc = fs_kv_iter_new(kv, NULL, &it)))
+	if ((rc = fs_kv_iter_new(kv, view, &it)))
 		goto out;
 	for (fs_kv_iter_seek(it, &prefix, 1); fs_kv_iter_valid(it);
 	     fs_kv_iter_next(it)) {
@@ -41,7 +41,7 @@ int fs_fsck_locks(struct fs_kv *kv,
 		}
 		ino = fs_rd64(k + 1);
 		fs_key1(&ik, FS_KEY_INODE, ino);
-		drc = fs_kv_get(kv, NULL, ik.b, ik.len, &inode, &ilen);
+		drc = fs_kv_get(kv, view, ik.b, ik.len, &inode, &ilen);
 		fs_kv_free(inode);
 		if (drc == -ENOENT)
 			report(ctx, ino, "locks of an inode that does not exist");

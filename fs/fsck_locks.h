@@ -15,7 +15,7 @@
 
 /* report(ctx, ino, detail) for each problem. Returns 0 when the check ran
  * (problems or not), -EIO (unreadable store) or -ENOMEM, with err. */
-int fs_fsck_locks(struct fs_kv *kv,
+int fs_fsck_locks(struct fs_kv *kv, const struct fs_kv_view *view,
 		  void (*report)(void *ctx, uint64_t ino, const char *detail),
 		  void *ctx, char *err, size_t err_size);
 

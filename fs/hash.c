@@ -206,10 +206,17 @@ int fs_store_subtree_hash(struct fs_store *s, uint64_t ino,
 /* ---------------------------------------------------------------------- */
 /* Check points (fs/fs.h): the same hashes over a view taken at an index.  */
 
+enum { HASH_NONE, HASH_RUNNING, HASH_DONE };
+
 struct fs_check_view {
 	struct fs_store *store;
 	struct fs_kv_view *view;
 	uint64_t index;
+	/* The hash of every key, computed once (fs_check_view_hash_peek). */
+	pthread_mutex_t mu;
+	int hash_state;
+	int hash_rc;
+	uint8_t hash[FS_HASH_BYTES];
 };
 
 int fs_check_view_open(struct fs_store *s, struct fs_check_view **out)
@@ -221,17 +228,26 @@ int fs_check_view_open(struct fs_store *s, struct fs_check_view **out)
 	if (v == NULL)
 		return -ENOMEM;
 	v->store = s;
+	pthread_mutex_init(&v->mu, NULL);
 	/* Under the read lock: the view and the index belong together. */
 	pthread_rwlock_rdlock(&s->lock);
 	rc = fs_kv_view_new(s->kv, &v->view);
 	v->index = s->sb.applied_index;
 	pthread_rwlock_unlock(&s->lock);
 	if (rc != 0) {
+		pthread_mutex_destroy(&v->mu);
 		free(v);
 		return rc;
 	}
 	*out = v;
 	return 0;
+}
+
+void fs_check_view_kv(struct fs_check_view *v, struct fs_kv **kv,
+		      const struct fs_kv_view **view)
+{
+	*kv = v->store->kv;
+	*view = v->view;
 }
 
 uint64_t fs_check_view_index(const struct fs_check_view *v)
@@ -244,6 +260,39 @@ int fs_check_view_hash(struct fs_check_view *v, uint8_t out[FS_HASH_BYTES])
 	struct source src = {v->store->kv, v->view};
 
 	return hash_all(&src, out);
+}
+
+int fs_check_view_hash_peek(struct fs_check_view *v,
+			    uint8_t out[FS_HASH_BYTES], bool *claim)
+{
+	int rc;
+
+	*claim = false;
+	pthread_mutex_lock(&v->mu);
+	if (v->hash_state == HASH_DONE) {
+		rc = v->hash_rc;
+		memcpy(out, v->hash, FS_HASH_BYTES);
+	} else {
+		rc = -EINPROGRESS;
+		if (v->hash_state == HASH_NONE) {
+			v->hash_state = HASH_RUNNING;
+			*claim = true;
+		}
+	}
+	pthread_mutex_unlock(&v->mu);
+	return rc;
+}
+
+void fs_check_view_hash_fill(struct fs_check_view *v)
+{
+	uint8_t h[FS_HASH_BYTES];
+	int rc = fs_check_view_hash(v, h);
+
+	pthread_mutex_lock(&v->mu);
+	v->hash_rc = rc;
+	memcpy(v->hash, h, sizeof(h));
+	v->hash_state = HASH_DONE;
+	pthread_mutex_unlock(&v->mu);
 }
 
 int fs_check_view_node_hash(struct fs_check_view *v, uint64_t ino,
@@ -291,5 +340,6 @@ void fs_check_view_close(struct fs_check_view *v)
 	if (v == NULL)
 		return;
 	fs_kv_view_free(v->store->kv, v->view);
+	pthread_mutex_destroy(&v->mu);
 	free(v);
 }

@@ -38,6 +38,11 @@ struct fs_store {
 };
 
 /* Path of dir/store-<gen> into buf; -ENAMETOOLONG when it does not fit. */
+/* The database and the LevelDB view a check view reads (fs/hash.c). */
+struct fs_check_view;
+void fs_check_view_kv(struct fs_check_view *v, struct fs_kv **kv,
+		      const struct fs_kv_view **view);
+
 int fs_store_db_path(const struct fs_store *s, uint64_t gen, char *buf,
 		     size_t size);
 /* Path of dir/<name>. */

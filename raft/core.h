@@ -178,6 +178,7 @@ struct raft {
 
 	/* Volatile state. */
 	uint8_t state; /* enum raft_state */
+	bool passive;  /* opts.passive until a snapshot is handed to it */
 	uint64_t leader;
 	uint64_t commit;
 	uint64_t persisted; /* highest index durable in the caller's log */

@@ -377,7 +377,7 @@ void *rt_driver_main(void *arg)
 		       rt->reads_in == NULL && rt->admins == NULL &&
 		       rt->durable_seq == rt->seen_durable_seq &&
 		       rt->views_done == NULL && rt->sends_done == NULL &&
-		       !rt->sync_done && !rt->snap_now &&
+		       !rt->sync_done && !rt->snap_now && rt->snap_for == 0 &&
 		       !(rt->failed != 0 && !rt->halted) &&
 		       rt_now_ms() < next_tick) {
 			struct timespec ts;

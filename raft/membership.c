@@ -137,6 +137,8 @@ int raft_membership_after_commit(struct raft *r)
 
 bool raft_may_campaign(const struct raft *r)
 {
+	if (r->passive)
+		return false; /* its state machine waits for a snapshot */
 	if (raft_is_voter(r, r->id))
 		return true;
 	/* Thesis §4.2.2: a server that is not part of its own latest

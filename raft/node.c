@@ -42,6 +42,7 @@ int raft_create(const struct raft_options *opts, struct raft **out)
 	*r = tmp;
 	r->id = opts->id;
 	r->state = RAFT_FOLLOWER;
+	r->passive = opts->passive;
 	raft_log_init(&r->log);
 	raft_random_seed(&r->rng, opts->seed ^ (opts->id * 0x9e3779b97f4a7c15ull));
 	raft_reset_election_timer(r);
@@ -441,6 +442,24 @@ int raft_snapshot_taken(struct raft *r, uint64_t index, uint64_t keep_tail,
 	if (index > keep_tail)
 		raft_log_compact(r, &r->log, index - keep_tail);
 	*meta = m;
+	return 0;
+}
+
+int raft_snapshot_request(struct raft *r, uint64_t peer)
+{
+	if (r->update_out || r->restoring)
+		return -EINVAL;
+	if (r->state != RAFT_LEADER)
+		return -EPERM;
+	struct progress *pr = raft_peer(r, peer);
+	if (!pr || peer == r->id)
+		return -ENOENT;
+	if (pr->state == RAFT_PROGRESS_SNAPSHOT)
+		return 0;
+	int rc = raft_snapshot_send_add(r, peer);
+	if (rc != 0)
+		return rc;
+	raft_progress_become_snapshot(pr, r->log.snapshot.index);
 	return 0;
 }
 

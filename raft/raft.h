@@ -262,6 +262,12 @@ struct raft_options {
 	bool pre_vote;      /* thesis §9.6 (default on) */
 	bool check_quorum;  /* leader steps down without a majority (on) */
 	uint64_t seed;      /* for election timeout randomization */
+	/* The state machine lost its state and waits for a snapshot from the
+	 * leader (a resync, docs/FSCK.md): the node never campaigns (nor
+	 * takes a leadership transfer) until the runtime hands it one
+	 * (RAFT_MSG_SNAPSHOT, after the install). Its log and votes are
+	 * untouched, so it votes and acknowledges as before. */
+	bool passive;
 	struct raft_alloc alloc; /* zeroed: libc malloc/realloc/free */
 	/* Test-only deliberate bugs (RAFT_BUG_*), honoured only in builds
 	 * with RAFT_TEST_BUGS defined; ignored otherwise. */
@@ -396,6 +402,15 @@ int raft_snapshot_taken(struct raft *r, uint64_t index, uint64_t keep_tail,
  * transfer failed or was abandoned (!ok: it will be asked for again).
  */
 int raft_snapshot_sent(struct raft *r, uint64_t peer, uint64_t index, bool ok);
+
+/*
+ * Leader: stream a snapshot to peer now (raft_snapshot_sent reports it),
+ * whatever its log holds: a follower whose state machine lost its state
+ * asks for one (raft_options.passive). 0 (also when one is on its way
+ * already), -EPERM not the leader, -ENOENT peer is not a member (or is
+ * this node), -ENOMEM, -EINVAL inside an update.
+ */
+int raft_snapshot_request(struct raft *r, uint64_t peer);
 
 /* The first index still in the log (entries before it were compacted). */
 uint64_t raft_first_index(const struct raft *r);
@@ -757,6 +772,13 @@ struct raft_runtime_options {
 	struct raft_options raft;  /* the core's options (raft.id == id) */
 	uint32_t tick_ms;          /* one raft_tick */
 	uint64_t applied_index;    /* the state machine holds up to here */
+	/* The state machine lost its state (applied_index means nothing)
+	 * while the log is intact: nothing is applied until a snapshot from
+	 * the leader is installed (ask for it with
+	 * raft_runtime_request_snapshot on the leader); meanwhile the core
+	 * is passive (raft_options.passive), and a snapshot that would leave
+	 * a gap before the log's first entry is refused. */
+	bool await_install;
 	uint64_t apply_queue_bytes; /* payload bytes queued for apply */
 	uint64_t entry_cache_bytes; /* recent payloads kept for sending */
 	uint64_t inbox_bytes;       /* received bytes queued; beyond: dropped */
@@ -948,6 +970,8 @@ struct raft_runtime_status {
 	uint64_t log_first_index;
 	uint64_t snapshots_taken;
 	uint64_t snapshots_installed;
+	bool awaiting_install;    /* raft_runtime_options.await_install, not
+				     installed yet */
 	/* Transfers in progress: streams this node sends (sending) and the
 	 * one it receives, with the bytes acknowledged (sending) or
 	 * received so far, the average rate and how long it has run. */
@@ -971,6 +995,11 @@ struct raft_runtime_status {
  * stopped. Watch raft_runtime_status.snapshots_taken for the result.
  */
 int raft_runtime_snapshot(struct raft_runtime *rt);
+/* Leader: stream a snapshot to peer (a follower whose state machine
+ * awaits one, raft_runtime_options.await_install), on the driver thread.
+ * 0 (asked; the driver logs when it is not the leader), -EOPNOTSUPP
+ * without snapshot support, -EIO the node failed, -EINVAL bad peer. */
+int raft_runtime_request_snapshot(struct raft_runtime *rt, uint64_t peer);
 
 /* Any thread. A snapshot as of the driver's last round (heard_ms_ago as of
  * this call). */

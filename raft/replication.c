@@ -462,6 +462,8 @@ int raft_handle_propose(struct raft *r, const struct raft_message *m)
 int raft_handle_snapshot(struct raft *r, const struct raft_message *m)
 {
 	const struct raft_snapshot_meta *meta = m->snapshot;
+	/* The runtime hands one over only once the state machine holds it. */
+	r->passive = false;
 	if (r->state != RAFT_FOLLOWER)
 		raft_become_follower(r, r->term, m->from);
 	r->leader = m->from;

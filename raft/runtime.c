@@ -205,6 +205,7 @@ int raft_runtime_create(const struct raft_runtime_options *o,
 		return -ENOMEM;
 	}
 	rt->o = *o;
+	rt->o.raft.passive = o->await_install;
 	strcpy(rt->dir, o->dir);
 	strcpy(rt->cluster_id, o->cluster_id);
 	rt->o.dir = rt->dir;
@@ -238,7 +239,7 @@ int raft_runtime_create(const struct raft_runtime_options *o,
 				&info, err, err_size);
 	if (rc != 0)
 		goto fail;
-	rc = raft_create(&o->raft, &rt->r);
+	rc = raft_create(&rt->o.raft, &rt->r);
 	if (rc != 0) {
 		seterr(err, err_size, "raft runtime: cannot create the core: %s",
 		       strerror(-rc));
@@ -279,6 +280,13 @@ int raft_runtime_create(const struct raft_runtime_options *o,
 	rt->log_first_index = info.first_index;
 	rt->apply_next = o->applied_index + 1;
 	rt->apply_target = o->applied_index;
+	rt->awaiting = o->await_install;
+	/* The entries after the snapshot must still be in the log. */
+	rt->await_min = info.first_index > 0 ? info.first_index - 1 : 0;
+	if (o->await_install)
+		rt_log(rt, 2, "the state machine awaits a snapshot from the "
+			      "leader (log %" PRIu64 "..%" PRIu64 " kept)",
+		       info.first_index, info.last_index);
 	raft_status_get(rt->r, &rt->status.raft);
 	rt->status.durable_index = info.last_index;
 	rt->status.snapshot_index = rt->snap_index;

@@ -47,7 +47,7 @@ void rt_apply_advance(struct raft_runtime *rt, uint64_t index)
 	pthread_mutex_lock(&rt->apply_mu);
 	if (index > rt->apply_target)
 		rt->apply_target = index;
-	while (rt->apply_next <= rt->apply_target) {
+	while (!rt->awaiting && rt->apply_next <= rt->apply_target) {
 		struct rt_entry *x = rt_cache_get(rt, rt->apply_next);
 		if (x == NULL || x->e.index != rt->apply_next)
 			break; /* evicted: the apply thread reads the store */
@@ -133,7 +133,7 @@ void *rt_apply_main(void *arg)
 			pthread_mutex_lock(&rt->apply_mu);
 			continue;
 		}
-		if (rt->apply_next <= rt->apply_target) {
+		if (!rt->awaiting && rt->apply_next <= rt->apply_target) {
 			/* The driver stopped queueing: read the next range
 			 * back from the store. */
 			uint64_t from = rt->apply_next;

@@ -209,6 +209,7 @@ struct raft_runtime {
 	struct rt_view_req *views_done;    /* opened views for the driver */
 	struct rt_send_result *sends_done; /* finished streams */
 	bool snap_now;                     /* raft_runtime_snapshot asked */
+	uint64_t snap_for;                 /* raft_runtime_request_snapshot */
 	bool sync_done;                    /* the apply thread synced: */
 	int sync_rc;
 	uint64_t sync_index;               /* ... up to here */
@@ -244,6 +245,10 @@ struct raft_runtime {
 	/* The install in progress, as published for status. */
 	uint64_t inst_from, inst_index, inst_bytes, inst_started_ms;
 	uint64_t installs; /* snapshots installed */
+	/* await_install: nothing is applied until an install (apply_mu);
+	 * a snapshot below await_min is refused (it would leave a gap). */
+	bool awaiting;
+	uint64_t await_min;
 	/* apply thread only: */
 	uint64_t applied_term; /* the term of entry `applied`, 0 unknown */
 	struct rt_install install;

@@ -279,6 +279,7 @@ int rt_snap_driver_step(struct raft_runtime *rt)
 	struct rt_view_req *views;
 	struct rt_send_result *sends;
 	bool synced, now_asked;
+	uint64_t asked_for;
 	int sync_rc;
 	uint64_t sync_index;
 	uint64_t now = rt->round_ms;
@@ -295,7 +296,22 @@ int rt_snap_driver_step(struct raft_runtime *rt)
 	rt->sync_done = false;
 	now_asked = rt->snap_now;
 	rt->snap_now = false;
+	asked_for = rt->snap_for;
+	rt->snap_for = 0;
 	pthread_mutex_unlock(&rt->mu);
+	if (asked_for != 0) {
+		rc = raft_snapshot_request(rt->r, asked_for);
+		if (rc == 0)
+			rt_log(rt, 2, "node %" PRIu64 " asked for a snapshot: "
+				      "streaming one", asked_for);
+		else
+			rt_log(rt, 1, "node %" PRIu64 " asked for a snapshot: "
+				      "%s", asked_for,
+			       rc == -EPERM ? "not the leader" : strerror(-rc));
+		if (rc == -ENOMEM)
+			return rc;
+		rc = 0;
+	}
 
 	/* Streams belong to one leader term: a step down or a new term
 	 * drops them (the core forgot them too). */
@@ -709,6 +725,12 @@ static void install_applied(struct raft_runtime *rt,
 	}
 	rt->applied = meta->index;
 	rt->applied_term = meta->term;
+	if (rt->awaiting) {
+		/* Entries queued or claimed while waiting were not applied:
+		 * apply resumes right after the snapshot. */
+		rt->awaiting = false;
+		rt->apply_next = meta->index + 1;
+	}
 	if (rt->apply_next <= meta->index)
 		rt->apply_next = meta->index + 1;
 	if (rt->apply_target < meta->index)
@@ -761,6 +783,17 @@ static void install_data(struct raft_runtime *rt, const struct raft_chunk *d)
 		in->meta = d->meta;
 		in->started_ms = rt_now_ms();
 		in->skip = d->meta.index <= applied;
+		if (rt->awaiting && d->meta.index < rt->await_min) {
+			/* The entries between it and the log's first one
+			 * are gone here: a later view will do. */
+			rt_log(rt, 1,
+			       "snapshot at %" PRIu64 " refused: this node's "
+			       "log starts after it (at %" PRIu64 ")",
+			       d->meta.index, rt->await_min + 1);
+			in->active = false;
+			send_ack(rt, d, 0, false, true);
+			return;
+		}
 		if (!in->skip) {
 			rc = rt->o.fsm.install_begin(rt->o.fsm.ctx,
 						     d->meta.index,
@@ -930,6 +963,24 @@ int raft_runtime_snapshot(struct raft_runtime *rt)
 		rc = -EIO;
 	else
 		rt->snap_now = true;
+	pthread_cond_signal(&rt->wake);
+	pthread_mutex_unlock(&rt->mu);
+	return rc;
+}
+
+int raft_runtime_request_snapshot(struct raft_runtime *rt, uint64_t peer)
+{
+	int rc = 0;
+
+	if (!rt->snap_enabled)
+		return -EOPNOTSUPP;
+	if (peer == 0 || peer == rt->o.id)
+		return -EINVAL;
+	pthread_mutex_lock(&rt->mu);
+	if (rt->failed != 0)
+		rc = -EIO;
+	else
+		rt->snap_for = peer;
 	pthread_cond_signal(&rt->wake);
 	pthread_mutex_unlock(&rt->mu);
 	return rc;

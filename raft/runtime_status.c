@@ -202,6 +202,7 @@ void raft_runtime_status_get(struct raft_runtime *rt,
 	pthread_mutex_unlock(&rt->mu);
 	pthread_mutex_lock(&rt->apply_mu);
 	st->applied_index = rt->applied;
+	st->awaiting_install = rt->awaiting;
 	pthread_mutex_unlock(&rt->apply_mu);
 	st->n_transfers = 0;
 	if (rt->snap_enabled)

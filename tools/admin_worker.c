@@ -34,9 +34,10 @@ static void *answer_main(void *arg)
 
 	if (out != NULL) {
 		size_t len;
+		bool fill = false;
 		if (j->kind == ADMIN_KIND_CHECK)
 			len = check_answer(j->src->fr, j->query, out,
-					   NET_MAX_ADMIN_PAYLOAD_BYTES);
+					   NET_MAX_ADMIN_PAYLOAD_BYTES, &fill);
 		else if (j->kind == ADMIN_KIND_STATUS)
 			len = control_cluster_status(
 				j->src, strcmp(j->query, "json") == 0, out,
@@ -51,6 +52,10 @@ static void *answer_main(void *arg)
 		/* The transport may be gone if the node is stopping: the
 		 * glue answers -ENOENT then. */
 		control_admin_reply(j->src, j->conn_id, &resp);
+		/* The hash the answer said is pending: the asker comes
+		 * back for it. */
+		if (fill)
+			check_hash_fill(j->src->fr, j->query);
 	}
 	free(out);
 	free(j);

@@ -11,7 +11,9 @@
  * is reported with its first differing paths.
  *
  * Queries between nodes are text: "check=ID hash" and
- * "check=ID dir=INO skip=N"; answers "pending", "busy", or lines
+ * "check=ID dir=INO skip=N"; answers "pending" (not applied yet), "busy",
+ * "hashing" (the store's hash is computed once per check point, after
+ * that answer: the asker comes back for it), or lines
  * "index=", "hash=", "node=HASH mode=M", "entry=INO HASH NAME-IN-HEX",
  * "more=1". A replica answers on a thread of its own (never on the
  * transport's I/O thread: hashing a large tree takes seconds).
@@ -37,6 +39,9 @@
 #define REPLICA_WAIT_MS 15000u
 #define MAX_PATHS 20u
 #define MAX_QUERIES 5000u
+/* A replica hashes its whole store once per check point, after answering
+ * "pending": seconds on a large tree (docs/FSCK.md has figures). */
+#define HASH_WAIT_MS (10u * 60u * 1000u)
 
 /* ---- the replica's side ---- */
 
@@ -84,7 +89,7 @@ static int page_entry(void *ctx, const char *name, size_t len, uint64_t ino,
 }
 
 size_t check_answer(struct fs_raft *fr, const char *query, char *out,
-		    size_t size)
+		    size_t size, bool *fill)
 {
 	unsigned long long id = 0, ino = 0, skip = 0;
 	struct page pg = {{out, size, 0}, 0, 0, false};
@@ -95,6 +100,7 @@ size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 	int rc;
 
 	out[0] = '\0';
+	*fill = false;
 	if (sscanf(query, "check=%llu", &id) != 1 || id == 0) {
 		text_printf(&pg.t, "error: bad query\n");
 		return pg.t.len;
@@ -104,9 +110,18 @@ size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 		text_printf(&pg.t, "pending\n");
 		return pg.t.len;
 	}
+	if (!dir) {
+		rc = fs_check_view_hash_peek(v, hash, fill);
+		if (rc == -EINPROGRESS) {
+			/* Hashed after this answer (check_hash_fill): the
+			 * asker comes back for it. */
+			fs_raft_check_release(fr, v);
+			text_printf(&pg.t, "hashing\n");
+			return pg.t.len;
+		}
+	}
 	text_printf(&pg.t, "index=%" PRIu64 "\n", fs_check_view_index(v));
 	if (!dir) {
-		rc = fs_check_view_hash(v, hash);
 		if (rc == 0) {
 			hex(hash, sizeof(hash), h);
 			text_printf(&pg.t, "hash=%s\n", h);
@@ -138,6 +153,18 @@ size_t check_answer(struct fs_raft *fr, const char *query, char *out,
 	return pg.t.len;
 }
 
+void check_hash_fill(struct fs_raft *fr, const char *query)
+{
+	unsigned long long id = 0;
+	struct fs_check_view *v;
+
+	if (sscanf(query, "check=%llu", &id) != 1 ||
+	    fs_raft_check_acquire(fr, id, &v) != 0)
+		return;
+	fs_check_view_hash_fill(v);
+	fs_raft_check_release(fr, v);
+}
+
 /* ---- the asker's side ---- */
 
 struct replica {
@@ -164,6 +191,7 @@ static int ask(struct checker *c, struct replica *r, const char *query,
 	       uint32_t wait_ms)
 {
 	struct timespec start, now;
+	bool hashing;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
@@ -173,8 +201,11 @@ static int ask(struct checker *c, struct replica *r, const char *query,
 			return -1;
 		}
 		if (r->self) {
+			bool fill;
 			len = check_answer(c->src->fr, query, c->buf,
-					   NET_MAX_ADMIN_PAYLOAD_BYTES);
+					   NET_MAX_ADMIN_PAYLOAD_BYTES, &fill);
+			if (fill)
+				check_hash_fill(c->src->fr, query);
 		} else {
 			struct net_admin_msg req = {0}, resp;
 			char err[256];
@@ -198,19 +229,28 @@ static int ask(struct checker *c, struct replica *r, const char *query,
 			r->why[strcspn(r->why, "\n")] = '\0';
 			return -1;
 		}
+		/* "hashing": it applied the check point and hashes its
+		 * store now (seconds on a large tree): a longer wait. */
+		hashing = strcmp(c->buf, "hashing\n") == 0;
 		if (strcmp(c->buf, "pending\n") != 0 &&
-		    strcmp(c->buf, "busy\n") != 0)
+		    strcmp(c->buf, "busy\n") != 0 && !hashing)
 			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((int64_t)(now.tv_sec - start.tv_sec) * 1000 +
 			    (int64_t)(now.tv_nsec - start.tv_nsec) / 1000000 >
-		    (int64_t)wait_ms) {
-			snprintf(r->why, sizeof(r->why),
-				 "did not apply the check point within %u s",
-				 wait_ms / 1000u);
+		    (int64_t)(hashing ? HASH_WAIT_MS : wait_ms)) {
+			if (hashing)
+				snprintf(r->why, sizeof(r->why),
+					 "did not finish hashing within %u s",
+					 HASH_WAIT_MS / 1000u);
+			else
+				snprintf(r->why, sizeof(r->why),
+					 "did not apply the check point within "
+					 "%u s",
+					 wait_ms / 1000u);
 			return -1;
 		}
-		struct timespec ts = {0, 50 * 1000 * 1000};
+		struct timespec ts = {0, (hashing ? 250 : 50) * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 }
@@ -314,14 +354,7 @@ static const struct lentry *find(const struct listing *l, const char *name)
 	return NULL;
 }
 
-struct report {
-	struct text_buf out;
-	bool json;
-	uint32_t paths; /* reported for the current replica */
-	uint32_t total;
-};
-
-static void difference(struct report *rep, const struct replica *d,
+static void difference(struct cluster_report *rep, const struct replica *d,
 		       const char *path, const char *what)
 {
 	if (rep->paths >= MAX_PATHS)
@@ -341,7 +374,7 @@ static void difference(struct report *rep, const struct replica *d,
 }
 
 /* Compare directory ino (at path) of d against reference ref. */
-static int narrow(struct checker *c, struct report *rep, struct replica *ref,
+static int narrow(struct checker *c, struct cluster_report *rep, struct replica *ref,
 		  struct replica *d, uint64_t ino, const char *path,
 		  unsigned depth)
 {
@@ -408,12 +441,13 @@ out:
 	return rc;
 }
 
-size_t control_cluster_check(const struct control_source *src, bool json,
-			     char *out, size_t size)
+int cluster_compare(const struct control_source *src,
+		    struct cluster_report *rep, uint64_t *check_id,
+		    uint64_t *index)
 {
 	struct raft_runtime_status *st = malloc(sizeof(*st));
 	struct replica *rs = calloc(RAFT_MAX_MEMBERS, sizeof(*rs));
-	struct report rep = {{out, size, 0}, json, 0, 0};
+	bool json = rep->json;
 	struct checker c = {src, 0, 0, malloc(NET_MAX_ADMIN_PAYLOAD_BYTES)};
 	struct fs_proposer p;
 	uint32_t n = 0, n_groups = 0, unreached = 0, best = 0;
@@ -421,9 +455,11 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 	int status = 0, rc;
 	struct replica *ref = NULL;
 
-	out[0] = '\0';
+	*check_id = 0;
+	*index = 0;
 	if (st == NULL || rs == NULL || c.buf == NULL) {
-		text_printf(&rep.out, "exit 3\nerror: out of memory\n");
+		text_printf(&rep->out, "error: out of memory\n");
+		status = -1;
 		goto done;
 	}
 	while (c.check_id == 0)
@@ -433,11 +469,13 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 	fs_raft_proposer(src->fr, &p);
 	rc = fs_check_point(&p, c.check_id);
 	if (rc != 0) {
-		text_printf(&rep.out, "exit 3\nerror: the check point did not commit (%s); "
+		text_printf(&rep->out, "error: the check point did not commit (%s); "
 			  "is a majority up?\n",
 		    strerror(-rc));
+		status = -1;
 		goto done;
 	}
+	*check_id = c.check_id;
 	raft_runtime_status_get(src->rt, st);
 	for (uint32_t i = 0; i < st->conf.n; i++) {
 		const struct raft_member *m = &st->conf.members[i];
@@ -494,40 +532,40 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 		}
 	}
 	status = n_groups > 1 ? 1 : unreached > 0 ? 3 : 0;
-	text_printf(&rep.out, "exit %d\n", status);
+	*index = ref ? ref->index : 0;
 	if (json) {
-		text_printf(&rep.out, "{\"check\": \"%016" PRIx64 "\", \"index\": %" PRIu64
+		text_printf(&rep->out, "{\"check\": \"%016" PRIx64 "\", \"index\": %" PRIu64
 			  ", \"identical\": %s, \"members\": [",
 		    c.check_id, ref ? ref->index : 0,
 		    status == 0 ? "true" : "false");
 		for (uint32_t i = 0; i < n; i++) {
-			text_printf(&rep.out, "%s\n  {\"id\": %" PRIu64 ", \"reachable\": %s",
+			text_printf(&rep->out, "%s\n  {\"id\": %" PRIu64 ", \"reachable\": %s",
 			    i ? "," : "", rs[i].id,
 			    rs[i].reached ? "true" : "false");
 			if (rs[i].reached)
-				text_printf(&rep.out, ", \"index\": %" PRIu64
+				text_printf(&rep->out, ", \"index\": %" PRIu64
 					  ", \"hash\": \"%s\", \"agrees\": %s}",
 				    rs[i].index, rs[i].hash,
 				    rs[i].group == ref->group ? "true"
 							       : "false");
 			else {
-				text_printf(&rep.out, ", \"error\": ");
-				text_json_str(&rep.out, rs[i].why);
-				text_printf(&rep.out, "}");
+				text_printf(&rep->out, ", \"error\": ");
+				text_json_str(&rep->out, rs[i].why);
+				text_printf(&rep->out, "}");
 			}
 		}
-		text_printf(&rep.out, "\n], \"differences\": [");
+		text_printf(&rep->out, "\n], \"differences\": [");
 	} else {
-		text_printf(&rep.out, "check point %016" PRIx64 " at index %" PRIu64 "\n",
+		text_printf(&rep->out, "check point %016" PRIx64 " at index %" PRIu64 "\n",
 		    c.check_id, ref ? ref->index : 0);
 		for (uint32_t i = 0; i < n; i++) {
 			if (rs[i].reached)
-				text_printf(&rep.out, "  node %" PRIu64 ": %s%s\n", rs[i].id,
+				text_printf(&rep->out, "  node %" PRIu64 ": %s%s\n", rs[i].id,
 				    rs[i].hash,
 				    rs[i].group == ref->group ? ""
 							       : "  DIFFERS");
 			else
-				text_printf(&rep.out, "  node %" PRIu64 ": not checked: %s\n",
+				text_printf(&rep->out, "  node %" PRIu64 ": not checked: %s\n",
 				    rs[i].id, rs[i].why);
 		}
 	}
@@ -535,31 +573,29 @@ size_t control_cluster_check(const struct control_source *src, bool json,
 		if (!rs[i].reached || rs[i].group == ref->group)
 			continue;
 		if (!json)
-			text_printf(&rep.out, "node %" PRIu64 " differs from node %" PRIu64
+			text_printf(&rep->out, "node %" PRIu64 " differs from node %" PRIu64
 				  ":\n",
 			    rs[i].id, ref->id);
-		rep.paths = 0;
-		if (narrow(&c, &rep, ref, &rs[i], FS_ROOT_INO, "/", 0) != 0) {
+		rep->paths = 0;
+		if (narrow(&c, rep, ref, &rs[i], FS_ROOT_INO, "/", 0) != 0) {
 			char what[200];
 			snprintf(what, sizeof(what), "not narrowed down: %.150s",
 				 rs[i].why[0] ? rs[i].why : ref->why);
-			rep.paths = 0; /* always said */
-			difference(&rep, &rs[i], "/", what);
-		} else if (rep.paths == 0) {
-			difference(&rep, &rs[i], "(outside the tree)",
+			rep->paths = 0; /* always said */
+			difference(rep, &rs[i], "/", what);
+		} else if (rep->paths == 0) {
+			difference(rep, &rs[i], "(outside the tree)",
 				   "superblock, counters, orphan or duplicate "
 				   "table differ");
 		}
 	}
-	if (json)
-		text_printf(&rep.out, "\n]}\n");
-	else if (status == 0)
-		text_printf(&rep.out, "all %u replicas identical\n", n);
-	else if (status == 3)
-		text_printf(&rep.out, "%u replica(s) could not be checked\n", unreached);
+	if (!json && status == 0)
+		text_printf(&rep->out, "all %u replicas identical\n", n);
+	else if (!json && status == 3)
+		text_printf(&rep->out, "%u replica(s) could not be checked\n", unreached);
 done:
 	free(c.buf);
 	free(rs);
 	free(st);
-	return rep.out.len;
+	return status;
 }

@@ -214,14 +214,10 @@ static int run_cluster_check(const char *dir, bool json, bool repair)
 	size_t len;
 	int status;
 
-	if (repair) {
-		fprintf(stderr, "raftfs fsck --cluster --repair: repairs "
-				"through the log are not available in this "
-				"build; run the check without --repair\n");
-		return EXIT_CANNOT_CHECK;
-	}
-	if (control_request(dir, json ? "fsck cluster json"
-				      : "fsck cluster text",
+	if (control_request(dir, json ? (repair ? "fsck cluster json repair"
+					        : "fsck cluster json")
+				      : (repair ? "fsck cluster text repair"
+					        : "fsck cluster text"),
 			    CLUSTER_CHECK_TIMEOUT_MS, &answer, &len, err,
 			    sizeof(err)) != 0) {
 		fprintf(stderr, "raftfs fsck --cluster: %s\n", err);

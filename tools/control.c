@@ -132,8 +132,11 @@ static void serve_client(struct control *c, int fd)
 		len = (size_t)snprintf(answer, ANSWER_BYTES,
 				       "error: bad request\n");
 	} else if (strcmp(line, "fsck cluster json") == 0 ||
-		   strcmp(line, "fsck cluster text") == 0) {
-		len = control_cluster_check(&c->src, line[13] == 'j', answer,
+		   strcmp(line, "fsck cluster text") == 0 ||
+		   strcmp(line, "fsck cluster json repair") == 0 ||
+		   strcmp(line, "fsck cluster text repair") == 0) {
+		len = control_cluster_check(&c->src, line[13] == 'j',
+					    strlen(line) > 17, answer,
 					    ANSWER_BYTES);
 	} else if (strcmp(line, "snapshot") == 0) {
 		len = snapshot_now(&c->src, answer, ANSWER_BYTES);
@@ -257,6 +260,10 @@ void control_on_admin(void *ctx, uint64_t conn_id,
 	if (req->kind == ADMIN_KIND_CHECK || req->kind == ADMIN_KIND_MEMBER ||
 	    req->kind == ADMIN_KIND_STATUS) {
 		admin_on_slow_request(src, conn_id, req);
+		return;
+	}
+	if (req->kind == ADMIN_KIND_SNAPSHOT) {
+		resync_on_snapshot_request(src, conn_id, who, req);
 		return;
 	}
 	if (req->kind != ADMIN_KIND_NODE_VIEW)

@@ -114,6 +114,24 @@ int resync_begin(const char *data, char *err, size_t err_size);
  * (closed by the caller) goes and the old one comes back. */
 int resync_finish(const char *data, bool rebuilt, char *err, size_t err_size);
 
+/* A resync whose log was compacted: the node awaits a snapshot from the
+ * leader (raft_runtime_options.await_install). Called by the monitor
+ * every 200 ms with the runtime's status: asks the leader for one (at
+ * most once a second); once installed drops the old store and the marker
+ * and clears *pending. */
+struct control_source;
+struct raft_runtime_status;
+void resync_snapshot_step(const struct control_source *src,
+			  const struct raft_runtime_status *st, bool *pending,
+			  uint64_t *asked_ms);
+/* The leader's side: ADMIN_KIND_SNAPSHOT from node `who`: stream it a
+ * snapshot; answers "ok" or "error: ...". */
+struct net_identity;
+struct net_admin_msg;
+void resync_on_snapshot_request(const struct control_source *src,
+				uint64_t conn_id, const struct net_identity *who,
+				const struct net_admin_msg *req);
+
 /* ---- the mount point (tools/mount_point.c) ---- */
 
 /* Check mnt is a directory; unmount a dead FUSE mount left there by a
@@ -157,6 +175,8 @@ enum {
 	ADMIN_KIND_CHECK = 2,
 	ADMIN_KIND_MEMBER = 3,
 	ADMIN_KIND_STATUS = 4, /* payload "json" or "text": the cluster's */
+	ADMIN_KIND_SNAPSHOT = 5, /* a resyncing node asks the leader for a
+				    snapshot (tools/resync.c) */
 };
 
 /* This node's view as text lines "key=value" (tools/status_view.c);
@@ -230,13 +250,37 @@ bool member_sync_peers(const struct control_source *src,
 
 /* ---- fsck --cluster (tools/cluster_check.c) ---- */
 
-/* The replica's answer to a check query (text, see the file). */
+/* The replica's answer to a check query (text, see the file). With *fill
+ * the store's hash is not computed yet: answer, then check_hash_fill. */
 size_t check_answer(struct fs_raft *fr, const char *query, char *out,
-		    size_t size);
-/* Run `fsck --cluster` from this node: the first line of out is
- * "exit N" (0 identical, 1 replicas differ, 3 could not check all), then
- * the report (a table, or one JSON object). Returns the length. */
+		    size_t size, bool *fill);
+void check_hash_fill(struct fs_raft *fr, const char *query);
+/* What fsck --cluster prints (text or JSON) into its answer. */
+struct cluster_report {
+	struct text_buf out;
+	bool json;
+	uint32_t paths; /* differences reported for the current replica */
+	uint32_t total; /* differences reported */
+};
+/*
+ * Propose a check point and compare every member's state hash at it
+ * (tools/cluster_check.c), printing the members and the differences
+ * narrowed down to paths into rep (JSON: the object is opened and left
+ * open inside its "differences" array). Returns 0 every replica
+ * identical, 1 some differ, 3 some could not be checked, -1 the check
+ * point did not commit (an "error: " line printed); *check_id and *index
+ * the check point's id and applied index.
+ */
+int cluster_compare(const struct control_source *src,
+		    struct cluster_report *rep, uint64_t *check_id,
+		    uint64_t *index);
+/* Run `fsck --cluster [--repair]` from this node
+ * (tools/cluster_repair.c): the first line of out is
+ * "exit N" (0 identical and structurally clean, or clean after the
+ * repairs; 1 replicas differ, or structural problems found or left; 3
+ * could not check all), then the report (a table, or one JSON object).
+ * Returns the length. */
 size_t control_cluster_check(const struct control_source *src, bool json,
-			     char *out, size_t size);
+			     bool repair, char *out, size_t size);
 
 #endif

@@ -79,6 +79,11 @@ struct node {
 	pthread_t monitor;
 	atomic_bool monitor_stop;
 	struct fs_lease_keeper *lease; /* renews, and expires as leader */
+	/* A resync after compaction: the runtime awaits the leader's
+	 * snapshot; the monitor asks for it (tools/resync.c). */
+	bool await_install;
+	bool resync_pending; /* monitor thread only, once started */
+	uint64_t resync_asked_ms;
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -322,6 +327,7 @@ static int open_runtime(struct node *n, char *err, size_t size)
 	o.raft.election_ticks = ELECTION_TICKS;
 	o.raft.heartbeat_ticks = HEARTBEAT_TICKS;
 	o.applied_index = fs_store_applied_index(n->store);
+	o.await_install = n->await_install;
 	o.transport.send = glue_send;
 	o.transport.send_chunk = glue_send_chunk;
 	o.transport.ctx = n;
@@ -406,9 +412,9 @@ static int read_identity(struct node *n, char *err, size_t size)
 
 /*
  * The fs store must be able to catch up from the log: its applied index
- * at or after the log's compaction point. A resync (an empty store) needs
- * the whole log; when that is gone the old store is put back and the
- * start refused.
+ * at or after the log's compaction point (else the start is refused). A
+ * resync (an empty store) replays the whole log; when its beginning is
+ * gone the runtime is opened again awaiting a snapshot from the leader.
  */
 static int check_replayable(struct node *n, bool resync, char *err,
 			    size_t size)
@@ -426,17 +432,29 @@ static int check_replayable(struct node *n, bool resync, char *err,
 	 * counts everything up to it as applied). */
 	ok = applied + 1 >= st->log_first_index &&
 	     applied >= st->snapshot_index;
-	if (resync) {
-		if (!ok) {
-			raft_runtime_destroy(n->rt);
-			n->rt = NULL;
-			fs_raft_destroy(n->fr);
-			n->fr = NULL;
-			fs_store_close(n->store);
-			n->store = NULL;
+	if (resync && !ok) {
+		/* The whole log is not there to replay: the tree comes from
+		 * a snapshot of the leader's (docs/FSCK.md). The old store
+		 * and the marker stay until it is installed. */
+		raft_runtime_destroy(n->rt);
+		n->rt = NULL;
+		n->await_install = true;
+		rc = open_runtime(n, err, size);
+		if (rc == 0) {
+			n->resync_pending = true;
+			daemon_log(LOG_INFO, "resync: the log was compacted "
+					     "(snapshot at %" PRIu64 "); waiting "
+					     "for a snapshot from the leader (this "
+					     "node does not campaign until it is "
+					     "installed)",
+				   st->snapshot_index);
 		}
-		rc = resync_finish(n->args->data, ok, err, size);
-		if (rc == 0 && ok)
+		free(st);
+		return rc;
+	}
+	if (resync) {
+		rc = resync_finish(n->args->data, true, err, size);
+		if (rc == 0)
 			daemon_log(LOG_INFO, "resync: rebuilding the tree from "
 					     "the log (%" PRIu64 " entries)",
 				   st->raft.last_index);
@@ -445,12 +463,11 @@ static int check_replayable(struct node *n, bool resync, char *err,
 		snprintf(err, size,
 			 "%s: the log was compacted (snapshot at %" PRIu64
 			 ", first entry %" PRIu64 ") but the fs store has "
-			 "applied only %" PRIu64 "; this node cannot rebuild "
-			 "its tree from its own log: remove it ('raftfs member "
-			 "remove %" PRIu64 "') and add a node under a new id",
-			 resync ? "resync refused" : "cannot start",
-			 st->snapshot_index, st->log_first_index, applied,
-			 n->args->id);
+			 "applied only %" PRIu64 "; rebuild its tree from the "
+			 "cluster: 'raftfs fsck --data %.200s --resync', then "
+			 "start it",
+			 "cannot start", st->snapshot_index,
+			 st->log_first_index, applied, n->args->data);
 		rc = -EUCLEAN;
 	}
 	free(st);
@@ -468,6 +485,9 @@ static void *monitor_main(void *arg)
 	while (st != NULL && !atomic_load(&n->monitor_stop)) {
 		struct timespec ts = {0, 200 * 1000 * 1000};
 		raft_runtime_status_get(n->rt, st);
+		if (st->failed == 0)
+			resync_snapshot_step(&n->csrc, st, &n->resync_pending,
+					     &n->resync_asked_ms);
 		if (st->conf.n > 0 && st->failed == 0 &&
 		    member_sync_peers(&n->csrc, st)) {
 			daemon_log(LOG_ERROR, "this node was removed from the "

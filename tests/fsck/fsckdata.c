@@ -12,7 +12,9 @@
  *       del-entry PATH       delete the entry key by name (the cookie
  *                            record stays)
  *       add-orphan           an inode no entry points at, not in the
- *                            orphan table (prints its number)
+ *                            orphan table (prints its number; created
+ *                            at the root's log index, so the same on
+ *                            every replica)
  *       nlink PATH N         set the inode's link count
  *       stray-block          a data block of an inode that does not exist
  *                            (prints its number)
@@ -427,11 +429,16 @@ static int damage_fs(struct fs_store *s, int argc, char **argv)
 	if (!strcmp(kind, "add-orphan")) {
 		struct fs_inode in;
 		struct fs_super sb = s->sb;
+		struct fs_attr root;
 		memset(&in, 0, sizeof(in));
 		in.ino = sb.next_ino++;
 		in.mode = S_IFREG | 0644;
 		in.nlink = 1;
-		in.generation = sb.applied_index;
+		/* The root's: the same on every replica, whatever index each
+		 * stopped at (the same damage keeps replicas identical). */
+		if (fs_getattr(s, FS_ROOT_INO, &root) != 0)
+			return -ENOENT;
+		in.generation = root.generation;
 		sb.used_inodes++;
 		fs_key1(&k, FS_KEY_INODE, in.ino);
 		rc = kv_put(s, &k, buf, fs_inode_encode(&in, buf));

@@ -456,6 +456,63 @@ static void test_snapshot_taken_validated(void **state)
 	raft_destroy(r);
 }
 
+/* A follower asks for a snapshot (a resync): only the leader streams one,
+ * to a member other than itself, once; the update lists it. */
+static void test_snapshot_request(void **state)
+{
+	(void)state;
+	struct raft *f = node(1, 3);
+	drain(f);
+	assert_int_equal(raft_snapshot_request(f, 2), -EPERM);
+	raft_destroy(f);
+
+	struct raft *r = single_leader();
+	assert_int_equal(raft_snapshot_request(r, 1), -ENOENT);
+	assert_int_equal(raft_snapshot_request(r, 7), -ENOENT);
+	assert_int_equal(raft_change_membership(r, RAFT_ADD_LEARNER, 2,
+						"127.0.0.2:7000", NULL),
+			 0);
+	drain(r);
+	assert_int_equal(raft_snapshot_request(r, 2), 0);
+	assert_int_equal(raft_snapshot_request(r, 2), 0); /* on its way */
+	assert_true(raft_has_update(r));
+	struct raft_update u;
+	assert_int_equal(raft_update_get(r, &u), 0);
+	assert_int_equal(u.n_snapshot_sends, 1);
+	assert_int_equal(u.snapshot_sends[0].peer, 2);
+	raft_update_done(r, &u);
+	drain(r);
+	char why[200];
+	assert_int_equal(raft_check_invariants(r, why, sizeof(why)), 0);
+	raft_destroy(r);
+}
+
+/* A passive node (its state machine awaits a snapshot) never campaigns,
+ * even alone; it still answers as a follower. */
+static void test_passive_never_campaigns(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	raft_options_default(&o, 1);
+	o.passive = true;
+	struct raft *r = NULL;
+	assert_int_equal(raft_create(&o, &r), 0);
+	struct raft_configuration c = {.n = 1};
+	c.members[0].id = 1;
+	c.members[0].role = RAFT_VOTER;
+	assert_int_equal(raft_bootstrap(r, &c), 0);
+	drain(r);
+	uint64_t term = raft_term(r);
+	for (int i = 0; i < 100; i++) {
+		raft_tick(r);
+		drain(r);
+	}
+	assert_false(raft_is_leader(r));
+	assert_int_equal(raft_term(r), term);
+	assert_int_equal(raft_transfer_leadership(r, 1), -EPERM);
+	raft_destroy(r);
+}
+
 /* ---- failing the Nth allocation ---- */
 
 struct failing_alloc {
@@ -551,4 +608,6 @@ TEST_MAIN(cmocka_unit_test(test_options_validated),
 	  cmocka_unit_test(test_membership_errors),
 	  cmocka_unit_test(test_read_cancelled),
 	  cmocka_unit_test(test_snapshot_taken_validated),
+	  cmocka_unit_test(test_snapshot_request),
+	  cmocka_unit_test(test_passive_never_campaigns),
 	  cmocka_unit_test(test_failing_nth_allocation))
