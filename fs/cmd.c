@@ -302,6 +302,7 @@ static void encode(const struct fs_cmd *c, struct fs_wbuf *w)
 	case FS_OP_LEASE_EXPIRE:
 		fs_put_u64(w, c->offset);
 		fs_put_u64(w, c->length);
+		break;
 	case FS_OP_REPAIR_ENTRY:
 		fs_put_u64(w, c->ino);
 		fs_put_u32(w, c->flags);
@@ -511,6 +512,7 @@ int fs_cmd_decode(const uint8_t *buf, size_t size, struct fs_cmd *cmd)
 	case FS_OP_LEASE_EXPIRE:
 		c.offset = fs_get_u64(&r);
 		c.length = fs_get_u64(&r);
+		break;
 	case FS_OP_REPAIR_ENTRY:
 		c.ino = fs_get_u64(&r);
 		c.flags = fs_get_u32(&r);

@@ -23,7 +23,9 @@
 
 #include "fs/codec.h"
 #include "fs/fs.h"
+#include "fs/fsck_locks.h"
 #include "fs/store.h"
+#include "fs/store_kv.h"
 
 #define PROGRESS_EVERY 65536u
 /* Paths are looked up (a scan of each parent directory) for this many
@@ -1548,8 +1550,19 @@ int fs_fsck_store(const char *fs_dir, const struct fs_fsck_options *opt,
 		c.own_kv = true;
 		rc = run_checks(&c);
 	}
-#include "fs/fsck_locks.h"
-#include "fs/store.h"
-#include "fs/store_kv.h"
+	ck_free(&c);
+	return rc;
+}
+
+int fs_fsck_view(struct fs_check_view *v, const struct fs_fsck_options *opt,
+		 struct fs_fsck_summary *sum, char *err, size_t err_size)
+{
+	struct ck c;
+	int rc;
+
+	ck_init(&c, opt, sum, err, err_size);
+	fs_check_view_kv(v, &c.kv, &c.view);
+	rc = run_checks(&c);
+	ck_free(&c);
 	return rc;
 }
