@@ -763,6 +763,14 @@ static int run_op(struct fs_apply *a)
 		return fs_orphans_release_node(a, a->c->proposal.id.node);
 	case FS_OP_RELEASE_LIST:
 		return op_release_list(a);
+	case FS_OP_FEATURE:
+		/* A level this build cannot run: stop rather than differ. */
+		if (a->c->flags > FS_FEATURE_LEVEL)
+			return -EPROTONOSUPPORT;
+		if (a->c->flags <= a->sb.feature_level)
+			return EALREADY; /* raised already: changes nothing */
+		a->sb.feature_level = a->c->flags;
+		return 0;
 	}
 	return -EBADMSG;
 }

@@ -197,7 +197,11 @@ static int fr_apply(void *ctx, const struct raft_entry *e,
 		return fs_store_apply_other(fr->store, e->index);
 	memset(&res, 0, sizeof(res));
 	/* A committed command this build cannot decode stops the node
-	 * (-EBADMSG): skipping it would make this replica differ. */
+	 * (-EBADMSG): skipping it would make this replica differ. One of a
+	 * version or op it does not know (a newer build proposed it), or a
+	 * feature level above its own: -EPROTONOSUPPORT. */
+	if (!fs_cmd_known(e->data, e->size))
+		return -EPROTONOSUPPORT;
 	rc = fs_store_apply(fr->store, e->index, e->data, e->size, &res);
 	if (rc != 0)
 		return rc;
@@ -382,6 +386,13 @@ static int fr_submit(void *ctx, const struct raft_proposal_id *id,
 	if (rt == NULL || size > RAFT_MAX_ENTRY_BYTES) {
 		seq_close(fr, id->seq);
 		return rt == NULL ? -EIO : -EINVAL;
+	}
+	/* An op newer than the cluster's feature level: no member may
+	 * ever meet a command it cannot decode. */
+	rc = fs_cmd_feature_check(cmd, size, fs_store_feature_level(fr->store));
+	if (rc != 0) {
+		seq_close(fr, id->seq);
+		return rc == -EOPNOTSUPP ? rc : -EINVAL;
 	}
 	sb = malloc(sizeof(*sb));
 	if (sb == NULL) {

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fs/fs.h"
 #include "net/net.h"
 #include "raft/raft.h"
 
@@ -47,6 +48,10 @@ struct serve_args {
 	bool has_snapshot_entries, has_snapshot_keep;
 	uint64_t snapshot_entries;
 	uint64_t snapshot_keep;
+	/* -o feature_level=N: the highest cluster feature level this node
+	 * reports it supports (default FS_FEATURE_LEVEL): holds the
+	 * cluster at N, e.g. while an older build may still come back. */
+	uint32_t feature_level;
 };
 
 /* Parse serve's arguments (argv[0] is "serve"). 0, or -EINVAL with one
@@ -132,6 +137,7 @@ struct control_source {
 	const char *cluster_id;
 	const char *(*state)(void *ctx); /* "mounted", "waiting ..." */
 	void *ctx;
+	struct fs_store *store; /* the feature level */
 };
 
 struct control;
@@ -196,6 +202,18 @@ int control_request_stream(const char *data, const char *request,
 			   int idle_timeout_ms,
 			   void (*chunk)(void *ctx, const char *p, size_t n),
 			   void *ctx, char *err, size_t err_size);
+
+/* ---- the cluster's feature level (tools/feature_level.c) ---- */
+
+/* On the leader, at most every 2 s: when every member (voters and
+ * learners) answers that it supports a level above the cluster's, propose
+ * the lowest of those through the log (FS_OP_FEATURE) and wait for it.
+ * From the monitor thread. */
+void feature_level_tick(const struct control_source *src);
+
+/* The level a node view (control_node_view's text) says its node
+ * supports: 1 when it does not say (a build from before the gate). */
+uint32_t feature_level_of_view(const char *view, size_t len);
 
 /* ---- slow admin requests (tools/admin_worker.c) ---- */
 

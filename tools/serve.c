@@ -477,6 +477,8 @@ static void *monitor_main(void *arg)
 			kill(getpid(), SIGTERM);
 			break;
 		}
+		if (st->failed == 0)
+			feature_level_tick(&n->csrc);
 		if (st->failed != 0) {
 			daemon_log(LOG_ERROR, "the node stopped: %s", st->error);
 			atomic_store(&n->failed, true);
@@ -615,7 +617,8 @@ static int run_node(struct node *n)
 	if (rc != 0)
 		goto fail;
 	n->csrc = (struct control_source){n->rt, n->fr, NULL, a,
-					  n->cluster_id, node_state, n};
+					  n->cluster_id, node_state, n,
+					  n->store};
 	rc = open_net(n, err, sizeof(err));
 	if (rc != 0)
 		goto fail;
