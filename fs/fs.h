@@ -504,6 +504,30 @@ int fs_install_finish(struct fs_install *in);
 /* Abandon an install (removes the partial store); accepts NULL. */
 void fs_install_abort(struct fs_install *in);
 
+/*
+ * Backups (docs/FS_STORE.md, "Backup files"): the store's state at its
+ * applied index in a file with a version and checksums. Write: path must
+ * not exist (-EEXIST); written beside it and linked into place once
+ * synced. Restore: into a store that holds no filesystem yet (-EEXIST),
+ * validated while installed beside it and switched only when the whole
+ * file checked out: -EBADMSG (damaged or cut short: the store is
+ * unchanged), -EPROTONOSUPPORT (another version), -errno. The duplicate
+ * table is not restored (a restore starts a new cluster). One line in
+ * err on failure.
+ */
+#define FS_BACKUP_VERSION 1u
+
+struct fs_backup_info {
+	uint64_t index; /* the applied index it holds */
+	uint64_t term;  /* the term it was taken in */
+	uint64_t bytes; /* the file's size */
+};
+
+int fs_backup_write(struct fs_store *s, uint64_t term, const char *path,
+		    struct fs_backup_info *info, char *err, size_t err_size);
+int fs_backup_restore(struct fs_store *s, const char *path,
+		      struct fs_backup_info *info, char *err, size_t err_size);
+
 /* Whether the last open found and removed an unfinished install; its
  * index and term. */
 bool fs_store_interrupted_install(struct fs_store *s, uint64_t *index,
@@ -649,6 +673,11 @@ void fs_raft_fsm(struct fs_raft *fr, struct raft_fsm *out);
 /* The runtime to propose to (before it starts; changes before this get
  * -EIO). */
 void fs_raft_attach(struct fs_raft *fr, struct raft_runtime *rt);
+
+/* fs_backup_write of the store from any thread, with the store's view
+ * counted like a snapshot's (no install switches under it). */
+int fs_raft_backup(struct fs_raft *fr, uint64_t term, const char *path,
+		   struct fs_backup_info *info, char *err, size_t err_size);
 /* The interface for the front end (valid until fs_raft_destroy). */
 void fs_raft_proposer(struct fs_raft *fr, struct fs_proposer *out);
 /* After the runtime was destroyed (closes every check view); accepts

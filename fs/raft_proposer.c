@@ -64,6 +64,9 @@ struct fs_raft {
 	struct fs_open_seqs open;
 	struct check checks[CHECKS_MAX];
 	uint32_t views; /* fs_snapshot views open */
+	/* Held by an install from its check of views to its switch, and by
+	 * a backup (any thread) while it counts its view in. */
+	pthread_mutex_t switch_lock;
 };
 
 static time_t mono_s(void)
@@ -264,6 +267,24 @@ static void fr_snapshot_close(void *ctx, void *view)
 	pthread_mutex_unlock(&fr->lock);
 }
 
+int fs_raft_backup(struct fs_raft *fr, uint64_t term, const char *path,
+		   struct fs_backup_info *info, char *err, size_t err_size)
+{
+	int rc;
+
+	/* A view like a snapshot's: no install may switch under it. */
+	pthread_mutex_lock(&fr->switch_lock);
+	pthread_mutex_lock(&fr->lock);
+	fr->views++;
+	pthread_mutex_unlock(&fr->lock);
+	pthread_mutex_unlock(&fr->switch_lock);
+	rc = fs_backup_write(fr->store, term, path, info, err, err_size);
+	pthread_mutex_lock(&fr->lock);
+	fr->views--;
+	pthread_mutex_unlock(&fr->lock);
+	return rc;
+}
+
 static int fr_install_begin(void *ctx, uint64_t index, uint64_t term,
 			    void **inst)
 {
@@ -297,6 +318,7 @@ static int fr_install_finish(void *ctx, void *inst)
 	 * check views nobody holds are let go (their checks time out and
 	 * are asked again), views in use make it wait for a retry. New
 	 * views are opened on this (the apply) thread only. */
+	pthread_mutex_lock(&fr->switch_lock);
 	pthread_mutex_lock(&fr->lock);
 	views = fr->views;
 	for (int i = 0; i < CHECKS_MAX; i++) {
@@ -314,10 +336,12 @@ static int fr_install_finish(void *ctx, void *inst)
 	for (int i = 0; i < n_idle; i++)
 		fs_check_view_close(idle[i]);
 	if (views > 0 || busy) {
+		pthread_mutex_unlock(&fr->switch_lock);
 		fs_install_abort(inst);
 		return -EBUSY;
 	}
 	rc = fs_install_finish(inst);
+	pthread_mutex_unlock(&fr->switch_lock);
 	/* -EBADMSG is found before anything is switched: drop the partial
 	 * store. Any other failure may come from the switch itself: the
 	 * store's state is for a restart to sort out (the runtime stops),
@@ -456,6 +480,7 @@ int fs_raft_create(struct fs_store *s, uint64_t node, uint64_t epoch,
 	fr->timeout_ms = timeout_ms;
 	atomic_init(&fr->rt, NULL);
 	pthread_mutex_init(&fr->lock, NULL);
+	pthread_mutex_init(&fr->switch_lock, NULL);
 	fs_open_seqs_init(&fr->open);
 	*out = fr;
 	return 0;
@@ -499,5 +524,6 @@ void fs_raft_destroy(struct fs_raft *fr)
 		fs_check_view_close(fr->checks[i].view);
 	fs_open_seqs_release(&fr->open);
 	pthread_mutex_destroy(&fr->lock);
+	pthread_mutex_destroy(&fr->switch_lock);
 	free(fr);
 }

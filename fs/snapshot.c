@@ -135,7 +135,18 @@ struct fs_install {
 	bool have_key;
 	bool done;
 	bool failed;
+	bool forget_proposers; /* P and R records counted, not written */
 };
+
+void fs_install_forget_proposers(struct fs_install *in)
+{
+	in->forget_proposers = true;
+}
+
+bool fs_install_complete(const struct fs_install *in)
+{
+	return in->done;
+}
 
 int fs_install_begin(struct fs_store *s, uint64_t index, uint64_t term,
 		     struct fs_install **out)
@@ -240,7 +251,9 @@ static int install_chunk(struct fs_install *in, const uint8_t *chunk,
 			return -EBADMSG;
 		in->last_key = k;
 		in->have_key = true;
-		fs_kv_batch_put(in->batch, k.b, k.len, v, vlen);
+		if (!in->forget_proposers ||
+		    (kb[0] != FS_KEY_DEDUP && kb[0] != FS_KEY_RESULT))
+			fs_kv_batch_put(in->batch, k.b, k.len, v, vlen);
 		in->records++;
 	}
 	if (flags == 1) {

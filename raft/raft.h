@@ -756,6 +756,11 @@ struct raft_runtime_options {
 	 * bootstrap an empty store waits to be added. A store that holds
 	 * state ignores both and recovers. */
 	bool bootstrap;
+	/* With bootstrap: non-zero when the state machine already holds the
+	 * state up to this index (a restored backup): the new log starts
+	 * after it, recorded as a snapshot at (bootstrap_index, term 1) with
+	 * conf, instead of conf as entry 1. */
+	uint64_t bootstrap_index;
 	struct raft_configuration conf;
 	struct raft_options raft;  /* the core's options (raft.id == id) */
 	uint32_t tick_ms;          /* one raft_tick */

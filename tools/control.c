@@ -112,9 +112,79 @@ static size_t snapshot_now(const struct control_source *src, char *out,
 	return (size_t)rc;
 }
 
+/* A read barrier: every change committed before it is applied here. */
+struct barrier_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool done;
+	int rc;
+};
+
+static void barrier_done(void *ctx, int rc)
+{
+	struct barrier_wait *w = ctx;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	w->rc = rc;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int barrier(const struct control_source *src)
+{
+	struct barrier_wait w = {PTHREAD_MUTEX_INITIALIZER,
+				 PTHREAD_COND_INITIALIZER, false, 0};
+	int rc = raft_runtime_read_index(src->rt, src->args->op_timeout_ms,
+					 barrier_done, &w);
+
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	return w.rc;
+}
+
+/* `raftfs snapshot --out FILE`: this node's tree, once it has applied
+ * everything committed before the request, into FILE (an absolute path
+ * the client resolved). */
+static size_t backup_now(const struct control_source *src, const char *path,
+			 char *out, size_t size)
+{
+	struct raft_runtime_status *st = malloc(sizeof(*st));
+	struct fs_backup_info info;
+	char err[600];
+	int rc;
+
+	if (st == NULL)
+		return (size_t)snprintf(out, size, "error: out of memory\n");
+	rc = barrier(src);
+	if (rc != 0) {
+		free(st);
+		return (size_t)snprintf(out, size,
+					"error: no backup: this node cannot "
+					"reach a leader to catch up (%s); is "
+					"a majority up?\n",
+					strerror(-rc));
+	}
+	raft_runtime_status_get(src->rt, st);
+	rc = fs_raft_backup(src->fr, st->raft.term, path, &info, err,
+			    sizeof(err));
+	free(st);
+	if (rc != 0)
+		return (size_t)snprintf(out, size, "error: no backup: %s\n",
+					err);
+	return (size_t)snprintf(out, size,
+				"backup at index %" PRIu64 " (term %" PRIu64
+				"): %s, %" PRIu64 " bytes\n",
+				info.index, info.term, path, info.bytes);
+}
+
 static void serve_client(struct control *c, int fd)
 {
-	char line[128] = "";
+	char line[4200] = "";
 	char *answer = malloc(ANSWER_BYTES);
 	size_t len = 0;
 
@@ -137,6 +207,8 @@ static void serve_client(struct control *c, int fd)
 					    ANSWER_BYTES);
 	} else if (strcmp(line, "snapshot") == 0) {
 		len = snapshot_now(&c->src, answer, ANSWER_BYTES);
+	} else if (strncmp(line, "backup /", 8) == 0) {
+		len = backup_now(&c->src, line + 7, answer, ANSWER_BYTES);
 	} else if (strcmp(line, "status json") == 0 ||
 		   strcmp(line, "status text") == 0) {
 		len = control_cluster_status(&c->src, line[7] == 'j', answer,

@@ -52,6 +52,9 @@ struct serve_args {
 	 * reports it supports (default FS_FEATURE_LEVEL): holds the
 	 * cluster at N, e.g. while an older build may still come back. */
 	uint32_t feature_level;
+	/* -o restore=FILE: with --bootstrap and a new data dir, the tree
+	 * starts as this backup (docs/OPERATIONS.md); "" when not given. */
+	char restore[4096];
 };
 
 /* Parse serve's arguments (argv[0] is "serve"). 0, or -EINVAL with one

@@ -152,6 +152,12 @@ static int parse_option(char *tok, struct serve_args *a, char *err,
 		if (rc != 0)
 			return rc;
 		a->has_snapshot_keep = true;
+	} else if (strcmp(tok, "restore") == 0 && eq != NULL) {
+		if (eq[1] == '\0' ||
+		    strlen(eq + 1) >= sizeof(a->restore))
+			return usage_err(err, size,
+					 "-o restore: a backup file's path");
+		snprintf(a->restore, sizeof(a->restore), "%s", eq + 1);
 	} else if (strcmp(tok, "feature_level") == 0 && eq != NULL) {
 		rc = option_u64("feature_level", eq + 1, 1, FS_FEATURE_LEVEL,
 				&v, err, size);
@@ -163,7 +169,7 @@ static int parse_option(char *tok, struct serve_args *a, char *err,
 				 "-o: unknown option '%s' (known: allow_other, "
 				 "debug, timeout=S, max_threads=N, "
 				 "snapshot_entries=N, snapshot_keep=N, "
-				 "feature_level=N)",
+				 "feature_level=N, restore=FILE)",
 				 tok);
 	}
 	return 0;
