@@ -9,6 +9,10 @@
  * exist) and prints the index and the file's size. The log is not
  * compacted. FILE is written by the node's process: a relative name is
  * taken from this directory.
+ *
+ * raftfs snapshot --connect HOST:PORT --certs DIR: the first form, asked
+ * over TLS with the administrator's certificate. A backup names a file on
+ * the node's machine: only with --data.
  */
 
 #include <limits.h>
@@ -27,25 +31,58 @@ int cmd_snapshot(int argc, char **argv);
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: raftfs snapshot --data DIR [--out FILE]\n");
+	fprintf(stderr, "usage: raftfs snapshot --data DIR [--out FILE] | "
+			"raftfs snapshot --connect HOST:PORT --certs DIR\n");
 	return EXIT_USAGE;
+}
+
+static int snapshot_remote(const char *address, const char *certs)
+{
+	char err[512], *answer;
+	size_t len;
+	int status = EXIT_OK;
+
+	if (admin_remote_call(address, certs, ADMIN_KIND_CONTROL, "snapshot",
+			      ANSWER_TIMEOUT_MS, &answer, &len, err,
+			      sizeof(err)) != 0) {
+		fprintf(stderr, "raftfs snapshot: %s\n", err);
+		return EXIT_FAIL;
+	}
+	if (strncmp(answer, "error: ", 7) == 0) {
+		fprintf(stderr, "raftfs snapshot: %s", answer + 7);
+		status = EXIT_FAIL;
+	} else {
+		fwrite(answer, 1, len, stdout);
+	}
+	free(answer);
+	return status;
 }
 
 int cmd_snapshot(int argc, char **argv)
 {
-	const char *data = NULL, *outfile = NULL;
+	const char *data = NULL, *outfile = NULL, *connect = NULL,
+		   *certs = NULL;
 	char request[4200], cwd[PATH_MAX];
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--data") == 0 && i + 1 < argc && !data)
 			data = argv[++i];
+		else if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc &&
+			 !connect)
+			connect = argv[++i];
+		else if (strcmp(argv[i], "--certs") == 0 && i + 1 < argc &&
+			 !certs)
+			certs = argv[++i];
 		else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc &&
 			 !outfile)
 			outfile = argv[++i];
 		else
 			return usage();
 	}
-	if (data == NULL)
+	if (connect != NULL && certs != NULL && data == NULL &&
+	    outfile == NULL)
+		return snapshot_remote(connect, certs);
+	if (data == NULL || connect != NULL || certs != NULL)
 		return usage();
 	if (outfile == NULL)
 		return control_print("snapshot", data, "snapshot",

@@ -182,36 +182,34 @@ static size_t backup_now(const struct control_source *src, const char *path,
 				info.index, info.term, path, info.bytes);
 }
 
-static void serve_client(struct control *c, int fd)
+void control_answer(const struct control_source *src, const char *line,
+		    int fd)
 {
-	char line[4200] = "";
-	char *answer = malloc(ANSWER_BYTES);
+	char *answer;
 	size_t len = 0;
 
-	if (answer == NULL)
-		return;
-	if (read_request(fd, line, sizeof(line)) != 0)
-		line[0] = '\0'; /* answered as a bad request */
 	if ((strncmp(line, "member ", 7) == 0 ||
 	     strncmp(line, "leader transfer ", 16) == 0)) {
-		free(answer);
-		member_run(&c->src, line, fd); /* streams its progress */
+		member_run(src, line, fd); /* streams its progress */
 		return;
 	}
+	answer = malloc(ANSWER_BYTES);
+	if (answer == NULL)
+		return;
 	if (line[0] == '\0') {
 		len = (size_t)snprintf(answer, ANSWER_BYTES,
 				       "error: bad request\n");
 	} else if (strcmp(line, "fsck cluster json") == 0 ||
 		   strcmp(line, "fsck cluster text") == 0) {
-		len = control_cluster_check(&c->src, line[13] == 'j', answer,
+		len = control_cluster_check(src, line[13] == 'j', answer,
 					    ANSWER_BYTES);
 	} else if (strcmp(line, "snapshot") == 0) {
-		len = snapshot_now(&c->src, answer, ANSWER_BYTES);
+		len = snapshot_now(src, answer, ANSWER_BYTES);
 	} else if (strncmp(line, "backup /", 8) == 0) {
-		len = backup_now(&c->src, line + 7, answer, ANSWER_BYTES);
+		len = backup_now(src, line + 7, answer, ANSWER_BYTES);
 	} else if (strcmp(line, "status json") == 0 ||
 		   strcmp(line, "status text") == 0) {
-		len = control_cluster_status(&c->src, line[7] == 'j', answer,
+		len = control_cluster_status(src, line[7] == 'j', answer,
 					     ANSWER_BYTES);
 	} else {
 		len = (size_t)snprintf(answer, ANSWER_BYTES,
@@ -220,6 +218,15 @@ static void serve_client(struct control *c, int fd)
 	}
 	write_all(fd, answer, len);
 	free(answer);
+}
+
+static void serve_client(struct control *c, int fd)
+{
+	char line[4200] = "";
+
+	if (read_request(fd, line, sizeof(line)) != 0)
+		line[0] = '\0'; /* answered as a bad request */
+	control_answer(&c->src, line, fd);
 }
 
 static void *control_main(void *arg)
@@ -325,9 +332,20 @@ void control_on_admin(void *ctx, uint64_t conn_id,
 	struct net_admin_msg resp = {0};
 	char view[4096];
 
-	(void)who; /* a node or the administrator: both may look */
+	/* A node or the administrator may look; only the administrator
+	 * may ask what the control socket's owner may. */
+	if (req->kind == ADMIN_KIND_CONTROL && who->role != NET_ROLE_ADMIN) {
+		resp.kind = req->kind;
+		resp.request_id = req->request_id;
+		resp.payload = (const uint8_t *)"error: the administrator's "
+						"certificate is needed\n";
+		resp.payload_bytes = (uint32_t)strlen((const char *)resp.payload);
+		if (net_admin_reply(src->net, conn_id, &resp) != 0)
+			daemon_log(LOG_DEBUG, "control: admin answer dropped");
+		return;
+	}
 	if (req->kind == ADMIN_KIND_CHECK || req->kind == ADMIN_KIND_MEMBER ||
-	    req->kind == ADMIN_KIND_STATUS) {
+	    req->kind == ADMIN_KIND_STATUS || req->kind == ADMIN_KIND_CONTROL) {
 		admin_on_slow_request(src, conn_id, req);
 		return;
 	}

@@ -150,6 +150,10 @@ struct control;
 int control_start(const struct control_source *src, struct control **out,
 		  char *err, size_t err_size);
 void control_stop(struct control *c);
+/* Carry out one control-socket request line and write its answer to fd
+ * (member changes stream their progress). */
+void control_answer(const struct control_source *src, const char *line,
+		    int fd);
 
 /* The admin requests a node answers (net's on_admin hook; ctx: the
  * struct control_source). */
@@ -163,6 +167,9 @@ enum {
 	ADMIN_KIND_CHECK = 2,
 	ADMIN_KIND_MEMBER = 3,
 	ADMIN_KIND_STATUS = 4, /* payload "json" or "text": the cluster's */
+	/* The administrator only: a control-socket request (member add |
+	 * remove, leader transfer, snapshot), answered whole at its end. */
+	ADMIN_KIND_CONTROL = 5,
 };
 
 /* This node's view as text lines "key=value" (tools/status_view.c);
@@ -217,6 +224,16 @@ void feature_level_tick(const struct control_source *src);
 /* The level a node view (control_node_view's text) says its node
  * supports: 1 when it does not say (a build from before the gate). */
 uint32_t feature_level_of_view(const char *view, size_t len);
+
+/* ---- remote admin requests (tools/admin_remote.c) ---- */
+
+/* Ask the node at address (TLS with CERTS/admin.crt, admin.key, ca.crt)
+ * one admin request of kind with payload, within timeout_ms; a "busy"
+ * node is asked again for up to 2 s. 0 with *answer (NUL-terminated,
+ * free it), or a negative errno with one line in err. */
+int admin_remote_call(const char *address, const char *certs, uint16_t kind,
+		      const char *payload, uint32_t timeout_ms, char **answer,
+		      size_t *len, char *err, size_t err_size);
 
 /* ---- slow admin requests (tools/admin_worker.c) ---- */
 
