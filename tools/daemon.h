@@ -221,6 +221,11 @@ int control_request_stream(const char *data, const char *request,
  * From the monitor thread. */
 void feature_level_tick(const struct control_source *src);
 
+/* The level node id at address says it supports (its view, over the
+ * transport); 0 when it does not answer. */
+uint32_t feature_level_of_node(const struct control_source *src,
+			       uint64_t id, const char *address);
+
 /* The level a node view (control_node_view's text) says its node
  * supports: 1 when it does not say (a build from before the gate). */
 uint32_t feature_level_of_view(const char *view, size_t len);

@@ -76,6 +76,16 @@ static uint32_t member_level(const struct control_source *src,
 	return level;
 }
 
+uint32_t feature_level_of_node(const struct control_source *src,
+			       uint64_t id, const char *address)
+{
+	struct raft_member m = {0};
+
+	m.id = id;
+	snprintf(m.address, sizeof(m.address), "%s", address);
+	return member_level(src, &m);
+}
+
 void feature_level_tick(const struct control_source *src)
 {
 	static time_t last;
