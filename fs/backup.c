@@ -357,7 +357,7 @@ int fs_backup_restore(struct fs_store *s, const char *path,
 	}
 	info->index = index;
 	info->term = term;
-	info->bytes = bytes;
+	info->bytes = bytes + TRAILER_BYTES;
 out:
 	if (in != NULL)
 		fs_install_abort(in);

@@ -118,6 +118,7 @@ static void test_round_trip_same_tree(void **state)
 	assert_int_equal(fs_backup_restore(t, f->file, &r, err, sizeof(err)),
 			 0);
 	assert_int_equal(r.index, f->index);
+	assert_int_equal(r.bytes, (uint64_t)st.st_size);
 	assert_int_equal(fs_store_applied_index(t), f->index);
 	assert_int_equal(fs_store_subtree_hash(f->s, FS_ROOT_INO, h1), 0);
 	assert_int_equal(fs_store_subtree_hash(t, FS_ROOT_INO, h2), 0);
