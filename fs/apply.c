@@ -763,9 +763,12 @@ static int run_op(struct fs_apply *a)
 		 * lock. */
 		int rc = fs_orphans_release_node(a, a->c->proposal.id.node);
 
-		if (rc == 0)
-			rc = fs_locks_release_node_apply(
-				a, a->c->proposal.id.node);
+		/* Locks and leases exist from feature level 3 on: below it,
+		 * a member of an older build applies this as it always did,
+		 * and the replicas stay identical. */
+		if (rc != 0 || a->sb.feature_level < 3)
+			return rc;
+		rc = fs_locks_release_node_apply(a, a->c->proposal.id.node);
 		/* Its first renewal, too. */
 		return rc ? rc : fs_lease_announce(a, true);
 	}
@@ -786,6 +789,14 @@ static int run_op(struct fs_apply *a)
 	case FS_OP_REPAIR_LINKS:
 	case FS_OP_REPAIR_COUNTERS:
 		return fs_apply_repair(a);
+	case FS_OP_FEATURE:
+		/* A level this build cannot run: stop rather than differ. */
+		if (a->c->flags > FS_FEATURE_LEVEL)
+			return -EPROTONOSUPPORT;
+		if (a->c->flags <= a->sb.feature_level)
+			return EALREADY; /* raised already: changes nothing */
+		a->sb.feature_level = a->c->flags;
+		return 0;
 	}
 	return -EBADMSG;
 }

@@ -163,8 +163,74 @@ static bool cmd_is_valid(const struct fs_cmd *c)
 		       c->size <= UINT32_MAX;
 	case FS_OP_REPAIR_COUNTERS:
 		return true;
+	case FS_OP_FEATURE:
+		return c->flags >= 2; /* every cluster starts at level 1 */
 	}
 	return false;
+}
+
+/* The one table of which level each op needs (fs/fs.h). */
+uint32_t fs_op_feature_level(uint8_t op)
+{
+	switch (op) {
+	case FS_OP_INIT:
+	case FS_OP_CREATE:
+	case FS_OP_SYMLINK:
+	case FS_OP_LINK:
+	case FS_OP_UNLINK:
+	case FS_OP_RMDIR:
+	case FS_OP_RENAME:
+	case FS_OP_SETATTR:
+	case FS_OP_WRITE:
+	case FS_OP_FALLOCATE:
+	case FS_OP_SETXATTR:
+	case FS_OP_REMOVEXATTR:
+	case FS_OP_RELEASE:
+	case FS_OP_CHECK:
+	case FS_OP_RELEASE_ALL:
+	case FS_OP_RELEASE_LIST:
+	case FS_OP_APPEND:
+		return 1;
+	case FS_OP_FEATURE:
+		return 2;
+	case FS_OP_LOCK:
+	case FS_OP_LOCK_CANCEL:
+	case FS_OP_UNLOCK_OWNER:
+	case FS_OP_LEASE:
+	case FS_OP_LEASE_EXPIRE:
+	case FS_OP_REPAIR_ENTRY:
+	case FS_OP_REPAIR_FREE:
+	case FS_OP_REPAIR_DATA:
+	case FS_OP_REPAIR_LOST_FOUND:
+	case FS_OP_REPAIR_LINKS:
+	case FS_OP_REPAIR_COUNTERS:
+		return 3;
+	}
+	return 0;
+}
+
+bool fs_cmd_known(const uint8_t *buf, size_t size)
+{
+	return buf != NULL && size >= 2 && buf[0] == CMD_VERSION &&
+	       fs_op_feature_level(buf[1]) != 0;
+}
+
+int fs_cmd_feature_check(const uint8_t *buf, size_t size, uint32_t level)
+{
+	struct fs_cmd c;
+
+	if (!fs_cmd_known(buf, size))
+		return -EBADMSG;
+	if (buf[1] != FS_OP_FEATURE)
+		return fs_op_feature_level(buf[1]) <= level ? 0 : -EOPNOTSUPP;
+	/* FEATURE is judged by the level it sets: one every member
+	 * supports (the proposer's business), above the current one. */
+	if (fs_cmd_decode(buf, size, &c) != 0)
+		return -EBADMSG;
+	return c.flags > level && c.flags <= FS_FEATURE_LEVEL &&
+			       fs_op_feature_level(FS_OP_FEATURE) <= c.flags
+		       ? 0
+		       : -EOPNOTSUPP;
 }
 
 static void put_blob(struct fs_wbuf *w, const void *p, uint32_t len)
@@ -325,6 +391,9 @@ static void encode(const struct fs_cmd *c, struct fs_wbuf *w)
 		fs_put_u64(w, c->size);
 		break;
 	case FS_OP_REPAIR_COUNTERS:
+		break;
+	case FS_OP_FEATURE:
+		fs_put_u32(w, c->flags);
 		break;
 	}
 }
@@ -535,6 +604,9 @@ int fs_cmd_decode(const uint8_t *buf, size_t size, struct fs_cmd *cmd)
 		c.size = fs_get_u64(&r);
 		break;
 	case FS_OP_REPAIR_COUNTERS:
+		break;
+	case FS_OP_FEATURE:
+		c.flags = fs_get_u32(&r);
 		break;
 	default:
 		return -EBADMSG;

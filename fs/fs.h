@@ -132,7 +132,8 @@ enum fs_op {
 	FS_OP_REPAIR_LINKS = 28,    /* set the link count (directories:
 				       recount their entries) */
 	FS_OP_REPAIR_COUNTERS = 29, /* recount the superblock's counters */
-	FS_OP_MAX = 29,
+	FS_OP_FEATURE = 30, /* raise the cluster's feature level (flags) */
+	FS_OP_MAX = 30,
 };
 
 /* FS_OP_REPAIR_ENTRY: what to do with the entry (in cmd.flags). */
@@ -160,6 +161,39 @@ enum fs_lock_type {
 
 #define FS_LOCK_EOF UINT64_MAX
 #define FS_LOCK_WAIT 1u /* LOCK flags: queue when in conflict */
+
+/*
+ * Feature levels (docs/FS_STORE.md, "Feature level"). The superblock holds
+ * the cluster's level, set to 1 by INIT and raised only by a FEATURE
+ * command, which the leader proposes once every member reports that it
+ * supports the new level. A command whose op needs a higher level than the
+ * cluster's is refused when proposed (-EOPNOTSUPP), so no member ever
+ * meets a command it cannot decode.
+ *
+ *   level 1  ops 1-17: every op that existed before the gate (every store
+ *            formatted before it says 1 and uses them all)
+ *   level 2  op 30 FEATURE: the cluster's level can change through the log
+ *   level 3  ops 18-22 (locks and leases, docs/LOCKS.md) and 24-29 (the
+ *            repairs of fsck --cluster --repair)
+ *
+ * A new op adds one line to fs_op_feature_level (fs/cmd.c) with a new
+ * level, and FS_FEATURE_LEVEL becomes that level.
+ */
+#define FS_FEATURE_LEVEL 3u /* the highest level this build supports */
+
+/* The level a cluster must be at before op may be proposed; 0 for an op
+ * this build does not know. */
+uint32_t fs_op_feature_level(uint8_t op);
+
+/* Whether a command (encoded) may be proposed on a cluster at level:
+ * 0, -EOPNOTSUPP (its op needs a higher level; FEATURE: a level this
+ * build does not support, or not above the current one) or -EBADMSG (not
+ * a command this build knows). */
+int fs_cmd_feature_check(const uint8_t *buf, size_t size, uint32_t level);
+
+/* Whether buf is a command of a version and op this build knows (its
+ * fields may still be malformed). */
+bool fs_cmd_known(const uint8_t *buf, size_t size);
 
 /* setattr: which fields of the command to apply. */
 enum fs_set {
@@ -210,7 +244,9 @@ enum fs_set {
  *   REMOVEXATTR  ino, name
  *   RELEASE      ino (released by the proposal's node)
  *   RELEASE_ALL  (none: the proposal's node releases every orphan, and
- *                drops every lock and waiter it had: it just started)
+ *                from feature level 3 drops every lock and waiter it had
+ *                and renews its lease: it just started)
+ *   FEATURE      flags = the new feature level (above the current one)
  *   RELEASE_LIST data = 1..FS_RELEASE_LIST_MAX inode numbers, u64
  *                big-endian each (those not held by the node are skipped)
  *   LOCK         ino, lock_kind, lock_type, lock_start, lock_end
@@ -337,6 +373,10 @@ uint64_t fs_store_applied_index(struct fs_store *s);
 
 /* Whether an INIT has been applied. */
 bool fs_store_is_formatted(struct fs_store *s);
+
+/* The cluster's feature level as of the applied index (1, the level
+ * INIT sets, before INIT). */
+uint32_t fs_store_feature_level(struct fs_store *s);
 
 /*
  * Apply the committed log entry at index (== applied index + 1) holding an
@@ -575,6 +615,9 @@ int fs_store_subtree_hash(struct fs_store *s, uint64_t ino,
  * end; the last chunk is flagged and counts the records. The layout of a
  * chunk is in docs/FS_STORE.md.
  */
+/* The stream's format, in every chunk; another one is refused by the
+ * installer (-EPROTONOSUPPORT). */
+#define FS_SNAPSHOT_VERSION 1u
 /* Smallest chunk buffer: it holds any one record (a 1 MiB block). */
 #define FS_CHUNK_MIN (FS_BLOCK_SIZE_MAX + 8192u)
 
@@ -603,7 +646,8 @@ struct fs_install;
  * switches to it atomically; the old store is removed. A crash before the
  * switch leaves the old store (the next open removes the partial one and
  * reports it); a crash after it leaves the new one. Returns 0, or -EBADMSG
- * (a bad chunk: the install must be restarted), -EIO, -ENOMEM.
+ * (a bad chunk: the install must be restarted), -EPROTONOSUPPORT (a
+ * stream version this build does not know), -EIO, -ENOMEM.
  */
 int fs_install_begin(struct fs_store *s, uint64_t index, uint64_t term,
 		     struct fs_install **out);
@@ -611,6 +655,30 @@ int fs_install_chunk(struct fs_install *in, const uint8_t *chunk, size_t len);
 int fs_install_finish(struct fs_install *in);
 /* Abandon an install (removes the partial store); accepts NULL. */
 void fs_install_abort(struct fs_install *in);
+
+/*
+ * Backups (docs/FS_STORE.md, "Backup files"): the store's state at its
+ * applied index in a file with a version and checksums. Write: path must
+ * not exist (-EEXIST); written beside it and linked into place once
+ * synced. Restore: into a store that holds no filesystem yet (-EEXIST),
+ * validated while installed beside it and switched only when the whole
+ * file checked out: -EBADMSG (damaged or cut short: the store is
+ * unchanged), -EPROTONOSUPPORT (another version), -errno. The duplicate
+ * table is not restored (a restore starts a new cluster). One line in
+ * err on failure.
+ */
+#define FS_BACKUP_VERSION 1u
+
+struct fs_backup_info {
+	uint64_t index; /* the applied index it holds */
+	uint64_t term;  /* the term it was taken in */
+	uint64_t bytes; /* the file's size */
+};
+
+int fs_backup_write(struct fs_store *s, uint64_t term, const char *path,
+		    struct fs_backup_info *info, char *err, size_t err_size);
+int fs_backup_restore(struct fs_store *s, const char *path,
+		      struct fs_backup_info *info, char *err, size_t err_size);
 
 /* Whether the last open found and removed an unfinished install; its
  * index and term. */
@@ -766,6 +834,11 @@ void fs_raft_fsm(struct fs_raft *fr, struct raft_fsm *out);
 /* The runtime to propose to (before it starts; changes before this get
  * -EIO). */
 void fs_raft_attach(struct fs_raft *fr, struct raft_runtime *rt);
+
+/* fs_backup_write of the store from any thread, with the store's view
+ * counted like a snapshot's (no install switches under it). */
+int fs_raft_backup(struct fs_raft *fr, uint64_t term, const char *path,
+		   struct fs_backup_info *info, char *err, size_t err_size);
 /* The interface for the front end (valid until fs_raft_destroy). */
 void fs_raft_proposer(struct fs_raft *fr, struct fs_proposer *out);
 /* After the runtime was destroyed (closes every check view); accepts
@@ -799,6 +872,12 @@ struct fs_format_options {
 };
 
 int fs_format(const struct fs_proposer *p, const struct fs_format_options *o);
+
+/* Propose FEATURE: raise the cluster's feature level to level (every
+ * member must support it: the caller asked them) and wait: 0, -EALREADY
+ * (it was at least that already), -EOPNOTSUPP (refused at propose) or the
+ * proposer's error. */
+int fs_raise_feature_level(const struct fs_proposer *p, uint32_t level);
 
 /* Propose a check point (FS_OP_CHECK) with this id (non-zero) and wait
  * until this node applied it, as fs_format. */

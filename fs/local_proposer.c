@@ -66,8 +66,14 @@ static int lp_submit(void *ctx, const struct raft_proposal_id *id,
 	int rc = 0;
 
 	pthread_mutex_lock(&lp->lock);
-	if (it == NULL || lp->stopping || lp->error != 0) {
-		rc = it == NULL ? -ENOMEM : -EIO;
+	if (it != NULL) /* the Raft proposer's gate (fs/fs.h) */
+		rc = fs_cmd_feature_check(cmd, size,
+					  fs_store_feature_level(lp->store));
+	if (it == NULL || lp->stopping || lp->error != 0 || rc != 0) {
+		rc = it == NULL		 ? -ENOMEM
+		     : rc == -EOPNOTSUPP ? rc
+		     : rc != 0		 ? -EINVAL
+					 : -EIO;
 		fs_open_seqs_close(&lp->open, id->seq);
 		pthread_mutex_unlock(&lp->lock);
 		free(it);

@@ -74,6 +74,16 @@ int fs_check_point(const struct fs_proposer *p, uint64_t check_id)
 	return propose_wait(p, &c);
 }
 
+int fs_raise_feature_level(const struct fs_proposer *p, uint32_t level)
+{
+	struct fs_cmd c;
+
+	memset(&c, 0, sizeof(c));
+	c.op = FS_OP_FEATURE;
+	c.flags = level;
+	return propose_wait(p, &c);
+}
+
 int fs_format(const struct fs_proposer *p, const struct fs_format_options *o)
 {
 	struct fs_cmd c;

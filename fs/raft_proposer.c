@@ -64,6 +64,9 @@ struct fs_raft {
 	struct fs_open_seqs open;
 	struct check checks[CHECKS_MAX];
 	uint32_t views; /* fs_snapshot views open */
+	/* Held by an install from its check of views to its switch, and by
+	 * a backup (any thread) while it counts its view in. */
+	pthread_mutex_t switch_lock;
 };
 
 static time_t mono_s(void)
@@ -197,7 +200,11 @@ static int fr_apply(void *ctx, const struct raft_entry *e,
 		return fs_store_apply_other(fr->store, e->index);
 	memset(&res, 0, sizeof(res));
 	/* A committed command this build cannot decode stops the node
-	 * (-EBADMSG): skipping it would make this replica differ. */
+	 * (-EBADMSG): skipping it would make this replica differ. One of a
+	 * version or op it does not know (a newer build proposed it), or a
+	 * feature level above its own: -EPROTONOSUPPORT. */
+	if (!fs_cmd_known(e->data, e->size))
+		return -EPROTONOSUPPORT;
 	rc = fs_store_apply(fr->store, e->index, e->data, e->size, &res);
 	if (rc != 0)
 		return rc;
@@ -260,6 +267,24 @@ static void fr_snapshot_close(void *ctx, void *view)
 	pthread_mutex_unlock(&fr->lock);
 }
 
+int fs_raft_backup(struct fs_raft *fr, uint64_t term, const char *path,
+		   struct fs_backup_info *info, char *err, size_t err_size)
+{
+	int rc;
+
+	/* A view like a snapshot's: no install may switch under it. */
+	pthread_mutex_lock(&fr->switch_lock);
+	pthread_mutex_lock(&fr->lock);
+	fr->views++;
+	pthread_mutex_unlock(&fr->lock);
+	pthread_mutex_unlock(&fr->switch_lock);
+	rc = fs_backup_write(fr->store, term, path, info, err, err_size);
+	pthread_mutex_lock(&fr->lock);
+	fr->views--;
+	pthread_mutex_unlock(&fr->lock);
+	return rc;
+}
+
 static int fr_install_begin(void *ctx, uint64_t index, uint64_t term,
 			    void **inst)
 {
@@ -293,6 +318,7 @@ static int fr_install_finish(void *ctx, void *inst)
 	 * check views nobody holds are let go (their checks time out and
 	 * are asked again), views in use make it wait for a retry. New
 	 * views are opened on this (the apply) thread only. */
+	pthread_mutex_lock(&fr->switch_lock);
 	pthread_mutex_lock(&fr->lock);
 	views = fr->views;
 	for (int i = 0; i < CHECKS_MAX; i++) {
@@ -310,10 +336,12 @@ static int fr_install_finish(void *ctx, void *inst)
 	for (int i = 0; i < n_idle; i++)
 		fs_check_view_close(idle[i]);
 	if (views > 0 || busy) {
+		pthread_mutex_unlock(&fr->switch_lock);
 		fs_install_abort(inst);
 		return -EBUSY;
 	}
 	rc = fs_install_finish(inst);
+	pthread_mutex_unlock(&fr->switch_lock);
 	/* -EBADMSG is found before anything is switched: drop the partial
 	 * store. Any other failure may come from the switch itself: the
 	 * store's state is for a restart to sort out (the runtime stops),
@@ -383,6 +411,13 @@ static int fr_submit(void *ctx, const struct raft_proposal_id *id,
 		seq_close(fr, id->seq);
 		return rt == NULL ? -EIO : -EINVAL;
 	}
+	/* An op newer than the cluster's feature level: no member may
+	 * ever meet a command it cannot decode. */
+	rc = fs_cmd_feature_check(cmd, size, fs_store_feature_level(fr->store));
+	if (rc != 0) {
+		seq_close(fr, id->seq);
+		return rc == -EOPNOTSUPP ? rc : -EINVAL;
+	}
 	sb = malloc(sizeof(*sb));
 	if (sb == NULL) {
 		seq_close(fr, id->seq);
@@ -445,6 +480,7 @@ int fs_raft_create(struct fs_store *s, uint64_t node, uint64_t epoch,
 	fr->timeout_ms = timeout_ms;
 	atomic_init(&fr->rt, NULL);
 	pthread_mutex_init(&fr->lock, NULL);
+	pthread_mutex_init(&fr->switch_lock, NULL);
 	fs_open_seqs_init(&fr->open);
 	*out = fr;
 	return 0;
@@ -488,5 +524,6 @@ void fs_raft_destroy(struct fs_raft *fr)
 		fs_check_view_close(fr->checks[i].view);
 	fs_open_seqs_release(&fr->open);
 	pthread_mutex_destroy(&fr->lock);
+	pthread_mutex_destroy(&fr->switch_lock);
 	free(fr);
 }

@@ -2,7 +2,7 @@
  * Snapshots: a consistent view of the store streamed as bounded chunks, and
  * their install into a fresh store beside the current one.
  *
- * Chunk: magic u32 "RFSC", index u64, term u64, offset u64 (of the
+ * Chunk: magic u32 "RFSC", version u8 (FS_SNAPSHOT_VERSION), index u64, term u64, offset u64 (of the
  * payload in the stream), payload length u32, flags u8 (1: last), records
  * u64 (last chunk: records in the stream; else 0), crc u32 (CRC-32C of the
  * stream's payload bytes up to the end of this chunk), then the payload:
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define CHUNK_MAGIC 0x52465343u /* "RFSC" */
-#define CHUNK_HEADER_BYTES (4 + 8 + 8 + 8 + 4 + 1 + 8 + 4)
+#define CHUNK_HEADER_BYTES (4 + 1 + 8 + 8 + 8 + 4 + 1 + 8 + 4)
 #define RECORD_VALUE_MAX (FS_BLOCK_SIZE_MAX + 16u)
 
 struct fs_snapshot {
@@ -105,6 +105,7 @@ int fs_snapshot_next(struct fs_snapshot *snap, uint8_t *buf, size_t size,
 	snap->crc = fs_crc32c(snap->crc, buf + CHUNK_HEADER_BYTES, payload_len);
 	w.len = 0;
 	fs_put_u32(&w, CHUNK_MAGIC);
+	fs_put_u8(&w, FS_SNAPSHOT_VERSION);
 	fs_put_u64(&w, snap->index);
 	fs_put_u64(&w, snap->term);
 	fs_put_u64(&w, snap->offset);
@@ -134,7 +135,18 @@ struct fs_install {
 	bool have_key;
 	bool done;
 	bool failed;
+	bool forget_proposers; /* P and R records counted, not written */
 };
+
+void fs_install_forget_proposers(struct fs_install *in)
+{
+	in->forget_proposers = true;
+}
+
+bool fs_install_complete(const struct fs_install *in)
+{
+	return in->done;
+}
 
 int fs_install_begin(struct fs_store *s, uint64_t index, uint64_t term,
 		     struct fs_install **out)
@@ -202,6 +214,9 @@ static int install_chunk(struct fs_install *in, const uint8_t *chunk,
 		return -EBADMSG;
 	if (fs_get_u32(&r) != CHUNK_MAGIC)
 		return -EBADMSG;
+	/* A stream of another version: not damaged, just not ours. */
+	if (fs_get_u8(&r) != FS_SNAPSHOT_VERSION)
+		return r.bad ? -EBADMSG : -EPROTONOSUPPORT;
 	index = fs_get_u64(&r);
 	term = fs_get_u64(&r);
 	offset = fs_get_u64(&r);
@@ -238,7 +253,9 @@ static int install_chunk(struct fs_install *in, const uint8_t *chunk,
 			return -EBADMSG;
 		in->last_key = k;
 		in->have_key = true;
-		fs_kv_batch_put(in->batch, k.b, k.len, v, vlen);
+		if (!in->forget_proposers ||
+		    (kb[0] != FS_KEY_DEDUP && kb[0] != FS_KEY_RESULT))
+			fs_kv_batch_put(in->batch, k.b, k.len, v, vlen);
 		in->records++;
 	}
 	if (flags == 1) {

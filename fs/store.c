@@ -341,6 +341,16 @@ uint64_t fs_store_applied_index(struct fs_store *s)
 	return v;
 }
 
+uint32_t fs_store_feature_level(struct fs_store *s)
+{
+	uint32_t v;
+
+	pthread_rwlock_rdlock(&s->lock);
+	v = s->sb.formatted ? s->sb.feature_level : 1;
+	pthread_rwlock_unlock(&s->lock);
+	return v;
+}
+
 bool fs_store_is_formatted(struct fs_store *s)
 {
 	bool v;

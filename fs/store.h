@@ -59,6 +59,12 @@ int fs_store_mark_install(struct fs_store *s, uint64_t gen, uint64_t index,
 			  uint64_t term);
 int fs_store_unmark_install(struct fs_store *s);
 
+/* An install that leaves out the duplicate table (P and R records: a
+ * restored backup starts a new cluster, fs/backup.c). */
+void fs_install_forget_proposers(struct fs_install *in);
+/* Whether the last chunk was installed. */
+bool fs_install_complete(const struct fs_install *in);
+
 /* Write a file dir/<name> with content, synced, atomically (via a
  * temporary file and rename, then the directory synced). */
 int fs_store_write_file(const struct fs_store *s, const char *name,

@@ -709,7 +709,8 @@ bool raft_chunk_is_valid(const struct raft_chunk *c);
  * RAFT_RUNTIME_MAX_RESULT_BYTES, to result with *result_size: a proposer
  * waiting for that id on this node receives it. A duplicate (a retried id)
  * must report the original result. Returns 0, or a negative errno, which
- * stops the node: nothing after e is applied.
+ * stops the node: nothing after e is applied (-EPROTONOSUPPORT: an entry
+ * this build cannot decode, said so in the node's error).
  */
 struct raft_fsm {
 	int (*apply)(void *ctx, const struct raft_entry *e,
@@ -748,7 +749,9 @@ struct raft_fsm {
 	 * install_abort drops a partial one. install_finish failing with
 	 * -EBADMSG (a bad stream) or -EBUSY (not now) keeps the old state
 	 * and the transfer is retried; any other error stops the node, like
-	 * a failed apply. */
+	 * a failed apply. install_chunk failing with -EPROTONOSUPPORT (a
+	 * stream format the state machine does not know) stops the node;
+	 * other errors abandon the transfer, which is retried. */
 	int (*install_begin)(void *ctx, uint64_t index, uint64_t term,
 			     void **inst);
 	int (*install_chunk)(void *ctx, void *inst, const void *data,
@@ -768,6 +771,11 @@ struct raft_runtime_options {
 	 * bootstrap an empty store waits to be added. A store that holds
 	 * state ignores both and recovers. */
 	bool bootstrap;
+	/* With bootstrap: non-zero when the state machine already holds the
+	 * state up to this index (a restored backup): the new log starts
+	 * after it, recorded as a snapshot at (bootstrap_index, term 1) with
+	 * conf, instead of conf as entry 1. */
+	uint64_t bootstrap_index;
 	struct raft_configuration conf;
 	struct raft_options raft;  /* the core's options (raft.id == id) */
 	uint32_t tick_ms;          /* one raft_tick */

@@ -254,6 +254,31 @@ int raft_runtime_create(const struct raft_runtime_options *o,
 		       " log %" PRIu64 "..%" PRIu64,
 		       info.hs.term, info.hs.vote, info.first_index,
 		       info.last_index);
+	} else if (o->bootstrap && o->bootstrap_index > 0) {
+		/* The state machine holds a restored state: the log starts
+		 * after it, as after an installed snapshot (term 1). */
+		struct raft_snapshot_meta meta = {o->bootstrap_index, 1,
+						  o->bootstrap_index, o->conf};
+		struct raft_logstore_write w = {0};
+		if (!raft_configuration_is_valid(&o->conf)) {
+			seterr(err, err_size, "raft runtime: bootstrap failed: "
+					      "an invalid configuration");
+			rc = -EINVAL;
+			goto fail;
+		}
+		w.hard_state_changed = true;
+		w.hard_state = (struct raft_hard_state){1, 0};
+		w.install = &meta;
+		rc = raft_logstore_write(rt->ls, &w, 1, err, err_size);
+		if (rc == 0)
+			rc = raft_logstore_restore(rt->ls, rt->r, err, err_size);
+		if (rc != 0)
+			goto fail;
+		raft_logstore_info_get(rt->ls, &info);
+		rt_log(rt, 2,
+		       "bootstrapping a cluster of %" PRIu32 " members from a "
+		       "state at index %" PRIu64,
+		       o->conf.n, o->bootstrap_index);
 	} else if (o->bootstrap) {
 		rc = raft_bootstrap(rt->r, &o->conf);
 		if (rc != 0) {

@@ -78,10 +78,19 @@ static int apply_one(void *arg, const struct raft_entry *e)
 
 	if (rc != 0) {
 		ctx->fsm_failed = true;
-		rt_fail(rt, rc,
-			"applying entry %" PRIu64 " failed: %s; the state "
-			"machine's store needs checking before a restart",
-			e->index, strerror(-rc));
+		if (rc == -EPROTONOSUPPORT)
+			rt_fail(rt, rc,
+				"committed entry %" PRIu64 " holds a command "
+				"this build cannot decode or run (a newer "
+				"version, op or feature level); stopping "
+				"rather than skipping it: run a newer build",
+				e->index);
+		else
+			rt_fail(rt, rc,
+				"applying entry %" PRIu64 " failed: %s; the "
+				"state machine's store needs checking before "
+				"a restart",
+				e->index, strerror(-rc));
 		return rc;
 	}
 	pthread_mutex_lock(&rt->apply_mu);

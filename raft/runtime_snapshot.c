@@ -832,6 +832,16 @@ static void install_data(struct raft_runtime *rt, const struct raft_chunk *d)
 	if (!in->skip) {
 		rc = rt->o.fsm.install_chunk(rt->o.fsm.ctx, in->inst, d->data,
 					     d->size);
+		if (rc == -EPROTONOSUPPORT) {
+			/* Asking again brings the same stream: stop. */
+			install_drop(rt);
+			rt_fail(rt, rc,
+				"snapshot %" PRIu64 " from node %" PRIu64
+				" is in a format this build does not know; "
+				"stopping: run the build the other members run",
+				d->meta.index, d->from);
+			return;
+		}
 		if (rc != 0) {
 			rt_log(rt, 1,
 			       "snapshot %" PRIu64 " from node %" PRIu64

@@ -6,7 +6,13 @@
  * "busy" and the asker comes back.
  */
 
+#define _GNU_SOURCE
 #include "tools/daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,6 +32,37 @@ struct job {
 
 static atomic_int workers;
 
+/* What `--connect` may ask (a backup names a path on the node's own
+ * machine: not remotely), answered through a memory file. */
+static size_t control_remote(const struct control_source *src,
+			     const char *line, char *out, size_t size)
+{
+	size_t len = 0;
+	int fd;
+
+	if (strncmp(line, "member add ", 11) != 0 &&
+	    strncmp(line, "member remove ", 14) != 0 &&
+	    strncmp(line, "leader transfer ", 16) != 0 &&
+	    strcmp(line, "snapshot") != 0)
+		return (size_t)snprintf(out, size,
+					"error: not a remote request\n");
+	fd = memfd_create("raftfs-answer", MFD_CLOEXEC);
+	if (fd < 0)
+		return (size_t)snprintf(out, size, "error: %s\n",
+					strerror(errno));
+	control_answer(src, line, fd);
+	if (lseek(fd, 0, SEEK_SET) == 0) {
+		while (len < size) {
+			ssize_t n = read(fd, out + len, size - len);
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+		}
+	}
+	close(fd);
+	return len;
+}
+
 static void *answer_main(void *arg)
 {
 	struct job *j = arg;
@@ -38,6 +75,9 @@ static void *answer_main(void *arg)
 		if (j->kind == ADMIN_KIND_CHECK)
 			len = check_answer(j->src->fr, j->query, out,
 					   NET_MAX_ADMIN_PAYLOAD_BYTES, &fill);
+		else if (j->kind == ADMIN_KIND_CONTROL)
+			len = control_remote(j->src, j->query, out,
+					     NET_MAX_ADMIN_PAYLOAD_BYTES);
 		else if (j->kind == ADMIN_KIND_STATUS)
 			len = control_cluster_status(
 				j->src, strcmp(j->query, "json") == 0, out,

@@ -29,42 +29,17 @@ static int usage(void)
  * certificate (CERTS/admin.crt and admin.key, CERTS/ca.crt). */
 static int status_remote(const char *address, const char *certs, bool json)
 {
-	char ca[4200], crt[4200], key[4200], err[512];
-	struct net_client_options o = {0};
-	struct net_admin_msg req = {0}, resp;
-	uint8_t *buf = malloc(NET_MAX_ADMIN_PAYLOAD_BYTES + 1);
-	int rc;
+	char err[512], *answer;
+	size_t len;
 
-	if (buf == NULL)
-		return EXIT_FAIL;
-	snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
-	snprintf(crt, sizeof(crt), "%s/admin.crt", certs);
-	snprintf(key, sizeof(key), "%s/admin.key", certs);
-	o.ca_file = ca;
-	o.cert_file = crt;
-	o.key_file = key;
-	o.timeout_ms = ANSWER_TIMEOUT_MS;
-	req.kind = ADMIN_KIND_STATUS;
-	req.request_id = 1;
-	req.payload = (const uint8_t *)(json ? "json" : "text");
-	req.payload_bytes = 4;
-	/* A busy node (4 slow requests at once) says so: ask again. */
-	for (int tries = 0; tries < 20; tries++) {
-		rc = net_admin_call(address, &o, &req, buf,
-				    NET_MAX_ADMIN_PAYLOAD_BYTES, &resp, err,
-				    sizeof(err));
-		if (rc != 0 || resp.payload_bytes != 5 ||
-		    memcmp(resp.payload, "busy\n", 5) != 0)
-			break;
-		usleep(100 * 1000);
-	}
-	if (rc != 0) {
+	if (admin_remote_call(address, certs, ADMIN_KIND_STATUS,
+			      json ? "json" : "text", ANSWER_TIMEOUT_MS,
+			      &answer, &len, err, sizeof(err)) != 0) {
 		fprintf(stderr, "raftfs status: %s\n", err);
-		free(buf);
 		return EXIT_FAIL;
 	}
-	fwrite(resp.payload, 1, resp.payload_bytes, stdout);
-	free(buf);
+	fwrite(answer, 1, len, stdout);
+	free(answer);
 	return EXIT_OK;
 }
 

@@ -112,22 +112,90 @@ static size_t snapshot_now(const struct control_source *src, char *out,
 	return (size_t)rc;
 }
 
-static void serve_client(struct control *c, int fd)
+/* A read barrier: every change committed before it is applied here. */
+struct barrier_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool done;
+	int rc;
+};
+
+static void barrier_done(void *ctx, int rc)
 {
-	char line[128] = "";
-	char *answer = malloc(ANSWER_BYTES);
+	struct barrier_wait *w = ctx;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	w->rc = rc;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int barrier(const struct control_source *src)
+{
+	struct barrier_wait w = {PTHREAD_MUTEX_INITIALIZER,
+				 PTHREAD_COND_INITIALIZER, false, 0};
+	int rc = raft_runtime_read_index(src->rt, src->args->op_timeout_ms,
+					 barrier_done, &w);
+
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	return w.rc;
+}
+
+/* `raftfs snapshot --out FILE`: this node's tree, once it has applied
+ * everything committed before the request, into FILE (an absolute path
+ * the client resolved). */
+static size_t backup_now(const struct control_source *src, const char *path,
+			 char *out, size_t size)
+{
+	struct raft_runtime_status *st = malloc(sizeof(*st));
+	struct fs_backup_info info;
+	char err[600];
+	int rc;
+
+	if (st == NULL)
+		return (size_t)snprintf(out, size, "error: out of memory\n");
+	rc = barrier(src);
+	if (rc != 0) {
+		free(st);
+		return (size_t)snprintf(out, size,
+					"error: no backup: this node cannot "
+					"reach a leader to catch up (%s); is "
+					"a majority up?\n",
+					strerror(-rc));
+	}
+	raft_runtime_status_get(src->rt, st);
+	rc = fs_raft_backup(src->fr, st->raft.term, path, &info, err,
+			    sizeof(err));
+	free(st);
+	if (rc != 0)
+		return (size_t)snprintf(out, size, "error: no backup: %s\n",
+					err);
+	return (size_t)snprintf(out, size,
+				"backup at index %" PRIu64 " (term %" PRIu64
+				"): %s, %" PRIu64 " bytes\n",
+				info.index, info.term, path, info.bytes);
+}
+
+void control_answer(const struct control_source *src, const char *line,
+		    int fd)
+{
+	char *answer;
 	size_t len = 0;
 
-	if (answer == NULL)
-		return;
-	if (read_request(fd, line, sizeof(line)) != 0)
-		line[0] = '\0'; /* answered as a bad request */
 	if ((strncmp(line, "member ", 7) == 0 ||
 	     strncmp(line, "leader transfer ", 16) == 0)) {
-		free(answer);
-		member_run(&c->src, line, fd); /* streams its progress */
+		member_run(src, line, fd); /* streams its progress */
 		return;
 	}
+	answer = malloc(ANSWER_BYTES);
+	if (answer == NULL)
+		return;
 	if (line[0] == '\0') {
 		len = (size_t)snprintf(answer, ANSWER_BYTES,
 				       "error: bad request\n");
@@ -135,14 +203,16 @@ static void serve_client(struct control *c, int fd)
 		   strcmp(line, "fsck cluster text") == 0 ||
 		   strcmp(line, "fsck cluster json repair") == 0 ||
 		   strcmp(line, "fsck cluster text repair") == 0) {
-		len = control_cluster_check(&c->src, line[13] == 'j',
+		len = control_cluster_check(src, line[13] == 'j',
 					    strlen(line) > 17, answer,
 					    ANSWER_BYTES);
 	} else if (strcmp(line, "snapshot") == 0) {
-		len = snapshot_now(&c->src, answer, ANSWER_BYTES);
+		len = snapshot_now(src, answer, ANSWER_BYTES);
+	} else if (strncmp(line, "backup /", 8) == 0) {
+		len = backup_now(src, line + 7, answer, ANSWER_BYTES);
 	} else if (strcmp(line, "status json") == 0 ||
 		   strcmp(line, "status text") == 0) {
-		len = control_cluster_status(&c->src, line[7] == 'j', answer,
+		len = control_cluster_status(src, line[7] == 'j', answer,
 					     ANSWER_BYTES);
 	} else {
 		len = (size_t)snprintf(answer, ANSWER_BYTES,
@@ -151,6 +221,15 @@ static void serve_client(struct control *c, int fd)
 	}
 	write_all(fd, answer, len);
 	free(answer);
+}
+
+static void serve_client(struct control *c, int fd)
+{
+	char line[4200] = "";
+
+	if (read_request(fd, line, sizeof(line)) != 0)
+		line[0] = '\0'; /* answered as a bad request */
+	control_answer(&c->src, line, fd);
 }
 
 static void *control_main(void *arg)
@@ -256,9 +335,20 @@ void control_on_admin(void *ctx, uint64_t conn_id,
 	struct net_admin_msg resp = {0};
 	char view[4096];
 
-	(void)who; /* a node or the administrator: both may look */
+	/* A node or the administrator may look; only the administrator
+	 * may ask what the control socket's owner may. */
+	if (req->kind == ADMIN_KIND_CONTROL && who->role != NET_ROLE_ADMIN) {
+		resp.kind = req->kind;
+		resp.request_id = req->request_id;
+		resp.payload = (const uint8_t *)"error: the administrator's "
+						"certificate is needed\n";
+		resp.payload_bytes = (uint32_t)strlen((const char *)resp.payload);
+		if (net_admin_reply(src->net, conn_id, &resp) != 0)
+			daemon_log(LOG_DEBUG, "control: admin answer dropped");
+		return;
+	}
 	if (req->kind == ADMIN_KIND_CHECK || req->kind == ADMIN_KIND_MEMBER ||
-	    req->kind == ADMIN_KIND_STATUS) {
+	    req->kind == ADMIN_KIND_STATUS || req->kind == ADMIN_KIND_CONTROL) {
 		admin_on_slow_request(src, conn_id, req);
 		return;
 	}

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fs/fs.h"
 #include "net/net.h"
 #include "raft/raft.h"
 
@@ -50,6 +51,13 @@ struct serve_args {
 	bool has_snapshot_entries, has_snapshot_keep;
 	uint64_t snapshot_entries;
 	uint64_t snapshot_keep;
+	/* -o feature_level=N: the highest cluster feature level this node
+	 * reports it supports (default FS_FEATURE_LEVEL): holds the
+	 * cluster at N, e.g. while an older build may still come back. */
+	uint32_t feature_level;
+	/* -o restore=FILE: with --bootstrap and a new data dir, the tree
+	 * starts as this backup (docs/OPERATIONS.md); "" when not given. */
+	char restore[4096];
 };
 
 /* Parse serve's arguments (argv[0] is "serve"). 0, or -EINVAL with one
@@ -153,6 +161,7 @@ struct control_source {
 	const char *cluster_id;
 	const char *(*state)(void *ctx); /* "mounted", "waiting ..." */
 	void *ctx;
+	struct fs_store *store; /* the feature level */
 };
 
 struct control;
@@ -162,6 +171,10 @@ struct control;
 int control_start(const struct control_source *src, struct control **out,
 		  char *err, size_t err_size);
 void control_stop(struct control *c);
+/* Carry out one control-socket request line and write its answer to fd
+ * (member changes stream their progress). */
+void control_answer(const struct control_source *src, const char *line,
+		    int fd);
 
 /* The admin requests a node answers (net's on_admin hook; ctx: the
  * struct control_source). */
@@ -177,6 +190,9 @@ enum {
 	ADMIN_KIND_STATUS = 4, /* payload "json" or "text": the cluster's */
 	ADMIN_KIND_SNAPSHOT = 5, /* a resyncing node asks the leader for a
 				    snapshot (tools/resync.c) */
+	/* The administrator only: a control-socket request (member add |
+	 * remove, leader transfer, snapshot), answered whole at its end. */
+	ADMIN_KIND_CONTROL = 6,
 };
 
 /* This node's view as text lines "key=value" (tools/status_view.c);
@@ -219,6 +235,33 @@ int control_request_stream(const char *data, const char *request,
 			   int idle_timeout_ms,
 			   void (*chunk)(void *ctx, const char *p, size_t n),
 			   void *ctx, char *err, size_t err_size);
+
+/* ---- the cluster's feature level (tools/feature_level.c) ---- */
+
+/* On the leader, at most every 2 s: when every member (voters and
+ * learners) answers that it supports a level above the cluster's, propose
+ * the lowest of those through the log (FS_OP_FEATURE) and wait for it.
+ * From the monitor thread. */
+void feature_level_tick(const struct control_source *src);
+
+/* The level node id at address says it supports (its view, over the
+ * transport); 0 when it does not answer. */
+uint32_t feature_level_of_node(const struct control_source *src,
+			       uint64_t id, const char *address);
+
+/* The level a node view (control_node_view's text) says its node
+ * supports: 1 when it does not say (a build from before the gate). */
+uint32_t feature_level_of_view(const char *view, size_t len);
+
+/* ---- remote admin requests (tools/admin_remote.c) ---- */
+
+/* Ask the node at address (TLS with CERTS/admin.crt, admin.key, ca.crt)
+ * one admin request of kind with payload, within timeout_ms; a "busy"
+ * node is asked again for up to 2 s. 0 with *answer (NUL-terminated,
+ * free it), or a negative errno with one line in err. */
+int admin_remote_call(const char *address, const char *certs, uint16_t kind,
+		      const char *payload, uint32_t timeout_ms, char **answer,
+		      size_t *len, char *err, size_t err_size);
 
 /* ---- slow admin requests (tools/admin_worker.c) ---- */
 

@@ -184,6 +184,21 @@ size_t member_answer(const struct control_source *src, const char *request,
 		return (size_t)n;
 	}
 	free(st);
+	if (op == RAFT_RUNTIME_ADD_LEARNER && src->store != NULL) {
+		/* A new member must run every command the cluster may
+		 * send: one that says it supports less is refused (one that
+		 * does not answer yet is let in: it stops on a command it
+		 * cannot decode rather than skip it). */
+		uint32_t cluster = fs_store_feature_level(src->store);
+		uint32_t level = feature_level_of_node(src, id, address);
+		if (level != 0 && level < cluster)
+			return (size_t)snprintf(
+				out, size,
+				"error: node %llu supports feature level %" PRIu32
+				", the cluster is at %" PRIu32 ": run this "
+				"build (or a newer one) on it\n",
+				id, level, cluster);
+	}
 	rc = raft_runtime_admin(src->rt, op, id, address, admin_done, &w);
 	if (rc == 0) {
 		clock_gettime(CLOCK_REALTIME, &dl);

@@ -62,6 +62,7 @@ struct node {
 	int ready_fd; /* the waiting parent's pipe, or -1 */
 
 	struct fs_store *store;
+	uint64_t restore_index; /* -o restore: the log starts after it */
 	struct fs_raft *fr;
 	struct fs_fuse *fuse;
 	struct control *control;
@@ -316,6 +317,7 @@ static int open_runtime(struct node *n, char *err, size_t size)
 	o.dir = logdir;
 	o.cluster_id = n->cluster_id;
 	o.bootstrap = a->bootstrap;
+	o.bootstrap_index = n->restore_index;
 	o.conf.n = a->n_peers;
 	for (uint32_t i = 0; i < a->n_peers; i++) {
 		o.conf.members[i].id = a->peers[i].id;
@@ -474,6 +476,56 @@ static int check_replayable(struct node *n, bool resync, char *err,
 	return rc;
 }
 
+/*
+ * -o restore=FILE with --bootstrap: a data dir without a log gets the
+ * backup's tree (validated whole before it is switched in) and the new
+ * log starts after its index. A data dir with a log ignores the option,
+ * like --bootstrap (so `cluster start`'s --join with the option kept in
+ * cluster.conf is fine); a new one with --join is refused. A store restored by a start that then died before
+ * its log was created is used as it is.
+ */
+static int restore_backup(struct node *n, char *err, size_t size)
+{
+	const struct serve_args *a = n->args;
+	struct fs_backup_info info;
+	char logdir[4200];
+	struct stat sb;
+	int rc;
+
+	if (a->restore[0] == '\0')
+		return 0;
+	snprintf(logdir, sizeof(logdir), "%s/log", a->data);
+	if (stat(logdir, &sb) == 0) {
+		daemon_log(LOG_INFO, "restore: %s holds a log already; "
+				     "-o restore ignored",
+			   a->data);
+		return 0;
+	}
+	if (!a->bootstrap) {
+		snprintf(err, size, "-o restore starts a new cluster: it "
+				    "needs --bootstrap (the other members "
+				    "--join)");
+		return -EINVAL;
+	}
+	if (fs_store_is_formatted(n->store)) {
+		n->restore_index = fs_store_applied_index(n->store);
+		daemon_log(LOG_WARN, "restore: the fs store was restored "
+				     "before (index %" PRIu64 "); starting from "
+				     "it",
+			   n->restore_index);
+		return 0;
+	}
+	rc = fs_backup_restore(n->store, a->restore, &info, err, size);
+	if (rc != 0)
+		return rc;
+	n->restore_index = info.index;
+	daemon_log(LOG_INFO, "restored %s: the tree at index %" PRIu64
+			     " (%" PRIu64 " bytes); the new cluster's log "
+			     "starts after it",
+		   a->restore, info.index, info.bytes);
+	return 0;
+}
+
 /* ---- running ---- */
 
 /* Watch the runtime: a node that stopped on an error ends the mount. */
@@ -498,6 +550,8 @@ static void *monitor_main(void *arg)
 			kill(getpid(), SIGTERM);
 			break;
 		}
+		if (st->failed == 0)
+			feature_level_tick(&n->csrc);
 		if (st->failed != 0) {
 			daemon_log(LOG_ERROR, "the node stopped: %s", st->error);
 			atomic_store(&n->failed, true);
@@ -648,6 +702,9 @@ static int run_node(struct node *n)
 		snprintf(err, sizeof(err), "%s", strerror(-rc));
 		goto fail;
 	}
+	rc = restore_backup(n, err, sizeof(err));
+	if (rc != 0)
+		goto fail;
 	rc = open_runtime(n, err, sizeof(err));
 	if (rc != 0)
 		goto fail;
@@ -655,7 +712,8 @@ static int run_node(struct node *n)
 	if (rc != 0)
 		goto fail;
 	n->csrc = (struct control_source){n->rt, n->fr, NULL, a,
-					  n->cluster_id, node_state, n};
+					  n->cluster_id, node_state, n,
+					  n->store};
 	rc = open_net(n, err, sizeof(err));
 	if (rc != 0)
 		goto fail;

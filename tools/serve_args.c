@@ -174,12 +174,25 @@ static int parse_option(char *tok, struct serve_args *a, char *err,
 		if (rc != 0)
 			return rc;
 		a->has_snapshot_keep = true;
+	} else if (strcmp(tok, "restore") == 0 && eq != NULL) {
+		if (eq[1] == '\0' ||
+		    strlen(eq + 1) >= sizeof(a->restore))
+			return usage_err(err, size,
+					 "-o restore: a backup file's path");
+		snprintf(a->restore, sizeof(a->restore), "%s", eq + 1);
+	} else if (strcmp(tok, "feature_level") == 0 && eq != NULL) {
+		rc = option_u64("feature_level", eq + 1, 1, FS_FEATURE_LEVEL,
+				&v, err, size);
+		if (rc != 0)
+			return rc;
+		a->feature_level = (uint32_t)v;
 	} else {
 		return usage_err(err, size,
 				 "-o: unknown option '%s' (known: allow_other, "
 				 "debug, timeout=S, max_threads=N, "
 				 "cache=strict|relaxed, cache_timeout=S, "
-				 "lease=S, snapshot_entries=N, snapshot_keep=N)",
+				 "lease=S, snapshot_entries=N, snapshot_keep=N, "
+				 "feature_level=N, restore=FILE)",
 				 tok);
 	}
 	return 0;
@@ -194,6 +207,7 @@ int serve_args_parse(int argc, char **argv, struct serve_args *a, char *err,
 
 	memset(a, 0, sizeof(*a));
 	a->op_timeout_ms = SERVE_TIMEOUT_DEFAULT_MS;
+	a->feature_level = FS_FEATURE_LEVEL;
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;

@@ -43,6 +43,8 @@ struct view {
 	uint64_t first_index;
 	char transfer[96]; /* "to 3: 12.5 MB at 150.0 MB/s" or "" */
 	char mount[32];
+	uint32_t feature_supported; /* 1 when the view does not say */
+	uint32_t feature_level;     /* the cluster's, as this member applied */
 	uint32_t n_progress;
 	struct progress progress[RAFT_MAX_MEMBERS];
 };
@@ -99,6 +101,11 @@ size_t control_node_view(const struct control_source *src, char *out,
 			    t->bytes, t->bytes_per_s);
 	}
 	text_printf(&b, "mount=%s\n", src->state(src->ctx));
+	text_printf(&b, "feature_supported=%" PRIu32 "\n",
+		    src->args->feature_level);
+	if (src->store != NULL)
+		text_printf(&b, "feature_level=%" PRIu32 "\n",
+			    fs_store_feature_level(src->store));
 	for (uint32_t i = 0; i < st->n_progress; i++) {
 		const struct raft_progress_info *p = &st->progress[i];
 		uint64_t heard = UNKNOWN;
@@ -149,6 +156,9 @@ static void view_parse(const char *text, size_t len, struct view *v)
 			v->snapshot_index = a;
 		else if (sscanf(line, "first_index=%llu", &a) == 1)
 			v->first_index = a;
+		else if (sscanf(line, "feature_level=%llu", &a) == 1 &&
+			 a <= UINT32_MAX)
+			v->feature_level = (uint32_t)a;
 		else if (strncmp(line, "transfer=", 9) == 0 &&
 			 v->transfer[0] == '\0') {
 			char dir[8];
@@ -167,6 +177,7 @@ static void view_parse(const char *text, size_t len, struct view *v)
 				(struct progress){a, c, d, e};
 	}
 	v->known = v->id != 0;
+	v->feature_supported = feature_level_of_view(text, len);
 }
 
 /* Asking one member for its view, on a thread of its own. */
@@ -239,7 +250,7 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 	struct text_buf b = {out, size, 0};
 	const struct view *leader = NULL;
 	char self[NET_MAX_ADMIN_PAYLOAD_BYTES / 16];
-	uint64_t leader_id = 0, term = 0;
+	uint64_t leader_id = 0, term = 0, feature = 0;
 	uint32_t n = 0;
 
 	if (size == 0)
@@ -285,13 +296,20 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 		if (asks[i].v.known && asks[i].m->id == leader_id &&
 		    strcmp(asks[i].v.state, "leader") == 0)
 			leader = &asks[i].v;
+	/* The cluster's level: the highest any member applied (it only
+	 * rises). */
+	for (uint32_t i = 0; i < n; i++)
+		if (asks[i].v.known && asks[i].v.feature_level > feature)
+			feature = asks[i].v.feature_level;
 
 	if (json) {
 		text_printf(&b, "{\"cluster\": ");
 		text_json_str(&b, src->cluster_id);
 		text_printf(&b, ", \"node\": %" PRIu64, src->args->id);
 		json_u64(&b, "leader", leader_id, leader_id != 0);
-		text_printf(&b, ", \"term\": %" PRIu64 ", \"members\": [", term);
+		text_printf(&b, ", \"term\": %" PRIu64, term);
+		json_u64(&b, "feature_level", feature, feature != 0);
+		text_printf(&b, ", \"members\": [");
 	} else {
 		text_printf(&b, "cluster %s  node %" PRIu64 "  leader ", src->cluster_id,
 		    src->args->id);
@@ -299,7 +317,10 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 			text_printf(&b, "%" PRIu64, leader_id);
 		else
 			text_printf(&b, "none");
-		text_printf(&b, "  term %" PRIu64 "\n", term);
+		text_printf(&b, "  term %" PRIu64, term);
+		if (feature != 0)
+			text_printf(&b, "  feature level %" PRIu64, feature);
+		text_printf(&b, "\n");
 		text_printf(&b, "%4s %-22s %-9s %6s %10s %10s %10s %8s %9s %-9s %10s %s\n",
 		    "id", "address", "role", "term", "last", "commit",
 		    "applied", "lag", "contact", "reachable", "log_bytes",
@@ -352,6 +373,8 @@ size_t control_cluster_status(const struct control_source *src, bool json,
 				text_json_str(&b, v->mount);
 			else
 				text_printf(&b, "null");
+			json_u64(&b, "feature_supported", v->feature_supported,
+				 v->known);
 			text_printf(&b, "}");
 		} else {
 			text_printf(&b, "%4" PRIu64 " %-22s %-9s", m->id, m->address,
