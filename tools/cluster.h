@@ -119,6 +119,7 @@ struct cluster_status {
 	bool has_leader;
 	uint64_t leader; /* when has_leader */
 	uint64_t term;
+	uint32_t feature_level; /* the cluster's; 0 when not reported */
 	size_t members_count; /* at most CLUSTER_STATUS_MEMBERS kept */
 	struct cluster_member members[CLUSTER_STATUS_MEMBERS];
 };

@@ -218,6 +218,15 @@ int cluster_status_parse(const char *text, struct cluster_status *st)
 			} else if (!strcmp(key, "term")) {
 				seen_term = true;
 				rc = parse_u64(&j, &st->term);
+			} else if (!strcmp(key, "feature_level")) {
+				uint64_t v = 0;
+
+				if (!literal(&j, "null")) {
+					rc = parse_u64(&j, &v);
+					if (rc == 0 && v > UINT32_MAX)
+						rc = -EINVAL;
+				}
+				st->feature_level = (uint32_t)v;
 			} else if (!strcmp(key, "members")) {
 				seen_members = true;
 				if (!eat(&j, '['))

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fs/fs.h"
 #include "net/net.h"
 #include "tools/cluster.h"
 #include "tools/commands.h"
@@ -449,9 +450,25 @@ static bool job_failed(const struct cluster *c, const struct start_job *j,
 
 /* ---- waiting until nodes are ready --------------------------------------- */
 
+/* The feature level a new cluster's leader raises it to: this build's,
+ * or the hold of -o feature_level=N (docs/FS_STORE.md, "Feature level"). */
+static uint32_t wanted_feature_level(const struct cluster *c)
+{
+	const char *p = strstr(c->options, "feature_level=");
+	unsigned long v;
+
+	if (p == NULL || (p != c->options && p[-1] != ','))
+		return FS_FEATURE_LEVEL;
+	v = strtoul(p + strlen("feature_level="), NULL, 10);
+	return v >= 1 && v <= FS_FEATURE_LEVEL ? (uint32_t)v
+					       : FS_FEATURE_LEVEL;
+}
+
 /*
  * Wait until each node in which[] runs, its mount is a live fuse.raftfs
- * mount that answers a stat, and (need_leader) its status names a leader.
+ * mount that answers a stat, and (need_leader) its status names a leader
+ * and the cluster's feature level is the one its leader raises it to
+ * (locks need level 3: a new cluster starts at 1, raised in seconds).
  * On timeout or a node that died, one line naming the node into msg.
  * Without need_leader, -EAGAIN when a node is mounted but its stat does
  * not answer and its status names no leader (no majority runs).
@@ -514,6 +531,15 @@ static int wait_ready(const struct cluster *c, const bool *which,
 					say(why[n], sizeof(why[n]),
 						 "no leader (term %llu)",
 						 (unsigned long long)st.term);
+					continue;
+				}
+				if (st.feature_level != 0 &&
+				    st.feature_level <
+					    wanted_feature_level(c)) {
+					say(why[n], sizeof(why[n]),
+					    "feature level %u, not yet %u",
+					    (unsigned)st.feature_level,
+					    (unsigned)wanted_feature_level(c));
 					continue;
 				}
 			}
