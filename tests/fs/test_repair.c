@@ -83,6 +83,10 @@ static int setup(void **state)
 	c.name_max = 255;
 	c.mode = 0755;
 	assert_int_equal(apply(f, &c, NULL), 0);
+	/* The repairs need feature level 3. */
+	cmd(f, &c, FS_OP_FEATURE);
+	c.flags = FS_FEATURE_LEVEL;
+	assert_int_equal(apply(f, &c, NULL), 0);
 	f->a = create(f, FS_ROOT_INO, "a", S_IFREG | 0644);
 	f->d = create(f, FS_ROOT_INO, "d", S_IFDIR | 0755);
 	f->g = create(f, f->d, "g", S_IFREG | 0600);

@@ -94,6 +94,11 @@ static int setup(void **state)
 	c.name_max = 255;
 	c.mode = 0755;
 	assert_int_equal(run(f, &c, NULL), 0);
+	/* Locks and leases need feature level 3 (a new cluster's leader
+	 * raises it as soon as every member supports it). */
+	cmd(f, 1, &c, FS_OP_FEATURE);
+	c.flags = FS_FEATURE_LEVEL;
+	assert_int_equal(run(f, &c, NULL), 0);
 	cmd(f, 1, &c, FS_OP_CREATE);
 	c.ino = FS_ROOT_INO;
 	c.name = "db";
