@@ -42,8 +42,25 @@ pc_up() {
 	done
 	for i in "${pids[@]}"; do wait "$i" || rc=1; done
 	for i in $(seq "$PC_N"); do pc_is_mounted "$i" || rc=1; done
+	[[ $rc -eq 0 ]] && { pc_wait_level || rc=1; }
 	[[ $rc -eq 0 ]] || { tail -n 5 "$PC_DIR"/serve*.out "$PC_DIR"/node*/raftfs.log; }
 	return $rc
+}
+
+# pc_wait_level: wait (at most 30 s) until the new cluster's leader has
+# raised its feature level to this build's (locks need it: docs/FS_STORE.md,
+# "Feature level"), as `raftfs cluster up` does.
+pc_wait_level() {
+	local want got
+	want=$(sed -n 's/^#define FS_FEATURE_LEVEL \([0-9]*\)u.*/\1/p' fs/fs.h)
+	for _ in $(seq 150); do
+		got=$("$PC_RAFTFS" status --data "$PC_DIR/node1" --json 2>/dev/null |
+			python3 -c 'import json,sys; print(json.load(sys.stdin).get("feature_level"))' 2>/dev/null)
+		[[ "$got" == "$want" ]] && return 0
+		sleep 0.2
+	done
+	echo "feature level still '$got', not $want, after 30 s"
+	return 1
 }
 
 # pc_stop N: SIGTERM node N and wait for it to exit.
