@@ -27,12 +27,18 @@ static struct fs_fuse *fs_of(fuse_req_t req)
 
 /* The handle's options: the kernel keeps the pages it has of the file
  * only when its contents did not change since they were read (the
- * inode's data version, read after the open's barrier: docs/FUSE.md). */
+ * inode's data version, read after the open's barrier: docs/FUSE.md).
+ * An O_APPEND handle bypasses the page cache: through it the kernel cuts
+ * a write(2) at the end of the first page it does not hold whole (a write
+ * that starts inside a page and goes on past it becomes two FUSE writes),
+ * and each piece, flagged O_APPEND, would be appended on its own, so
+ * another node's append could land between the two. Direct I/O sends the
+ * write in one request of up to max_write bytes. */
 static void handle_options(struct fs_fuse *fs, uint64_t ino,
 			   struct fuse_file_info *fi)
 {
 	fi->keep_cache = fs_fuse_inode_keep_cache(fs, ino);
-	fi->direct_io = 0;
+	fi->direct_io = (fi->flags & O_APPEND) ? 1 : 0;
 	fi->fh = 0;
 }
 

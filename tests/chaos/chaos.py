@@ -329,7 +329,7 @@ def start_workers(args, cluster, nodes, deadline, outdir, rng):
     procs = []
     for i in nodes:
         base = os.path.join(cluster.mount(i), "chaos")
-        log_name = "log" if args.append_any_node else f"log{i}"
+        log_name = f"log{i}" if args.log_per_node else "log"
         open(os.path.join(base, "shared", log_name), "ab").close()
         for k in range(args.workers_per_node):
             worker.setup(base, f"{i}.{k}")
@@ -435,9 +435,9 @@ def main(argv=None):
     ap.add_argument("--workers-per-node", type=int, default=2)
     ap.add_argument("--faults", default=",".join(FAULTS))
     ap.add_argument("--raftfs", default="build/raftfs")
-    ap.add_argument("--append-any-node", action="store_true",
-                    help="every worker appends to one log (default: one log "
-                    "per node, appended to by that node's workers)")
+    ap.add_argument("--log-per-node", action="store_true",
+                    help="a log per node, appended to by that node's workers "
+                    "(default: every worker of every node appends to one log)")
     ap.add_argument("--lin-window", type=float, default=300, metavar="S",
                     help="length of each linearizability recorder window")
     args = ap.parse_args(argv)

@@ -31,6 +31,6 @@ trap cleanup EXIT
 args=(--dir "$dir" --port "$port" --nodes "$nodes" --duration "$duration" --raftfs "$raftfs")
 [[ -n "$seed" ]] && args+=(--seed "$seed")
 [[ -n "$faults" ]] && args+=(--faults "$faults")
-# CHAOS_ARGS: more options of chaos.py (e.g. --append-any-node).
+# CHAOS_ARGS: more options of chaos.py (e.g. --log-per-node).
 # shellcheck disable=SC2086 # words on purpose
 python3 tests/chaos/chaos.py "${args[@]}" ${CHAOS_ARGS:-}

@@ -6,7 +6,9 @@ shared log CHAOS/shared/LOG_NAME ("log", the one every node appends to,
 or "log<NODE>", its node's). Until its deadline it picks at random:
 
   create   open(O_CREAT|O_EXCL) a new name c<SEQ>, one write of unique data
-  append   one write of the token "<ID>:<SEQ>\\n" to the shared log (O_APPEND)
+  append   one write of the token "<ID>:<SEQ>:" plus 0-99 dashes and "\\n" to
+           the shared log (O_APPEND): tokens of varied length often cross a
+           page boundary, where the kernel once cut a cached write in two
   write    one pwrite of a whole block of "o" with unique data
   rename   a file it created (present for sure) to r<SEQ>
   unlink   a file it created or renamed (present for sure)
@@ -185,7 +187,7 @@ def run(mount, chaos_rel, wid, seed, deadline, out_path, op_weights=None,
             op["name"] = f"c{seq}"
             op["data"] = f"{wid}:{seq}:" + "x" * rng.randrange(0, 200)
         elif kind == "append":
-            op["token"] = f"{wid}:{seq}"
+            op["token"] = f"{wid}:{seq}:" + "-" * rng.randrange(100)
         elif kind == "write":
             op["block"] = rng.randrange(BLOCKS)
             op["data"] = f"{wid}:{seq}:".ljust(BLOCK, "w")[:BLOCK]

@@ -2,7 +2,7 @@
 """record: run concurrent clients on mounts and record their history.
 
     record.py --out HISTORY [--duration S] [--workers N] [--registers N]
-              [--logs N] [--dir NAME] [--seed N] [--append-any-node] MOUNT...
+              [--logs N] [--dir NAME] [--seed N] [--append-own-node] MOUNT...
 
 Worker w uses mount number w mod (number of mounts) and, until the duration
 is over, picks at random: a register write (the value written to a fresh
@@ -19,11 +19,11 @@ operation recorded as "timeout". Both have an unknown outcome. Steps that
 cannot have an effect on the key (writing the temporary file, opening the
 log) are not operations: when one fails nothing is recorded.
 
-Appends to a log key go through one mount only (key k through mount k mod
-mounts) unless --append-any-node: O_APPEND takes its offset from the
-kernel's size of the file on that node (docs/FUSE.md, known gap 5), so
-appends racing from two nodes can overwrite each other. Reads of every key
-and register writes come from every mount.
+Appends to every log key come from every mount (an append is applied at
+the file's size then, and an O_APPEND handle is direct I/O so the kernel
+does not cut a write in two: docs/FUSE.md, gap 5), or with
+--append-own-node to key k through mount k mod mounts only. Reads of every
+key and register writes come from every mount.
 
 Exit status 0 once the history is written, 2 on a usage error or when the
 keys already exist in the directory (a history needs fresh keys).
@@ -67,7 +67,7 @@ class Worker:
         self.rng = random.Random(args.seed * 1009 + w)
         nm = len(args.mounts)
         self.appendable = [k for k in range(args.logs)
-                           if args.append_any_node or k % nm == mount_index]
+                           if not args.append_own_node or k % nm == mount_index]
 
     def event(self, **fields):
         self.out.write(json.dumps(fields, separators=(",", ":")) + "\n")
@@ -300,8 +300,9 @@ def main(argv=None):
     ap.add_argument("--grace", type=float, default=15.0, metavar="S",
                     help="after the duration, how long to wait for blocked "
                     "workers before killing them (default 15)")
-    ap.add_argument("--append-any-node", action="store_true",
-                    help="append to every log from every mount")
+    ap.add_argument("--append-own-node", action="store_true",
+                    help="append to log k through mount k mod mounts only "
+                    "(default: to every log from every mount)")
     args = ap.parse_args(argv)
     if args.workers < 1 or args.registers < 1 or args.logs < 0 or \
             args.duration <= 0:
