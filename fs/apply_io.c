@@ -166,9 +166,8 @@ int fs_dentry_retarget(struct fs_apply *a, uint64_t dir, const char *name,
 	return dentry_put(a, dir, name, len, seq, ino, type);
 }
 
-/* Delete every key in [lo, hi). */
-static int delete_range(struct fs_apply *a, const struct fs_key *lo,
-			const struct fs_key *hi)
+int fs_apply_delete_range(struct fs_apply *a, const struct fs_key *lo,
+			  const struct fs_key *hi)
 {
 	struct fs_key *keys = NULL;
 	size_t n = 0;
@@ -191,7 +190,7 @@ int fs_inode_free(struct fs_apply *a, const struct fs_inode *in)
 	if (rc == 0 && S_ISREG(in->mode)) {
 		fs_key1(&k, FS_KEY_BLOCK, in->ino);
 		fs_key1(&hi, FS_KEY_BLOCK, in->ino + 1);
-		rc = delete_range(a, &k, &hi);
+		rc = fs_apply_delete_range(a, &k, &hi);
 	}
 	if (rc == 0 && S_ISLNK(in->mode)) {
 		fs_key1(&k, FS_KEY_SYMLINK, in->ino);
@@ -200,7 +199,7 @@ int fs_inode_free(struct fs_apply *a, const struct fs_inode *in)
 	if (rc == 0) {
 		fs_key1(&k, FS_KEY_XATTR, in->ino);
 		fs_key1(&hi, FS_KEY_XATTR, in->ino + 1);
-		rc = delete_range(a, &k, &hi);
+		rc = fs_apply_delete_range(a, &k, &hi);
 	}
 	if (rc == 0) {
 		fs_key1(&k, FS_KEY_ORPHAN, in->ino);

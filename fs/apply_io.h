@@ -35,6 +35,9 @@ struct fs_apply {
 	bool grant_error; /* one could not be recorded (out of memory) */
 };
 
+/* Delete every key in [lo, hi) in the apply's transaction. */
+int fs_apply_delete_range(struct fs_apply *a, const struct fs_key *lo,
+			  const struct fs_key *hi);
 int fs_inode_load(struct fs_apply *a, uint64_t ino, struct fs_inode *in);
 int fs_inode_store(struct fs_apply *a, const struct fs_inode *in);
 /* Load a directory: ENOENT, ENOTDIR. */

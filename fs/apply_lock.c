@@ -227,21 +227,17 @@ int fs_locks_node_holds(struct fs_apply *a, uint64_t node)
 	return rc;
 }
 
-int fs_lock_test(struct fs_store *s, uint64_t ino,
-		 const struct fs_lock_info *want, struct fs_lock_info *info)
+/* The lock table of ino as the store holds it now, read outside apply:
+ * 1 with *out (the caller destroys it), 0 when ino has no lock record,
+ * -EIO or -ENOMEM. */
+static int read_table(struct fs_store *s, uint64_t ino, struct fs_locks **out)
 {
-	struct fs_lock req = {.ino = ino, .node = want->node,
-			      .owner = want->owner, .start = want->start,
-			      .end = want->end, .pid = want->pid,
-			      .kind = want->kind, .type = want->type}, hit;
 	struct fs_locks *t = NULL;
 	struct fs_key k;
 	void *val = NULL;
 	size_t len;
 	int rc;
 
-	if (!fs_lock_is_valid(&req) || req.type == FS_LOCK_UNLOCK)
-		return -EINVAL;
 	fs_key1(&k, FS_KEY_LOCKS, ino);
 	pthread_rwlock_rdlock(&s->lock);
 	rc = fs_kv_get(s->kv, NULL, k.b, k.len, &val, &len);
@@ -251,19 +247,41 @@ int fs_lock_test(struct fs_store *s, uint64_t ino,
 	if (rc)
 		return -EIO;
 	rc = fs_locks_create(&t);
-	if (rc == 0)
-		rc = fs_locks_decode_ino(t, ino, val, len);
-	if (rc == 0 && fs_locks_test(t, &req, &hit)) {
+	if (rc == 0 && fs_locks_decode_ino(t, ino, val, len) != 0)
+		rc = -EIO;
+	fs_kv_free(val);
+	if (rc != 0) {
+		fs_locks_destroy(t);
+		return rc;
+	}
+	*out = t;
+	return 1;
+}
+
+int fs_lock_test(struct fs_store *s, uint64_t ino,
+		 const struct fs_lock_info *want, struct fs_lock_info *info)
+{
+	struct fs_lock req = {.ino = ino, .node = want->node,
+			      .owner = want->owner, .start = want->start,
+			      .end = want->end, .pid = want->pid,
+			      .kind = want->kind, .type = want->type}, hit;
+	struct fs_locks *t = NULL;
+	int rc;
+
+	if (!fs_lock_is_valid(&req) || req.type == FS_LOCK_UNLOCK)
+		return -EINVAL;
+	rc = read_table(s, ino, &t);
+	if (rc <= 0)
+		return rc;
+	rc = 0;
+	if (fs_locks_test(t, &req, &hit)) {
 		*info = (struct fs_lock_info){
 			.node = hit.node, .owner = hit.owner,
 			.start = hit.start, .end = hit.end, .pid = hit.pid,
 			.kind = hit.kind, .type = hit.type};
 		rc = 1;
-	} else if (rc != 0) {
-		rc = rc == -ENOMEM ? rc : -EIO;
 	}
 	fs_locks_destroy(t);
-	fs_kv_free(val);
 	return rc;
 }
 
@@ -284,27 +302,11 @@ int fs_lock_is_queued(struct fs_store *s, uint64_t ino, uint64_t node,
 {
 	struct find_waiter f = {node, epoch, seq};
 	struct fs_locks *t = NULL;
-	struct fs_key k;
-	void *val = NULL;
-	size_t len;
-	int rc;
+	int rc = read_table(s, ino, &t);
 
-	fs_key1(&k, FS_KEY_LOCKS, ino);
-	pthread_rwlock_rdlock(&s->lock);
-	rc = fs_kv_get(s->kv, NULL, k.b, k.len, &val, &len);
-	pthread_rwlock_unlock(&s->lock);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		return -EIO;
-	rc = fs_locks_create(&t);
-	if (rc == 0)
-		rc = fs_locks_decode_ino(t, ino, val, len);
-	if (rc == 0)
-		rc = fs_locks_each_waiter(t, ino, is_waiter, &f);
-	else
-		rc = -EIO;
+	if (rc <= 0)
+		return rc;
+	rc = fs_locks_each_waiter(t, ino, is_waiter, &f);
 	fs_locks_destroy(t);
-	fs_kv_free(val);
 	return rc;
 }

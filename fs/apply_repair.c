@@ -53,19 +53,6 @@ static int walk(struct fs_apply *a, const struct fs_key *lo,
 	return rc;
 }
 
-static int delete_range(struct fs_apply *a, const struct fs_key *lo,
-			const struct fs_key *hi)
-{
-	struct fs_key *keys = NULL;
-	size_t n = 0;
-	int rc = fs_txn_keys(&a->txn, lo, hi, &keys, &n);
-
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = fs_txn_del(&a->txn, &keys[i]);
-	free(keys);
-	return rc;
-}
-
 static int exists(struct fs_apply *a, const struct fs_key *k)
 {
 	uint8_t *val = NULL;
@@ -234,7 +221,7 @@ static int repair_free(struct fs_apply *a)
 	for (size_t i = 0; rc == 0 && i < sizeof(prefixes); i++) {
 		fs_key1(&lo, prefixes[i], a->c->ino);
 		fs_key1(&hi, prefixes[i], a->c->ino + 1);
-		rc = delete_range(a, &lo, &hi);
+		rc = fs_apply_delete_range(a, &lo, &hi);
 	}
 	/* used_bytes counts every stored block, strays too. */
 	a->sb.used_bytes -= bytes < a->sb.used_bytes ? bytes

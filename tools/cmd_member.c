@@ -62,6 +62,20 @@ static void on_chunk(void *ctx, const char *s, size_t n)
 	}
 }
 
+/* The last line, and the exit status the answer ended with. */
+static int finish(const char *what, struct printer *p)
+{
+	if (p->len > 0)
+		print_line(p);
+	if (p->exit_status < 0) {
+		fprintf(stderr, "raftfs %s: the node stopped answering before "
+				"the change finished; check 'raftfs status'\n",
+			what);
+		return EXIT_FAIL;
+	}
+	return p->exit_status;
+}
+
 static int run(const char *what, const char *data, const char *request)
 {
 	struct printer p = {"", 0, -1};
@@ -72,15 +86,7 @@ static int run(const char *what, const char *data, const char *request)
 		fprintf(stderr, "raftfs %s: %s\n", what, err);
 		return EXIT_FAIL;
 	}
-	if (p.len > 0)
-		print_line(&p);
-	if (p.exit_status < 0) {
-		fprintf(stderr, "raftfs %s: the node stopped answering before "
-				"the change finished; check 'raftfs status'\n",
-			what);
-		return EXIT_FAIL;
-	}
-	return p.exit_status;
+	return finish(what, &p);
 }
 
 /* The same request over TLS (--connect): the whole answer at its end. */
@@ -99,15 +105,7 @@ static int run_remote(const char *what, const char *address,
 	}
 	on_chunk(&p, answer, len);
 	free(answer);
-	if (p.len > 0)
-		print_line(&p);
-	if (p.exit_status < 0) {
-		fprintf(stderr, "raftfs %s: the node stopped answering before "
-				"the change finished; check 'raftfs status'\n",
-			what);
-		return EXIT_FAIL;
-	}
-	return p.exit_status;
+	return finish(what, &p);
 }
 
 static bool parse_id(const char *s, uint64_t *id)
