@@ -259,12 +259,49 @@ static void count(struct fs_fuse *fs, int rc, const char *what, uint64_t ino)
 			 (unsigned long long)ino, strerror(-rc));
 }
 
+/*
+ * Before the pages of a regular file whose contents changed are dropped:
+ * hand the kernel the file's size as it is now, by storing its last byte
+ * (notify_store; a zero-length store moves nothing since Linux 6.13).
+ *
+ * Why: every notify_inval_inode (and this store) makes the kernel discard
+ * the reply to any GETATTR it sent before it (its attr_version check), and
+ * a read(2) whose GETATTR was discarded goes on with the old i_size: a
+ * read past that size answers end of file without asking us, although the
+ * file grew before the read began (another node's write applied here
+ * while the read's GETATTR waited for its barrier). The store raises
+ * i_size under the same lock as it bumps attr_version, so whichever reply
+ * it makes the kernel discard, the size it leaves is the new one; the
+ * invalidation that follows drops the stored page with the others. The
+ * store only ever raises i_size: a file that shrank is found out by the
+ * next GETATTR or by a short read, both of which ask us.
+ */
+static void store_size(struct fs_fuse *fs, uint64_t ino)
+{
+	struct fs_attr a;
+	unsigned char last;
+	size_t n = 0;
+	int rc;
+
+	if (fs_getattr(fs->store, ino, &a) != 0 || !S_ISREG(a.mode) ||
+	    a.size == 0 ||
+	    fs_read(fs->store, ino, a.size - 1, 1, &last, &n) != 0 || n != 1)
+		return;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(1);
+	bv.buf[0].mem = &last;
+	rc = fuse_lowlevel_notify_store(fs->notifier->se, ino,
+					(off_t)(a.size - 1), &bv, 0);
+	count(fs, rc, "notify_store", ino);
+}
+
 static void send_item(struct fs_fuse *fs, const struct nq_item *it)
 {
 	struct fuse_session *se = fs->notifier->se;
 	int rc;
 
 	if (!it->entry) {
+		if (it->data)
+			store_size(fs, it->ino);
 		/* off 0, len 0: every page; off -1: the attributes only. */
 		rc = fuse_lowlevel_notify_inval_inode(se, it->ino,
 						      it->data ? 0 : -1, 0);
