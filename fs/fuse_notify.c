@@ -280,6 +280,7 @@ static void store_size(struct fs_fuse *fs, uint64_t ino)
 {
 	struct fs_attr a;
 	unsigned char last;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(1);
 	size_t n = 0;
 	int rc;
 
@@ -287,7 +288,6 @@ static void store_size(struct fs_fuse *fs, uint64_t ino)
 	    a.size == 0 ||
 	    fs_read(fs->store, ino, a.size - 1, 1, &last, &n) != 0 || n != 1)
 		return;
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(1);
 	bv.buf[0].mem = &last;
 	rc = fuse_lowlevel_notify_store(fs->notifier->se, ino,
 					(off_t)(a.size - 1), &bv, 0);
