@@ -271,9 +271,10 @@ uint64_t fs_fuse_notify_told(struct fs_fuse *fs);
  * already so, else later on the notifier thread. index must be applied
  * locally already (its hook ran), e.g. a command's index in its
  * completion, or fs_fuse_notify_told after a barrier. Only replies to
- * open, opendir and lock requests may wait like this: the kernel holds no
- * directory lock for them (a lookup's or a create's would deadlock with an
- * invalidation of that directory).
+ * open, opendir and lock requests, and in the default mode (whose
+ * notifier sends no entry invalidation) getattr of a regular file, may
+ * wait like this: the kernel holds no directory lock for them (a lookup's
+ * or a create's would deadlock with an invalidation of that directory).
  */
 void fs_fuse_notify_then(struct fs_fuse *fs, uint64_t index,
 			 void (*fn)(void *arg), void *arg);

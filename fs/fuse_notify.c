@@ -259,16 +259,71 @@ static void count(struct fs_fuse *fs, int rc, const char *what, uint64_t ino)
 			 (unsigned long long)ino, strerror(-rc));
 }
 
+/*
+ * The size of a regular file whose contents changed, handed to the kernel
+ * right after its pages are dropped: notify_store of its last byte (a
+ * zero-length store moves nothing since Linux 6.13), which raises i_size.
+ *
+ * Why: every notify_inval_inode makes the kernel discard the reply to any
+ * GETATTR it sent before it (its attr_version check), and a read(2) whose
+ * GETATTR was discarded goes on with the old i_size: a read past that size
+ * answers end of file without asking us, although the file grew before
+ * the read began (another node's write applied here while the read's
+ * GETATTR waited for its barrier). The store raises i_size under the same
+ * lock as it bumps attr_version, so a reply it makes the kernel discard
+ * leaves the new size. It comes after the invalidation, not before: raised
+ * first, the size would let a read reach the old partial last page before
+ * it is dropped (zeros where the new bytes are); after, the stored byte
+ * lands in a page that is not up to date, or in one a read just fetched
+ * (which holds that byte already). Both are read from the store before
+ * the invalidation is sent, so the two notifications go out back to back.
+ * The store only ever raises i_size: a file that shrank is found out by
+ * the next GETATTR or by a short read, both of which ask us.
+ */
+struct tail {
+	uint64_t size;
+	unsigned char last;
+};
+
+static bool tail_read(struct fs_fuse *fs, uint64_t ino, struct tail *t)
+{
+	struct fs_attr a;
+	size_t n = 0;
+
+	if (fs_getattr(fs->store, ino, &a) != 0 || !S_ISREG(a.mode) ||
+	    a.size == 0 ||
+	    fs_read(fs->store, ino, a.size - 1, 1, &t->last, &n) != 0 ||
+	    n != 1)
+		return false;
+	t->size = a.size;
+	return true;
+}
+
+static void tail_store(struct fs_fuse *fs, uint64_t ino, struct tail *t)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(1);
+	int rc;
+
+	bv.buf[0].mem = &t->last;
+	rc = fuse_lowlevel_notify_store(fs->notifier->se, ino,
+					(off_t)(t->size - 1), &bv, 0);
+	count(fs, rc, "notify_store", ino);
+}
+
 static void send_item(struct fs_fuse *fs, const struct nq_item *it)
 {
 	struct fuse_session *se = fs->notifier->se;
 	int rc;
 
 	if (!it->entry) {
+		struct tail t;
+		bool grow = it->data && tail_read(fs, it->ino, &t);
 		/* off 0, len 0: every page; off -1: the attributes only. */
 		rc = fuse_lowlevel_notify_inval_inode(se, it->ino,
 						      it->data ? 0 : -1, 0);
 		count(fs, rc, "inval_inode", it->ino);
+		if (grow && rc == 0)
+			tail_store(fs, it->ino, &t);
 		return;
 	}
 	if (it->removed != 0) {

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -75,10 +76,26 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 /* ---------------------------------------------------------------------- */
 /* getattr, setattr, readlink                                              */
 
+/* A getattr reply waiting for the notifier (default mode, regular files). */
+struct attr_reply {
+	fuse_req_t req;
+	struct stat st;
+	double timeout;
+};
+
+static void attr_reply_send(void *arg)
+{
+	struct attr_reply *o = arg;
+
+	fuse_reply_attr(o->req, &o->st, o->timeout);
+	free(o);
+}
+
 static void getattr_read(struct fs_fuse_req *r)
 {
 	struct fs_attr a;
 	struct stat st;
+	struct attr_reply *o;
 	int rc = fs_fuse_ino_err(fs_getattr(r->fs->store, r->ino, &a));
 
 	/* A removed current directory answers its last attributes. */
@@ -89,6 +106,21 @@ static void getattr_read(struct fs_fuse_req *r)
 		return;
 	}
 	fs_fuse_attr_to_stat(&a, &st);
+	/* Default mode, a regular file: answer after every invalidation (and
+	 * size store) up to the barrier was sent. The kernel drops this
+	 * answer if an invalidation crosses it, and the read(2) that asked
+	 * goes on with the size the kernel has: that size must then be at
+	 * least this one (fs/fuse_notify.c, tail_store). The kernel holds no
+	 * directory lock for a regular file's GETATTR, and the default mode's
+	 * notifier takes none (it sends no entry invalidation). */
+	if (!r->fs->relaxed && S_ISREG(a.mode) &&
+	    (o = malloc(sizeof(*o))) != NULL) {
+		*o = (struct attr_reply){r->req, st,
+					 fs_fuse_attr_timeout(r->fs)};
+		fs_fuse_notify_then(r->fs, fs_fuse_notify_told(r->fs),
+				    attr_reply_send, o);
+		return;
+	}
 	fuse_reply_attr(r->req, &st, fs_fuse_attr_timeout(r->fs));
 }
 
