@@ -844,3 +844,69 @@ int harness_wait_converged(struct harness *h, uint64_t index,
 	} while (harness_now_us() < end);
 	return -ETIMEDOUT;
 }
+
+/* ---- one member, no transport ------------------------------------------- */
+
+static int send_nothing(void *ctx, const struct raft_message *m)
+{
+	(void)ctx;
+	(void)m;
+	return 0; /* one member: nothing to send */
+}
+
+int harness_solo_start(const char *dir,
+		       int (*apply)(void *ctx, const struct raft_entry *e,
+				    struct raft_proposal_id *id, void *result,
+				    size_t *size),
+		       void *ctx, uint64_t applied, uint64_t bootstrap_index,
+		       struct raft_runtime **out, char *err, size_t err_size)
+{
+	struct raft_runtime_options o;
+	struct raft_runtime *rt = NULL;
+	int rc;
+
+	raft_runtime_options_default(&o, 1);
+	o.dir = dir;
+	o.cluster_id = "c0ffee00c0ffee00c0ffee00c0ffee00";
+	o.bootstrap = true;
+	o.bootstrap_index = bootstrap_index;
+	o.applied_index = applied;
+	o.conf.n = 1;
+	o.conf.members[0].id = 1;
+	o.conf.members[0].role = RAFT_VOTER;
+	snprintf(o.conf.members[0].address, RAFT_MAX_ADDRESS,
+		 "127.0.0.1:7000");
+	o.tick_ms = 10;
+	o.raft.election_ticks = 10;
+	o.raft.heartbeat_ticks = 2;
+	o.transport.send = send_nothing;
+	o.fsm.apply = apply;
+	o.fsm.ctx = ctx;
+	rc = raft_runtime_create(&o, &rt, err, err_size);
+	if (rc != 0)
+		return rc;
+	rc = raft_runtime_start(rt);
+	if (rc != 0) {
+		snprintf(err, err_size, "start: %d", rc);
+		raft_runtime_destroy(rt);
+		return rc;
+	}
+	*out = rt;
+	return 0;
+}
+
+int harness_solo_propose(struct raft_runtime *rt, uint64_t seq)
+{
+	struct raft_proposal_id id = {1, 1, seq};
+	size_t size = 0;
+	uint8_t result[8];
+	int rc = -1;
+
+	for (int i = 0; i < 100 && rc != 0; i++) {
+		rc = raft_runtime_propose(rt, &id, &id, sizeof(id), 2000, result,
+					  sizeof(result), &size);
+		if (rc != 0)
+			usleep(50 * 1000);
+	}
+	return rc;
+}

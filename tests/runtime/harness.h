@@ -65,6 +65,21 @@ struct harness_result {
 	uint64_t term;
 };
 
+/*
+ * A runtime of one member (id 1, bootstrapped) in dir with no transport,
+ * applying through apply(ctx, ...); applied and bootstrap_index as in
+ * struct raft_runtime_options. 0 with *out started, or an error with err.
+ */
+int harness_solo_start(const char *dir,
+		       int (*apply)(void *ctx, const struct raft_entry *e,
+				    struct raft_proposal_id *id, void *result,
+				    size_t *size),
+		       void *ctx, uint64_t applied, uint64_t bootstrap_index,
+		       struct raft_runtime **out, char *err, size_t err_size);
+/* Propose the id {1, 1, seq} (its own bytes as the payload) on a solo
+ * runtime, retrying for up to 5 s while the member elects itself. */
+int harness_solo_propose(struct raft_runtime *rt, uint64_t seq);
+
 void harness_options_default(struct harness_options *o, uint32_t nodes);
 int harness_create(const struct harness_options *o, struct harness **out);
 /* Stop every node, remove the temp dir (when the harness made it). */

@@ -19,6 +19,7 @@
 
 #include "raft/proposal.h"
 #include "raft/raft.h"
+#include "tests/runtime/harness.h"
 
 #define UNKNOWN_OP 0xee
 
@@ -58,55 +59,19 @@ static int apply(void *ctx, const struct raft_entry *e,
 	return 0;
 }
 
-static int send_nothing(void *ctx, const struct raft_message *m)
-{
-	(void)ctx;
-	(void)m;
-	return 0; /* one member: nothing to send */
-}
-
 static struct raft_runtime *start(const char *dir, struct machine *m)
 {
-	struct raft_runtime_options o;
 	struct raft_runtime *rt = NULL;
 	char err[512] = "";
 
-	raft_runtime_options_default(&o, 1);
-	o.dir = dir;
-	o.cluster_id = "c0ffee00c0ffee00c0ffee00c0ffee00";
-	o.bootstrap = true;
-	o.conf.n = 1;
-	o.conf.members[0].id = 1;
-	o.conf.members[0].role = RAFT_VOTER;
-	snprintf(o.conf.members[0].address, RAFT_MAX_ADDRESS,
-		 "127.0.0.1:7000");
-	o.tick_ms = 10;
-	o.raft.election_ticks = 10;
-	o.raft.heartbeat_ticks = 2;
-	o.transport.send = send_nothing;
-	o.fsm.apply = apply;
-	o.fsm.ctx = m;
-	if (raft_runtime_create(&o, &rt, err, sizeof(err)) != 0)
-		fail_msg("create: %s", err);
-	assert_int_equal(raft_runtime_start(rt), 0);
+	if (harness_solo_start(dir, apply, m, 0, 0, &rt, err, sizeof(err)) != 0)
+		fail_msg("start: %s", err);
 	return rt;
 }
 
 static void propose_one(struct raft_runtime *rt, uint64_t seq)
 {
-	struct raft_proposal_id id = {1, 1, seq};
-	size_t size = 0;
-	uint8_t result[8];
-	int rc = -1;
-
-	/* The single member elects itself within a few election timeouts. */
-	for (int i = 0; i < 100 && rc != 0; i++) {
-		rc = raft_runtime_propose(rt, &id, &id, sizeof(id), 2000, result,
-					  sizeof(result), &size);
-		if (rc != 0)
-			usleep(50 * 1000);
-	}
-	assert_int_equal(rc, 0);
+	assert_int_equal(harness_solo_propose(rt, seq), 0);
 }
 
 static void test_undecodable_entry_stops_the_node(void **state)
