@@ -60,6 +60,25 @@ ROWS = [
      "lower"),
 ]
 
+# Cluster-wide locks (target "cluster"): lock and unlock, one at a time,
+# through the leader's and a follower's mount; the hand-off from an unlock
+# on the leader to a waiter blocked on a follower (tests/locks/latency.py).
+LOCK_OPS = [("flock_lock", "flock LOCK_EX"), ("flock_unlock", "flock LOCK_UN"),
+            ("fcntl_lock", "fcntl F_SETLK F_WRLCK, 1 byte"),
+            ("fcntl_unlock", "fcntl F_SETLK F_UNLCK, 1 byte")]
+for _node in ("leader", "follower"):
+    for _op, _what in LOCK_OPS:
+        ROWS.append((f"locks.{_op}.{_node}.p50",
+                     f"lock: {_what}, {_node}'s mount, p50", "ms", "lower"))
+        ROWS.append((f"locks.{_op}.{_node}.p99", "  same, p99", "ms",
+                     "lower"))
+for _kind, _what in (("flock", "flock LOCK_UN → blocked LOCK_EX"),
+                     ("fcntl", "F_UNLCK → blocked F_SETLKW")):
+    ROWS.append((f"locks.handoff_{_kind}.p50",
+                 f"lock hand-off leader → follower: {_what}, p50", "ms",
+                 "lower"))
+    ROWS.append((f"locks.handoff_{_kind}.p99", "  same, p99", "ms", "lower"))
+
 META = {rid: (what, unit, better) for rid, what, unit, better in ROWS}
 TARGETS = ["local", "passthrough", "leader", "follower", "relaxed"]
 TARGET_TITLES = {

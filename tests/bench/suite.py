@@ -4,11 +4,11 @@ the local disk, (b) libfuse's passthrough_ll over such a directory, (c) a
 3-node raftfs cluster through the leader's mount, (d) through a follower's
 mount, (e) the relaxed cache mode (when this build's `raftfs serve` accepts
 -o cache=relaxed); then the consensus layer alone, failover, catch-up and
-memory. Writes results (JSON), a table, gnuplot plots and, for a recorded
+memory, cluster-wide lock latency. Writes results (JSON), a table, gnuplot plots and, for a recorded
 run, the section of docs/BENCHMARKS.md (tests/bench/report.py).
 
 Environment:
-  BENCH_QUICK=1   small sizes, whole run under 3 minutes (not recorded)
+  BENCH_QUICK=1   small sizes, whole run about 3 minutes (not recorded)
   BENCH_LARGE=1   the default run with RSS measured at 1,000,000 files
   BENCH_OUT=DIR   where results, table and plots go (default: docs/bench
                   for a recorded run, build/bench for a quick one); only a
@@ -38,25 +38,29 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report  # noqa: E402
 import targets as tg  # noqa: E402
 import workloads as wl  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "locks"))
+import latency as lat  # noqa: E402
 from rows import META  # noqa: E402
 
 SIZES = {
     "quick": dict(small=500, cap=3, big=1500, lookup_s=1,
                   tar_src="/usr/include/linux", seq_mib=64, fio_s=1,
                   fio_mib=16, consensus_s=1, failover=3, catch_mib=32,
-                  catch_files=300, rss_files=5000,
+                  catch_files=300, rss_files=5000, locks_n=40,
                   # seconds of the whole run, then of each part of it
-                  budget=178, local=13, passthrough=15, raftfs=28,
-                  failover_s=13, catchup_s=11, rss_s=12),
+                  budget=196, local=13, passthrough=15, raftfs=28,
+                  failover_s=13, catchup_s=11, rss_s=12, locks_s=18),
     "default": dict(small=10000, cap=30, big=100000, lookup_s=5,
                     tar_src="/usr/include", seq_mib=1024, fio_s=20,
                     fio_mib=256, consensus_s=5, failover=20, catch_mib=1024,
-                    catch_files=10000, rss_files=200000,
-                    budget=860, local=80, passthrough=85, raftfs=151,
-                    failover_s=60, catchup_s=80, rss_s=65),
+                    catch_files=10000, rss_files=200000, locks_n=400,
+                    budget=905, local=80, passthrough=85, raftfs=151,
+                    failover_s=60, catchup_s=80, rss_s=65, locks_s=45),
 }
 SIZES["large"] = dict(SIZES["default"], rss_files=1000000, rss_s=900,
-                      budget=860 + 835)
+                      budget=905 + 835)
 
 RESERVE_S = 10  # kept back from the budget for clean-up and the report
 
@@ -406,6 +410,48 @@ def rss(c, files, cap, res):
     res.put("cluster", "rss.max", max(vals) / 1024 if vals else None, note)
 
 
+def locks(c, sz, part, res):
+    """Cluster-wide lock latency (tests/locks/latency.py): flock and fcntl
+    lock/unlock, one at a time, uncontended, locks_n each through the
+    leader's mount then a follower's; then the hand-off from an unlock on
+    the leader to a waiter blocked on the follower, locks_n / 8 times for
+    flock and for fcntl. Each part stops at its share of the time left."""
+    lead = c.leader()
+    if lead is None:
+        raise RuntimeError("no leader")
+    fol = next(n for n in (1, 2, 3) if n != lead)
+    n = sz["locks_n"]
+    extra = {}
+    # Shares of the time left: 25 % per mount, 25 % per hand-off kind.
+    for node, name in ((lead, "leader"), (fol, "follower")):
+        want = max(1, n)
+        t0 = time.monotonic()
+        u = lat.uncontended(c.mnt(node), want, t0 + part.left() * 0.25)
+        for op, xs in u.items():
+            note = "" if len(xs) >= want else \
+                f"{len(xs)} of {want} in the cap"
+            ms = [x * 1000 for x in xs]
+            extra[f"{op}.{name}"] = len(ms)
+            res.put("cluster", f"locks.{op}.{name}.p50", wl.pct(ms, 0.5),
+                    note)
+            res.put("cluster", f"locks.{op}.{name}.p99", wl.pct(ms, 0.99),
+                    note)
+    for k, kind in enumerate(("flock", "fcntl")):
+        want = max(1, n // 8)
+        share = part.left() * (0.5 if k == 0 else 0.9)
+        xs = lat.handoff(c.mnt(lead), c.mnt(fol), want,
+                         time.monotonic() + share, kind)
+        ms = [x * 1000 for x in xs]
+        extra[f"handoff_{kind}"] = len(ms)
+        note = "" if len(ms) >= want else \
+            f"{len(ms)} of {want} in the cap"
+        res.put("cluster", f"locks.handoff_{kind}.p50", wl.pct(ms, 0.5),
+                note)
+        res.put("cluster", f"locks.handoff_{kind}.p99", wl.pct(ms, 0.99),
+                note)
+    res.extra["locks_counts"] = extra
+
+
 def machine_name():
     return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 
@@ -573,6 +619,15 @@ def main():
                     c.close()
                     opened.remove(c)
 
+        lock_rows = [r for r in META if r.startswith("locks.")]
+
+        def run_locks(c, part):
+            try:
+                locks(c, sz, part, res)
+            except (RuntimeError, OSError) as e:
+                res.skip("cluster", lock_rows, f"failed: {e}"[:200])
+        with_cluster("cluster-wide locks", lock_rows[0], "c-locks",
+                     port + 3, sz["locks_s"], run_locks)
         with_cluster("failover", "failover.p50", "c-failover", port + 3,
                      sz["failover_s"],
                      lambda c, part: failover(c, sz["failover"], part, res))

@@ -76,6 +76,29 @@ def test_latency_rise_over_threshold_fails():
         assert run([OLD, p])[0] == 1
 
 
+def test_lock_latency_rise_over_threshold_fails():
+    # The lock rows (tests/locks/latency.py) are compared like any row.
+    with tempfile.TemporaryDirectory() as d:
+        p = write(d, "new.json", variant("locks.flock_lock.leader.p50",
+                                         "cluster", 2.4))
+        rc, out = run([OLD, p])
+        assert rc == 1 and "locks.flock_lock.leader.p50" in out, out
+        p = write(d, "new2.json", variant("locks.handoff_flock.p99",
+                                          "cluster", None))
+        rc, out = run([OLD, p])
+        assert rc == 1 and "no figure now" in out, out
+
+
+def test_lock_rows_in_the_raftfs_alone_table():
+    t = report.table(load(NEW))
+    alone = t[t.index("| raftfs alone |"):]
+    assert "| lock: flock LOCK_EX, leader's mount, p50 | ms | 2.20 |" in \
+        alone, alone
+    assert "| lock hand-off leader → follower: flock LOCK_UN → blocked " \
+        "LOCK_EX, p50 |" not in alone, alone  # no figure: no row
+    assert "| same, p99 | ms | 90.0 |" in alone, alone
+
+
 def test_improvement_passes():
     with tempfile.TemporaryDirectory() as d:
         p = write(d, "new.json", variant("seq.write", "leader", 900.0))
