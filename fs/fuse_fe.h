@@ -319,6 +319,15 @@ bool fs_fuse_lock_flush(fuse_req_t req, uint64_t ino,
  * nobody waits for it). */
 void fs_fuse_lock_release(struct fs_fuse *fs, uint64_t ino,
 			  const struct fuse_file_info *fi);
+/*
+ * The handle (fuse_file_info.fh) of an open of a regular file: unique on
+ * this node for its run, never 0. It owns the flock locks set through the
+ * open: the kernel's flock lock owner is the address of its open file,
+ * which a later open may get again as soon as the file is freed, while
+ * the old file's release (FUSE_RELEASE is sent in the background) may
+ * still be on its way and would drop the new open's lock.
+ */
+uint64_t fs_fuse_lock_handle(struct fs_fuse *fs);
 
 /*
  * The error for a request on an inode the kernel knows that is gone from

@@ -39,7 +39,7 @@ static void handle_options(struct fs_fuse *fs, uint64_t ino,
 {
 	fi->keep_cache = fs_fuse_inode_keep_cache(fs, ino);
 	fi->direct_io = (fi->flags & O_APPEND) ? 1 : 0;
-	fi->fh = 0;
+	fi->fh = fs_fuse_lock_handle(fs); /* owns its flock locks */
 }
 
 /* ---------------------------------------------------------------------- */

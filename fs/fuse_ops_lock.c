@@ -63,6 +63,7 @@ struct fs_fuse_locks {
 	struct early_grant early[EARLY_MAX];
 	size_t n_early;
 	size_t early_next; /* the ring's next slot when full */
+	uint64_t last_handle; /* fs_fuse_lock_handle */
 };
 
 static struct fs_fuse *fs_of(fuse_req_t req)
@@ -103,6 +104,26 @@ void fs_fuse_locks_release(struct fs_fuse *fs)
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 	fs->locks = NULL;
+}
+
+uint64_t fs_fuse_lock_handle(struct fs_fuse *fs)
+{
+	struct fs_fuse_locks *l = fs->locks;
+	uint64_t h;
+
+	if (!l)
+		return 0;
+	pthread_mutex_lock(&l->mu);
+	h = ++l->last_handle;
+	pthread_mutex_unlock(&l->mu);
+	return h;
+}
+
+/* The owner of the flock locks set through fi: its handle (a regular
+ * file's open), else (a directory's) the kernel's owner. */
+static uint64_t flock_owner(const struct fuse_file_info *fi)
+{
+	return fi->fh != 0 ? fi->fh : fi->lock_owner;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -568,7 +589,7 @@ static void op_flock(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	lock_request(req, ino, fi->lock_owner, FS_LOCK_FLOCK, type, 0,
+	lock_request(req, ino, flock_owner(fi), FS_LOCK_FLOCK, type, 0,
 		     FS_LOCK_EOF, (uint32_t)fuse_req_ctx(req)->pid,
 		     !(op & LOCK_NB));
 }
@@ -663,7 +684,7 @@ void fs_fuse_lock_release(struct fs_fuse *fs, uint64_t ino,
 	struct fs_fuse_req *r;
 	struct fs_cmd c;
 
-	if (!locker_take(fs, ino, FS_LOCK_FLOCK, fi->lock_owner))
+	if (!locker_take(fs, ino, FS_LOCK_FLOCK, flock_owner(fi)))
 		return;
 	r = fs_fuse_req_internal(fs);
 	if (!r)
@@ -672,7 +693,7 @@ void fs_fuse_lock_release(struct fs_fuse *fs, uint64_t ino,
 	c.op = FS_OP_UNLOCK_OWNER;
 	c.ino = ino;
 	c.lock_kind = FS_LOCK_FLOCK;
-	c.lock_owner = fi->lock_owner;
+	c.lock_owner = flock_owner(fi);
 	fs_fuse_propose(r, &c, finish_quiet);
 }
 
