@@ -285,6 +285,66 @@ int fs_lock_test(struct fs_store *s, uint64_t ino,
 	return rc;
 }
 
+/* ino's record encoded (ok false: no record), or -ENOMEM. */
+static int encode_rec(const struct fs_locks *t, uint64_t ino,
+		      struct fs_wbuf *w)
+{
+	uint8_t *buf;
+
+	*w = (struct fs_wbuf){NULL, 0, 0, false};
+	if (!fs_locks_encode_ino(t, ino, w))
+		return 0;
+	buf = malloc(w->len ? w->len : 1);
+	if (!buf)
+		return -ENOMEM;
+	*w = (struct fs_wbuf){buf, w->len, 0, false};
+	fs_locks_encode_ino(t, ino, w);
+	return 1;
+}
+
+int fs_lock_probe(struct fs_store *s, uint64_t ino,
+		  const struct fs_lock_info *want)
+{
+	struct fs_lock req = {.ino = ino, .node = want->node,
+			      .owner = want->owner, .start = want->start,
+			      .end = want->end, .pid = want->pid,
+			      .kind = want->kind, .type = want->type};
+	struct fs_wbuf before, after;
+	struct fs_locks *t = NULL;
+	int rc, had, has, set;
+
+	if (!fs_lock_is_valid(&req))
+		return -EINVAL;
+	rc = read_table(s, ino, &t);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		/* No record: an unlock has nothing to remove; a lock sets. */
+		return req.type == FS_LOCK_UNLOCK ? FS_LOCK_PROBE_NOOP
+						  : FS_LOCK_PROBE_CHANGES;
+	}
+	had = encode_rec(t, ino, &before);
+	if (had < 0) {
+		fs_locks_destroy(t);
+		return had;
+	}
+	set = fs_locks_set(t, &req, NULL);
+	has = encode_rec(t, ino, &after);
+	fs_locks_destroy(t);
+	rc = FS_LOCK_PROBE_CHANGES;
+	if (has >= 0 && had == has &&
+	    (!had || (before.len == after.len &&
+		      memcmp(before.buf, after.buf, before.len) == 0))) {
+		if (set == 0)
+			rc = FS_LOCK_PROBE_NOOP;
+		else if (set == -EAGAIN)
+			rc = FS_LOCK_PROBE_CONFLICT;
+	}
+	free(before.buf);
+	free(after.buf);
+	return has < 0 ? has : rc;
+}
+
 struct find_waiter {
 	uint64_t node, epoch, seq;
 };

@@ -553,6 +553,26 @@ struct fs_lock_info {
 int fs_lock_test(struct fs_store *s, uint64_t ino,
 		 const struct fs_lock_info *want, struct fs_lock_info *info);
 
+/*
+ * What a non-waiting LOCK of want (kind, type READ, WRITE or UNLOCK,
+ * [start, end], owner (node, owner), pid) would do to ino's locks as the
+ * local store holds them now, without changing anything:
+ * FS_LOCK_PROBE_CHANGES (applying it would change the table, or the
+ * probe cannot tell), FS_LOCK_PROBE_NOOP (it would succeed and leave
+ * ino's record byte for byte as it is: the owner already holds exactly
+ * that, or unlocks what it does not hold), FS_LOCK_PROBE_CONFLICT (it
+ * would fail with EAGAIN and change nothing); -EINVAL (malformed want),
+ * -EIO, -ENOMEM. After a read barrier the answer is linearizable
+ * (docs/LOCKS.md, "Requests that change nothing").
+ */
+enum {
+	FS_LOCK_PROBE_CHANGES = 0,
+	FS_LOCK_PROBE_NOOP = 1,
+	FS_LOCK_PROBE_CONFLICT = 2,
+};
+int fs_lock_probe(struct fs_store *s, uint64_t ino,
+		  const struct fs_lock_info *want);
+
 /* A node's lease record (docs/LOCKS.md, "Leases"). */
 struct fs_lease {
 	uint64_t node;

@@ -485,13 +485,97 @@ static void lock_done(struct fs_fuse_req *r, int err,
 		propose_undo(r->fs, r);
 }
 
+/* Propose r's LOCK (r->ino, r->lock; wait: FS_LOCK_WAIT). */
+static void lock_propose(struct fs_fuse_req *r, bool wait)
+{
+	struct fs_cmd c;
+
+	memset(&c, 0, sizeof(c));
+	c.op = FS_OP_LOCK;
+	c.ino = r->ino;
+	c.lock_kind = r->lock.kind;
+	c.lock_type = r->lock.type;
+	c.lock_start = r->lock.start;
+	c.lock_end = r->lock.end;
+	c.lock_owner = r->lock.owner;
+	c.lock_pid = r->lock.pid;
+	c.flags = wait && r->lock.type != FS_LOCK_UNLOCK ? FS_LOCK_WAIT : 0;
+	if (r->lock.type == FS_LOCK_UNLOCK && r->lock.kind == FS_LOCK_FLOCK)
+		/* An flock owner holds one lock: after this unlock its
+		 * release has nothing left to drop (saves a command per
+		 * close of a file flock(1) used). Not unlocked after all
+		 * (an error): lock_done adds it again. */
+		locker_take(r->fs, r->ino, r->lock.kind, r->lock.owner);
+	fs_fuse_propose(r, &c, lock_done);
+}
+
+/*
+ * Whether the local replica suggests that r changes nothing (a lock the
+ * owner already holds so, an unlock of what it does not hold) or, when
+ * it may not wait, fails with EAGAIN: only a hint (the replica may be
+ * behind), checked again after a read barrier (probe_read).
+ */
+static bool probe_hint(struct fs_fuse_req *r, bool wait)
+{
+	int rc = fs_lock_probe(r->fs->store, r->ino, &r->lock);
+
+	return rc == FS_LOCK_PROBE_NOOP ||
+	       (rc == FS_LOCK_PROBE_CONFLICT && !wait);
+}
+
+/*
+ * After a read barrier (every change committed before the request is
+ * applied here): a request that changes nothing is answered from the
+ * replica, linearizably, without a log commit: a lock already held as
+ * asked is granted (once the kernel was told to drop what it cached up to
+ * the barrier, as any grant), an unlock of nothing succeeds, a conflict
+ * that may not wait fails with EAGAIN. Anything else is proposed as
+ * usual (a new request: this one is answered by then).
+ */
+static void probe_read(struct fs_fuse_req *r, bool wait)
+{
+	struct fs_fuse_req *p;
+	int rc = fs_lock_probe(r->fs->store, r->ino, &r->lock);
+
+	if (rc == FS_LOCK_PROBE_NOOP && r->lock.type != FS_LOCK_UNLOCK) {
+		reply_granted(r->fs, r->req);
+		return;
+	}
+	if (rc == FS_LOCK_PROBE_NOOP) {
+		if (r->lock.kind == FS_LOCK_FLOCK)
+			locker_take(r->fs, r->ino, r->lock.kind,
+				    r->lock.owner);
+		fuse_reply_err(r->req, 0);
+		return;
+	}
+	if (rc == FS_LOCK_PROBE_CONFLICT && !wait) {
+		fuse_reply_err(r->req, EAGAIN);
+		return;
+	}
+	p = fs_fuse_req_new(r->req);
+	if (!p)
+		return;
+	p->ino = r->ino;
+	p->lock = r->lock;
+	lock_propose(p, wait);
+}
+
+static void probe_read_nowait(struct fs_fuse_req *r)
+{
+	probe_read(r, false);
+}
+
+static void probe_read_wait(struct fs_fuse_req *r)
+{
+	probe_read(r, true);
+}
+
 static void lock_request(fuse_req_t req, uint64_t ino, uint64_t owner,
 			 uint8_t kind, uint8_t type, uint64_t start,
 			 uint64_t end, uint32_t pid, bool wait)
 {
 	struct fs_fuse *fs = fs_of(req);
 	struct fs_fuse_req *r = fs_fuse_req_new(req);
-	struct fs_cmd c;
 
 	if (!r)
 		return;
@@ -500,24 +584,14 @@ static void lock_request(fuse_req_t req, uint64_t ino, uint64_t owner,
 					.owner = owner, .start = start,
 					.end = end, .pid = pid, .kind = kind,
 					.type = type};
-	memset(&c, 0, sizeof(c));
-	c.op = FS_OP_LOCK;
-	c.ino = ino;
-	c.lock_kind = kind;
-	c.lock_type = type;
-	c.lock_start = start;
-	c.lock_end = end;
-	c.lock_owner = owner;
-	c.lock_pid = pid;
-	c.flags = wait && type != FS_LOCK_UNLOCK ? FS_LOCK_WAIT : 0;
 	if (type != FS_LOCK_UNLOCK)
 		locker_add(fs, ino, kind, owner);
-	else if (kind == FS_LOCK_FLOCK)
-		/* An flock owner holds one lock: after this unlock its
-		 * release has nothing left to drop (saves a command per
-		 * close of a file flock(1) used). */
-		locker_take(fs, ino, kind, owner);
-	fs_fuse_propose(r, &c, lock_done);
+	if (probe_hint(r, wait)) {
+		r->fresh = true; /* a barrier of its own, in every mode */
+		fs_fuse_read(r, wait ? probe_read_wait : probe_read_nowait);
+		return;
+	}
+	lock_propose(r, wait);
 }
 
 static int flock_type(short t, uint8_t *type)
@@ -651,6 +725,7 @@ static void op_getlk(fuse_req_t req, fuse_ino_t ino,
 					.owner = fi->lock_owner,
 					.start = start, .end = end,
 					.kind = FS_LOCK_POSIX, .type = type};
+	r->fresh = true; /* linearizable in every mode */
 	fs_fuse_read(r, getlk_read);
 }
 

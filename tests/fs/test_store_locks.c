@@ -3,7 +3,7 @@
  * UNLOCK_OWNER applied through fs_store_apply by several nodes, waiters
  * granted through the store's hook, a retried LOCK answered from the
  * duplicate table, RELEASE_ALL dropping a restarted node's locks, F_GETLK
- * through fs_lock_test, leases (renewal, expiry, fencing of the revoked
+ * through fs_lock_test, what a request would do (fs_lock_probe), leases (renewal, expiry, fencing of the revoked
  * epoch), and the lock records clean under fsck and in the state hash.
  */
 
@@ -14,7 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fs/codec.h"
 #include "fs/fs.h"
+#include "fs/store.h"
+#include "fs/store_kv.h"
 #include "tests/fs/fs_test.h"
 
 struct fix {
@@ -368,7 +371,130 @@ static void test_fsck_snapshot_and_hash(void **state)
 	assert_memory_equal(h1, h2, FS_HASH_BYTES);
 }
 
+/* fs_lock_probe of node's request (its owner 100 + node, pid 1000 +
+ * node, as lock_cmd). */
+static int probe(struct fix *f, int node, uint8_t kind, uint8_t type,
+		 uint64_t start, uint64_t end)
+{
+	struct fs_lock_info want = {.node = (uint64_t)node,
+				    .owner = 100 + (uint64_t)node,
+				    .start = start, .end = end,
+				    .pid = 1000 + (uint32_t)node,
+				    .kind = kind, .type = type};
+
+	return fs_lock_probe(f->s, f->ino, &want);
+}
+
+/* ino's lock record as stored (len 0: none); the caller frees it. */
+static void *record(struct fix *f, size_t *len)
+{
+	struct fs_key k;
+	void *v = NULL;
+	int rc;
+
+	fs_key1(&k, FS_KEY_LOCKS, f->ino);
+	rc = fs_kv_get(f->s->kv, NULL, k.b, k.len, &v, len);
+	if (rc == -ENOENT) {
+		*len = 0;
+		return NULL;
+	}
+	assert_int_equal(rc, 0);
+	return v;
+}
+
+/* The probe's answer against what applying the same request then does:
+ * NOOP and CONFLICT leave the record byte for byte, CONFLICT is refused
+ * with EAGAIN, CHANGES changes it. */
+static void check_probe(struct fix *f, int node, uint8_t kind, uint8_t type,
+			uint64_t start, uint64_t end, int want)
+{
+	struct fs_cmd c;
+	size_t l1, l2;
+	void *r1, *r2;
+	int got = probe(f, node, kind, type, start, end);
+	int rc;
+
+	assert_int_equal(got, want);
+	r1 = record(f, &l1);
+	lock_cmd(f, node, &c, kind, type, start, end, false);
+	rc = run(f, &c, NULL);
+	r2 = record(f, &l2);
+	if (want == FS_LOCK_PROBE_CONFLICT)
+		assert_int_equal(rc, EAGAIN);
+	else if (want == FS_LOCK_PROBE_NOOP)
+		assert_int_equal(rc, 0);
+	else /* a refused flock conversion changes too */
+		assert_true(rc == 0 || (rc == EAGAIN && kind == FS_LOCK_FLOCK));
+	if (want == FS_LOCK_PROBE_CHANGES) {
+		assert_true(l1 != l2 || (l1 && memcmp(r1, r2, l1) != 0));
+	} else {
+		assert_int_equal(l1, l2);
+		if (l1)
+			assert_memory_equal(r1, r2, l1);
+	}
+	fs_kv_free(r1);
+	fs_kv_free(r2);
+}
+
+static void test_probe(void **state)
+{
+	struct fix *f = *state;
+	const uint64_t eof = FS_LOCK_EOF;
+
+	/* No record: an unlock is a no-op, a lock changes. */
+	check_probe(f, 1, FS_LOCK_POSIX, FS_LOCK_UNLOCK, 0, eof,
+		    FS_LOCK_PROBE_NOOP);
+	check_probe(f, 1, FS_LOCK_POSIX, FS_LOCK_READ, 10, 19,
+		    FS_LOCK_PROBE_CHANGES);
+	/* Held as asked, or a sub-range of it: no-op. */
+	check_probe(f, 1, FS_LOCK_POSIX, FS_LOCK_READ, 10, 19,
+		    FS_LOCK_PROBE_NOOP);
+	check_probe(f, 1, FS_LOCK_POSIX, FS_LOCK_READ, 12, 15,
+		    FS_LOCK_PROBE_NOOP);
+	/* Beyond what it holds, or another type: changes. */
+	check_probe(f, 1, FS_LOCK_POSIX, FS_LOCK_READ, 15, 25,
+		    FS_LOCK_PROBE_CHANGES);
+	check_probe(f, 1, FS_LOCK_POSIX, FS_LOCK_WRITE, 30, 30,
+		    FS_LOCK_PROBE_CHANGES);
+	/* Unlock of a range it does not hold: no-op; of one it holds:
+	 * changes. */
+	check_probe(f, 1, FS_LOCK_POSIX, FS_LOCK_UNLOCK, 100, 200,
+		    FS_LOCK_PROBE_NOOP);
+	check_probe(f, 1, FS_LOCK_POSIX, FS_LOCK_UNLOCK, 30, 30,
+		    FS_LOCK_PROBE_CHANGES);
+	/* Another owner: a write over node 1's read lock conflicts, a read
+	 * does not. */
+	check_probe(f, 2, FS_LOCK_POSIX, FS_LOCK_WRITE, 20, 40,
+		    FS_LOCK_PROBE_CONFLICT);
+	check_probe(f, 2, FS_LOCK_POSIX, FS_LOCK_READ, 20, 40,
+		    FS_LOCK_PROBE_CHANGES);
+	check_probe(f, 2, FS_LOCK_POSIX, FS_LOCK_UNLOCK, 0, eof,
+		    FS_LOCK_PROBE_CHANGES);
+	/* flock: held exclusive by node 1; node 2 conflicts; node 1 asking
+	 * again is a no-op; node 2 holding shared then asking exclusive is a
+	 * conversion that drops its lock: changes, although refused. */
+	check_probe(f, 1, FS_LOCK_FLOCK, FS_LOCK_WRITE, 0, eof,
+		    FS_LOCK_PROBE_CHANGES);
+	check_probe(f, 1, FS_LOCK_FLOCK, FS_LOCK_WRITE, 0, eof,
+		    FS_LOCK_PROBE_NOOP);
+	check_probe(f, 2, FS_LOCK_FLOCK, FS_LOCK_READ, 0, eof,
+		    FS_LOCK_PROBE_CONFLICT);
+	check_probe(f, 1, FS_LOCK_FLOCK, FS_LOCK_READ, 0, eof,
+		    FS_LOCK_PROBE_CHANGES);
+	check_probe(f, 2, FS_LOCK_FLOCK, FS_LOCK_READ, 0, eof,
+		    FS_LOCK_PROBE_CHANGES);
+	check_probe(f, 2, FS_LOCK_FLOCK, FS_LOCK_WRITE, 0, eof,
+		    FS_LOCK_PROBE_CHANGES);
+	/* ... refused, and node 2 was left without its shared lock. */
+	check_probe(f, 2, FS_LOCK_FLOCK, FS_LOCK_UNLOCK, 0, eof,
+		    FS_LOCK_PROBE_NOOP);
+	/* Malformed: refused. */
+	assert_int_equal(probe(f, 1, FS_LOCK_POSIX, FS_LOCK_READ, 9, 3),
+			 -EINVAL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 TEST_MAIN(T(test_lock_wait_grant_cancel), T(test_deadlock_and_restart),
-	  T(test_lease_expire_fences), T(test_fsck_snapshot_and_hash))
+	  T(test_lease_expire_fences), T(test_fsck_snapshot_and_hash),
+	  T(test_probe))
