@@ -35,8 +35,8 @@ fuzz: tests
 
 # make bench: the comparison suite of docs/BENCHMARKS.md (local disk,
 # passthrough_ll, raftfs leader/follower/relaxed, consensus, failover,
-# catch-up, RSS); BENCH_QUICK=1 for a short unrecorded run. bench-check
-# compares the two latest recorded runs of this machine (fails on a
+# catch-up, RSS, lock latency); BENCH_QUICK=1 for a short unrecorded run.
+# bench-check compares the two latest recorded runs of this machine (fails on a
 # regression of more than 15 %). bench-modules: each module's own benchmark
 # (tests/long/bench/).
 bench: all $(BUILD)/tests/runtime/bench_runtime
