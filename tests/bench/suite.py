@@ -13,7 +13,8 @@ Environment:
   BENCH_OUT=DIR   where results, table and plots go (default: docs/bench
                   for a recorded run, build/bench for a quick one); only a
                   run into docs/bench rewrites docs/BENCHMARKS.md
-  BENCH_PORT=P    first TCP port (default 8400); uses P..P+4 and P+40..P+43
+  BENCH_PORT=P    first TCP port (default 8400); uses P..P+4 and, for the
+                  consensus probe, BENCH_CONSENSUS_PORT..+3 (default P+40)
   BUILD=DIR       build directory holding raftfs (default build)
 
 Every phase has a time cap and the whole run a time budget; a phase that
@@ -540,7 +541,8 @@ def main():
 
         log("consensus alone (bench_runtime)")
         try:
-            consensus(build, work, port + 40, sz["consensus_s"], res)
+            consensus(build, work, int(os.environ.get(
+                "BENCH_CONSENSUS_PORT", port + 40)), sz["consensus_s"], res)
         except (RuntimeError, subprocess.SubprocessError, OSError) as e:
             res.skip("cluster", [r for r in META if r.startswith(
                 ("disk.", "net.", "consensus."))], f"failed: {e}"[:200])

@@ -6,8 +6,9 @@ ms of:
   - fcntl F_SETLK write lock then unlock of one byte, uncontended (N);
   - the hand-off: a process on MNT2 blocked in flock(LOCK_EX) (and, in a
     second run, in fcntl F_SETLKW) while one on MNT1 holds the lock; the
-    time from MNT1's unlock returning to MNT2's lock returning (N/4 times
-    each)."""
+    time from the start of MNT1's unlock call to MNT2's lock returning
+    (the unlock's commit, its apply on MNT2's node, the grant's answer;
+    N/4 times each)."""
 import fcntl
 import os
 import select
@@ -80,9 +81,9 @@ def _lock(fd, kind, how):
 
 def handoff(m1, m2, n, deadline, kind="flock"):
     """kind "flock" or "fcntl": a child blocked on m2's file while this
-    process holds the lock through m1; seconds from this unlock returning
-    to the child's lock returning, n times or until deadline. Raises
-    RuntimeError when a waiter does not get the lock within 30 s."""
+    process holds the lock through m1; seconds from the start of this
+    unlock call to the child's lock returning, n times or until deadline.
+    Raises RuntimeError when a waiter does not get the lock within 30 s."""
     p1, p2 = os.path.join(m1, "handoff"), os.path.join(m2, "handoff")
     open(p1, "a").close()
     hand = []
@@ -105,8 +106,8 @@ def handoff(m1, m2, n, deadline, kind="flock"):
         got = ""
         try:
             time.sleep(BLOCK_S)  # the child is blocked by now
-            _lock(fa, kind, fcntl.LOCK_UN)
             t_un = time.perf_counter()
+            _lock(fa, kind, fcntl.LOCK_UN)
             ready, _, _ = select.select([r], [], [], 30)
             got = os.read(r, 64).decode() if ready else ""
         finally:
