@@ -88,9 +88,9 @@ static void on_done(void *arg, int err, const struct fs_result *res)
 		}
 		expired = err == 0 && res->err == 0;
 	}
-	k->in_flight--;
-	pthread_cond_broadcast(&k->cond);
 	pthread_mutex_unlock(&k->mu);
+	/* k is still ours until in_flight drops below (the keeper's stop
+	 * frees it as soon as nothing is in flight). */
 	if (expired) {
 		char line[160];
 
@@ -105,6 +105,10 @@ static void on_done(void *arg, int err, const struct fs_result *res)
 		    "lease: this node's lease was revoked (it was silent "
 		    "for longer than the lease): the cluster refuses its "
 		    "changes (EIO); restart the node");
+	pthread_mutex_lock(&k->mu);
+	k->in_flight--;
+	pthread_cond_broadcast(&k->cond);
+	pthread_mutex_unlock(&k->mu);
 	free(d);
 }
 
