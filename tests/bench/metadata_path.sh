@@ -70,7 +70,7 @@ phase() { # count, then meta_ops arguments
 	c1=($(counters))
 	local tick_us=$((1000000 / $(getconf CLK_TCK)))
 	printf '%s\n    commits/call %s; per call, node 1/2/3: cs %s/%s/%s, cpu %s/%s/%s us\n' \
-		"$out" "$(echo "scale=2; ($a1 - $a0) / $count" | bc)" \
+		"$out" "$(awk -v d=$((a1 - a0)) -v n="$count" 'BEGIN { printf "%.2f", d / n }')" \
 		$(( (c1[0] - c0[0]) / count )) $(( (c1[2] - c0[2]) / count )) \
 		$(( (c1[4] - c0[4]) / count )) \
 		$(( (c1[1] - c0[1]) * tick_us / count )) \
