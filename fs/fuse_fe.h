@@ -62,13 +62,16 @@ struct fs_fuse {
 	_Atomic uint64_t fresh_ms;
 	struct fs_fuse_notifier *notifier; /* fuse_notify.c */
 
-	/* Protects pending, n_live, stopping; signalled when n_live drops
-	 * or stopping is set. */
+	/* Protects pending, n_live, draining, stopping; signalled when n_live
+	 * drops while draining, or stopping is set. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	/* Unanswered requests in deadline order (a ring with a sentinel). */
 	struct fs_fuse_req *pending;
 	uint64_t n_live; /* requests not yet freed */
+	/* fs_fuse_req_stop waits for n_live to drop: only then does a freed
+	 * request signal cond. */
+	bool draining;
 	bool stopping;
 	pthread_t timer;
 	bool timer_started;

@@ -217,7 +217,7 @@ static void propose_releases(struct fs_fuse *fs, const uint64_t *inos,
  * RELEASE_BATCH_MS (an `rm -r` then costs each node one command per batch,
  * not per file), and proposes them as one RELEASE_LIST.
  */
-#define RELEASE_BATCH_MS 20
+#define RELEASE_BATCH_MS 100
 
 static void *releaser_main(void *arg)
 {
@@ -232,6 +232,10 @@ static void *releaser_main(void *arg)
 		if (fs->release_n == 0)
 			break; /* stopping, nothing left */
 		if (!fs->release_stop && fs->release_n < FS_RELEASE_LIST_MAX) {
+			/* The whole window, whatever arrives meanwhile (each
+			 * arrival signals): woken early, a list per arrival
+			 * would leave (1.7 commits per unlink, measured, for
+			 * the one the unlink itself costs). */
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += RELEASE_BATCH_MS * 1000000L;
@@ -239,8 +243,12 @@ static void *releaser_main(void *arg)
 				ts.tv_nsec -= 1000000000L;
 				ts.tv_sec++;
 			}
-			pthread_cond_timedwait(&fs->release_cond,
-					       &fs->release_lock, &ts);
+			while (!fs->release_stop &&
+			       fs->release_n < FS_RELEASE_LIST_MAX &&
+			       pthread_cond_timedwait(&fs->release_cond,
+						      &fs->release_lock,
+						      &ts) != ETIMEDOUT)
+				;
 		}
 		n = fs->release_n < FS_RELEASE_LIST_MAX ? fs->release_n
 							: FS_RELEASE_LIST_MAX;
@@ -313,7 +321,11 @@ static void release_if_held(struct fs_fuse *fs, uint64_t ino)
 	}
 	if (fs->release_n < fs->release_cap) {
 		fs->release_q[fs->release_n++] = ino;
-		pthread_cond_signal(&fs->release_cond);
+		/* The releaser waits for the first, then for a full list
+		 * (or its window's end). */
+		if (fs->release_n == 1 ||
+		    fs->release_n == FS_RELEASE_LIST_MAX)
+			pthread_cond_signal(&fs->release_cond);
 	} else {
 		fuse_log(FUSE_LOG_ERR,
 			 "raftfs: no memory to release orphan inode %llu\n",

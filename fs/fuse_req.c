@@ -42,7 +42,11 @@ static void req_unref(struct fs_fuse_req *r, int n)
 	last = r->refs == 0;
 	if (last) {
 		fs->n_live--;
-		pthread_cond_broadcast(&fs->cond);
+		/* Only fs_fuse_req_stop waits for n_live: the timer thread
+		 * sleeps on the same condition, and a wake-up per request
+		 * would cost every request a context switch. */
+		if (fs->draining)
+			pthread_cond_broadcast(&fs->cond);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (last)
@@ -319,6 +323,7 @@ void fs_fuse_req_stop(struct fs_fuse *fs)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 2 * (time_t)(fs->op_timeout_ms / 1000u) + 1;
 	pthread_mutex_lock(&fs->lock);
+	fs->draining = true;
 	while (fs->n_live > 0 &&
 	       pthread_cond_timedwait(&fs->cond, &fs->lock, &ts) == 0)
 		;
