@@ -454,6 +454,9 @@ void rt_receive_msg(struct raft_runtime *rt, const struct raft_message *m)
 	*rt->inbox_tail = c;
 	rt->inbox_tail = &c->next;
 	rt->inbox_bytes += c->bytes;
-	pthread_cond_signal(&rt->wake);
 	pthread_mutex_unlock(&rt->mu);
+	/* Signalled after the unlock: the driver, woken on the other core,
+	 * would otherwise block at once on mu, still held here, and cost a
+	 * second wake-up. rt outlives every caller. */
+	pthread_cond_signal(&rt->wake);
 }

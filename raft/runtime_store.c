@@ -23,8 +23,9 @@ void rt_store_enqueue(struct raft_runtime *rt, struct rt_job *job)
 	job->snext = NULL;
 	*rt->sq_tail = job;
 	rt->sq_tail = &job->snext;
-	pthread_cond_signal(&rt->store_wake);
 	pthread_mutex_unlock(&rt->store_mu);
+	/* After the unlock: the woken thread takes store_mu first thing. */
+	pthread_cond_signal(&rt->store_wake);
 }
 
 void *rt_store_main(void *arg)
@@ -97,8 +98,8 @@ void *rt_store_main(void *arg)
 		rt->durable_seq = last->seq;
 		rt->status.syncs++;
 		rt->status.synced_updates += n;
-		pthread_cond_signal(&rt->wake);
 		pthread_mutex_unlock(&rt->mu);
+		pthread_cond_signal(&rt->wake);
 		pthread_mutex_lock(&rt->store_mu);
 	}
 	pthread_mutex_unlock(&rt->store_mu);
