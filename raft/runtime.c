@@ -129,6 +129,14 @@ void raft_runtime_options_default(struct raft_runtime_options *o, uint64_t id)
 	memset(o, 0, sizeof(*o));
 	o->id = id;
 	raft_options_default(&o->raft, id);
+	/* Few AppendEntries in flight per follower, each carrying whatever
+	 * accumulated meanwhile: a follower persists what it received in one
+	 * synced write per batch anyway (group commit), so a window of 4
+	 * keeps its disk busy (one write running, the next batches queued)
+	 * with a fraction of the messages, wake-ups and store jobs of the
+	 * core's default (64) under many proposers (docs/RAFT.md). A batch
+	 * is still up to max_batch_bytes, so bulk data is not throttled. */
+	o->raft.max_inflight_msgs = 4;
 	o->tick_ms = 10;
 	o->apply_queue_bytes = 64u << 20;
 	o->entry_cache_bytes = 64u << 20;
