@@ -134,9 +134,12 @@ void raft_runtime_options_default(struct raft_runtime_options *o, uint64_t id)
 	 * synced write per batch anyway (group commit), so a window of 4
 	 * keeps its disk busy (one write running, the next batches queued)
 	 * with a fraction of the messages, wake-ups and store jobs of the
-	 * core's default (64) under many proposers (docs/RAFT.md). A batch
-	 * is still up to max_batch_bytes, so bulk data is not throttled. */
+	 * core's default (64) under many proposers (docs/RAFT.md). Batches
+	 * of up to RAFT_MAX_BATCH_BYTES (4 MiB, the core's default is 1) keep
+	 * 16 MiB in flight for bulk data: a follower's synced write takes up
+	 * to max_write_bytes (16 MiB) at once. */
 	o->raft.max_inflight_msgs = 4;
+	o->raft.max_batch_bytes = RAFT_MAX_BATCH_BYTES;
 	o->tick_ms = 10;
 	o->apply_queue_bytes = 64u << 20;
 	o->entry_cache_bytes = 64u << 20;
