@@ -5,6 +5,7 @@
  * full queue refuses a message before any work is done for it.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,6 +47,13 @@ void net_sendq_drop_all(struct net *n, struct sendq *q)
 void net_wake(struct net *n)
 {
 	uint64_t one = 1;
+	/* One system call per wake-up of the I/O thread, not one per frame
+	 * (a driver round queues a frame to every peer). The I/O thread
+	 * clears the flag AFTER it drained the eventfd and BEFORE it takes
+	 * the queues, so a frame queued while the flag is set is taken, and
+	 * one queued after it was cleared writes the eventfd again. */
+	if (atomic_exchange(&n->wake_pending, true))
+		return;
 	ssize_t rc = write(n->wake_fd, &one, sizeof(one));
 	(void)rc; /* EAGAIN: the counter is already non-zero, it wakes */
 }

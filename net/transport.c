@@ -238,6 +238,9 @@ static void *io_thread(void *arg)
 				uint64_t v;
 				ssize_t rc = read(n->wake_fd, &v, sizeof(v));
 				(void)rc;
+				/* After the read, before the queues are taken
+				 * (net_wake). */
+				atomic_store(&n->wake_pending, false);
 				net_peers_apply_changes(n);
 				kick_writers(n);
 			} else {

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -127,6 +128,9 @@ struct net {
 	int listen_fd;
 	int epoll_fd;
 	int wake_fd;
+	/* An eventfd write is pending that the I/O thread has not taken:
+	 * net_wake skips the system call (net/send.c). */
+	_Atomic bool wake_pending;
 	pthread_t thread;
 	bool thread_started;
 	_Atomic bool stop;

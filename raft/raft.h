@@ -625,8 +625,10 @@ const char *raft_state_name(uint8_t state);
 struct raft_proposal_id; /* raft/proposal.h */
 
 /*
- * How the runtime sends. send runs on the driver thread and must not block
- * (queue or drop: Raft tolerates lost messages). m and its entries are
+ * How the runtime sends. send runs on the driver thread and on the storage
+ * thread (which sends what waited for its synced write), possibly at the
+ * same time, and must not block (queue or drop: Raft tolerates lost
+ * messages). m and its entries are
  * valid during the call only; every entry's data is attached (non-NULL
  * when size > 0). Returns 0 or a negative errno (the message was dropped).
  */

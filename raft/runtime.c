@@ -129,6 +129,17 @@ void raft_runtime_options_default(struct raft_runtime_options *o, uint64_t id)
 	memset(o, 0, sizeof(*o));
 	o->id = id;
 	raft_options_default(&o->raft, id);
+	/* Few AppendEntries in flight per follower, each carrying whatever
+	 * accumulated meanwhile: a follower persists what it received in one
+	 * synced write per batch anyway (group commit), so a window of 4
+	 * keeps its disk busy (one write running, the next batches queued)
+	 * with a fraction of the messages, wake-ups and store jobs of the
+	 * core's default (64) under many proposers (docs/RAFT.md). Batches
+	 * of up to RAFT_MAX_BATCH_BYTES (4 MiB, the core's default is 1) keep
+	 * 16 MiB in flight for bulk data: a follower's synced write takes up
+	 * to max_write_bytes (16 MiB) at once. */
+	o->raft.max_inflight_msgs = 4;
+	o->raft.max_batch_bytes = RAFT_MAX_BATCH_BYTES;
 	o->tick_ms = 10;
 	o->apply_queue_bytes = 64u << 20;
 	o->entry_cache_bytes = 64u << 20;
@@ -454,6 +465,9 @@ void rt_receive_msg(struct raft_runtime *rt, const struct raft_message *m)
 	*rt->inbox_tail = c;
 	rt->inbox_tail = &c->next;
 	rt->inbox_bytes += c->bytes;
-	pthread_cond_signal(&rt->wake);
 	pthread_mutex_unlock(&rt->mu);
+	/* Signalled after the unlock: the driver, woken on the other core,
+	 * would otherwise block at once on mu, still held here, and cost a
+	 * second wake-up. rt outlives every caller. */
+	pthread_cond_signal(&rt->wake);
 }

@@ -58,8 +58,9 @@ void rt_apply_advance(struct raft_runtime *rt, uint64_t index)
 			break;
 		rt->apply_next++;
 	}
-	pthread_cond_signal(&rt->apply_wake);
 	pthread_mutex_unlock(&rt->apply_mu);
+	/* After the unlock: the woken thread takes apply_mu first thing. */
+	pthread_cond_signal(&rt->apply_wake);
 }
 
 struct apply_ctx {

@@ -128,9 +128,13 @@ struct rt_job {
 	/* The log's last index and its term once this job is durable. */
 	uint64_t last_index;
 	uint64_t last_term;
-	/* Released once this job and every earlier one are durable. */
+	/* Released once this job and every earlier one are durable: sent
+	 * by the storage thread right after its synced write when every
+	 * message is complete (no entry payload to attach from the driver's
+	 * cache), otherwise by the driver. Under store_mu, with durable. */
 	struct rt_msg *after;
 	struct rt_msg **after_tail;
+	bool durable; /* written (store_mu) */
 };
 
 /* A proposer waiting for its outcome. The retry fields are the driver's,
@@ -363,6 +367,10 @@ int rt_job_compact(struct raft_runtime *rt,
 		   const struct raft_snapshot_meta *meta, uint64_t below);
 /* Free everything the driver owns (after the threads stopped). */
 void rt_driver_release(struct raft_runtime *rt);
+
+/* driver.c: whether m can be sent as it is (no entry payload to attach
+ * from the cache); such a message may be sent by any thread. */
+bool rt_msg_complete(const struct raft_message *m);
 
 /* runtime_store.c */
 void *rt_store_main(void *arg);

@@ -214,9 +214,10 @@ int raft_runtime_propose_async(struct raft_runtime *rt,
 	if (rc == 0) {
 		*rt->props_tail = p;
 		rt->props_tail = &p->next;
-		pthread_cond_signal(&rt->wake);
 	}
 	pthread_mutex_unlock(&rt->mu);
+	if (rc == 0) /* after the unlock, as in rt_receive_msg */
+		pthread_cond_signal(&rt->wake);
 	if (rc != 0) {
 		/* Not queued: take the waiter back unless someone (a
 		 * shutdown or failure sweep) already answered it. */

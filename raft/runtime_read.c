@@ -53,10 +53,11 @@ int raft_runtime_read_index(struct raft_runtime *rt, uint32_t timeout_ms,
 	} else {
 		*rt->reads_in_tail = rd;
 		rt->reads_in_tail = &rd->next;
-		pthread_cond_signal(&rt->wake);
 	}
 	pthread_mutex_unlock(&rt->mu);
-	if (rc != 0)
+	if (rc == 0) /* after the unlock, as in rt_receive_msg */
+		pthread_cond_signal(&rt->wake);
+	else
 		free(rd);
 	return rc;
 }

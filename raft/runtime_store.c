@@ -3,8 +3,13 @@
  * core) in order, every job queued by the time it wakes in ONE synced
  * batch of the log store — group commit: while one batch syncs, the next
  * one fills. It reports durability as a job sequence number; the driver
- * releases the waiting messages and calls raft_persisted. After a failed
- * write it stops the node and writes nothing more.
+ * calls raft_persisted. The messages waiting for those jobs (a follower's
+ * acknowledgements, votes) it sends itself right after the write, before
+ * it wakes the driver: a hand-off to the driver less on the commit path.
+ * Those that need entry payloads from the driver's cache (rare: a new
+ * leader's first AppendEntries) are left to the driver, with those of
+ * every later job of the batch. After a failed write it stops the node
+ * and writes nothing more.
  */
 
 #include "raft/runtime_internal.h"
@@ -23,8 +28,9 @@ void rt_store_enqueue(struct raft_runtime *rt, struct rt_job *job)
 	job->snext = NULL;
 	*rt->sq_tail = job;
 	rt->sq_tail = &job->snext;
-	pthread_cond_signal(&rt->store_wake);
 	pthread_mutex_unlock(&rt->store_mu);
+	/* After the unlock: the woken thread takes store_mu first thing. */
+	pthread_cond_signal(&rt->store_wake);
 }
 
 void *rt_store_main(void *arg)
@@ -93,12 +99,47 @@ void *rt_store_main(void *arg)
 			pthread_mutex_lock(&rt->store_mu);
 			break; /* nothing more is written after a failure */
 		}
+		/* Written: the messages that waited for these jobs go now
+		 * (the driver frees a job only once durable_seq covers it). */
+		struct rt_msg *out = NULL, **out_tail = &out;
+		bool leave = false;
+		pthread_mutex_lock(&rt->store_mu);
+		for (struct rt_job *j = first;; j = j->snext) {
+			j->durable = true;
+			for (struct rt_msg *m = j->after; m != NULL && !leave;
+			     m = m->next)
+				leave = !rt_msg_complete(&m->m);
+			if (!leave && j->after != NULL) {
+				*out_tail = j->after;
+				out_tail = j->after_tail;
+				j->after = NULL;
+				j->after_tail = &j->after;
+			}
+			if (j == last)
+				break;
+		}
+		pthread_mutex_unlock(&rt->store_mu);
 		pthread_mutex_lock(&rt->mu);
+		bool failed = rt->failed != 0; /* a failed node sends nothing */
 		rt->durable_seq = last->seq;
 		rt->status.syncs++;
 		rt->status.synced_updates += n;
-		pthread_cond_signal(&rt->wake);
 		pthread_mutex_unlock(&rt->mu);
+		uint64_t dropped = 0;
+		while (out != NULL) {
+			struct rt_msg *m = out;
+			out = m->next;
+			if (failed ||
+			    rt->o.transport.send(rt->o.transport.ctx, &m->m) != 0)
+				dropped++;
+			free(m);
+		}
+		pthread_cond_signal(&rt->wake);
+		if (dropped > 0) {
+			pthread_mutex_lock(&rt->mu);
+			rt->status.dropped_messages += dropped;
+			pthread_mutex_unlock(&rt->mu);
+		}
 		pthread_mutex_lock(&rt->store_mu);
 	}
 	pthread_mutex_unlock(&rt->store_mu);

@@ -5,9 +5,12 @@
  * (make bench -> tests/long/bench/20-runtime; docs/BENCHMARKS.md).
  *
  *   bench_runtime [--dir D] [--seconds S] [--transport tls|loopback] [--port P]
+ *                 [--proposers N]
  *
  * --port P: the round-trip probe listens on 127.0.0.1:P and the nodes on
  * P+1..P+3 (default: a port the kernel picks, nodes at 30000 + pid % 20000).
+ * --proposers N: only the row of N proposers (1..128; for profiling), instead
+ * of the rows 1, 16 and 128.
  *
  * tls: the three nodes talk through net/ (mutual TLS 1.3 on 127.0.0.1);
  * loopback: the in-process transport of tests/runtime/harness.c. A commit
@@ -28,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -228,6 +232,15 @@ static void *proposer(void *arg)
 	return NULL;
 }
 
+/* CPU time (user + system) of the whole process so far, in us. */
+static uint64_t cpu_us(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 static void measure(struct harness *h, uint64_t leader, unsigned proposers,
 		    double seconds, double *rate, uint64_t *p50, uint64_t *p99,
 		    uint64_t *errors)
@@ -269,6 +282,7 @@ int main(int argc, char **argv)
 	const char *dir = NULL, *transport = "tls";
 	double seconds = 5;
 	unsigned port = 0; /* --port P: P for the round trip, P+1..P+3 nodes */
+	unsigned only = 0; /* --proposers N: only that row */
 	char tmpdir[] = "/var/tmp/raftfs-bench-XXXXXX";
 	char certs[600], cmd[1400];
 	struct glue g;
@@ -283,6 +297,12 @@ int main(int argc, char **argv)
 			transport = argv[i + 1];
 		else if (strcmp(argv[i], "--port") == 0)
 			port = (unsigned)atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--proposers") == 0)
+			only = (unsigned)atoi(argv[i + 1]);
+	}
+	if (only > MAX_PROPOSERS) {
+		fprintf(stderr, "bench: --proposers: 1..%u\n", MAX_PROPOSERS);
+		return 2;
 	}
 	if (port > 65530) {
 		fprintf(stderr, "bench: --port: 1..65530\n");
@@ -345,15 +365,29 @@ int main(int argc, char **argv)
 	printf("%-10s %12s %10s %10s %8s %10s\n", "proposers", "commits/s",
 	       "p50 us", "p99 us", "errors", "x fdatasync");
 	unsigned rows[] = {1, 16, 128};
-	for (size_t i = 0; i < 3; i++) {
+	double cpu_per_commit[3];
+	size_t n_rows = 3;
+	if (only != 0) {
+		rows[0] = only;
+		n_rows = 1;
+	}
+	for (size_t i = 0; i < n_rows; i++) {
 		double rate;
 		uint64_t p50, p99, errors;
+		uint64_t cpu0 = cpu_us();
 		measure(h, leader, rows[i], seconds, &rate, &p50, &p99, &errors);
+		cpu_per_commit[i] = rate > 0 ? (double)(cpu_us() - cpu0) /
+						       (rate * seconds)
+					     : 0;
 		printf("%-10u %12.0f %10" PRIu64 " %10" PRIu64 " %8" PRIu64
 		       " %10.1f\n",
 		       rows[i], rate, p50, p99, errors, rate / sync_rate);
 		fflush(stdout);
 	}
+	printf("cpu (3 nodes and the proposers, user + system) per commit:");
+	for (size_t i = 0; i < n_rows; i++)
+		printf(" %u: %.0f us%s", rows[i], cpu_per_commit[i],
+		       i + 1 < n_rows ? "," : "\n");
 	struct raft_runtime_status st;
 	raft_runtime_status_get(harness_runtime(h, leader), &st);
 	printf("leader: %" PRIu64 " synced writes carried %" PRIu64
