@@ -24,6 +24,10 @@
  * tests/lazyfs/state.h needs no lock. The lookup counts are kept but nodes
  * live until unmount (a test run creates few files).
  *
+ * Unix sockets (bind(2) in the mount) are kept in memory and never made
+ * durable (docs/POWER_LOSS.md), so that a daemon's control socket can live
+ * in a data dir on lazyfs.
+ *
  * Kernel caching: attribute and entry timeouts 0, no writeback cache, no
  * direct I/O, so the page cache serves mmap reads (LevelDB maps its table
  * files) and every write reaches lazyfs when it is made.
