@@ -74,6 +74,14 @@ def now():
     return time.monotonic()
 
 
+def kill_group(p):
+    """SIGKILL a recorder and its workers (a session of their own)."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        p.kill()
+
+
 class Cluster:
     def __init__(self, args):
         self.raftfs = args.raftfs
@@ -127,6 +135,8 @@ class Cluster:
         if self.lazyfs is None:
             return True
         b, d = os.path.join(self.backing, f"node{i}"), self.data(i)
+        if i in self.lazy and self.lazy[i].poll() is None and os.path.ismount(d):
+            return True  # mounted before (an add that did not take)
         os.makedirs(b, mode=0o700, exist_ok=True)
         os.makedirs(d, mode=0o700, exist_ok=True)
         with open(self.lazy_log, "ab") as log:
@@ -183,6 +193,25 @@ class Cluster:
         for i in list(self.lazy):
             subprocess.run(["fusermount3", "-u", self.data(i)], capture_output=True)
             self.lazy_reap(i, timeout=60)
+
+    def conf_nodes(self):
+        """The node count of DIR/c/cluster.conf (ids 1..count are taken)."""
+        with open(os.path.join(self.dir, "cluster.conf")) as f:
+            for line in f:
+                if line.startswith("nodes="):
+                    return int(line.split("=", 1)[1])
+        raise RuntimeError("cluster.conf without nodes=")
+
+    def wait_mounted(self, i, timeout):
+        """Node i's mount answers a stat (True) within timeout seconds."""
+        end = now() + timeout
+        while now() < end:
+            try:
+                os.stat(os.path.join(self.mount(i), "chaos"))
+                return True
+            except OSError:
+                time.sleep(1)
+        return False
 
     def up(self):
         for i in range(1, self.n + 1):
@@ -344,6 +373,8 @@ class Faults:
                 time.sleep(hold_s)
                 os.kill(pid, signal.SIGCONT)
                 c.stopped.discard(i)
+        elif kind in ("partition", "isolate") and len(c.members) < 3:
+            ok = False  # no minority to cut off
         elif kind in ("partition", "isolate"):
             if kind == "isolate":
                 lead = c.leader()
@@ -414,19 +445,25 @@ class Faults:
         c.members.remove(victim)
         # A removed node stops its mount; the process is stopped here.
         c.run("cluster", "stop", "--dir", c.dir, "--node", str(victim), timeout=60)
-        new = max(c.ever) + 1
+        new = c.conf_nodes() + 1   # the id `cluster add` gives
         if not c.lazy_mount(new):
             return False
         rc, out = c.run("cluster", "add", "--dir", c.dir, timeout=180)
         c.say(f"cluster add (node {new}): exit {rc}")
         if rc != 0:
             c.say("  " + out.strip().replace("\n", "\n  ")[-300:])
-            return False
+            if c.conf_nodes() < new or c.pid(new) is None:
+                return False
+            # A member that was not ready within add's wait (a long
+            # catch-up): it is in the configuration and running.
+            c.say(f"node {new} is a member all the same; waiting for its mount")
         c.members.append(new)
         c.ever.append(new)
-        if self.new_node is not None:
+        if not c.wait_mounted(new, 120):
+            c.say(f"node {new}: its mount is not ready after 120 s; no workers on it")
+        elif self.new_node is not None:
             self.new_node(new)
-        return True
+        return rc == 0
 
 
 def start_workers(args, cluster, nodes, deadline, outdir, rng):
@@ -595,7 +632,7 @@ def main(argv=None):
                  "--dir", f"lin{k}", "--seed", str(seed + k),
                  "--grace", str(OP_TIMEOUT_S * 4 + 20),
                  *[cluster.mount(i) for i in cluster.members]],
-                stdout=subprocess.DEVNULL)
+                stdout=subprocess.DEVNULL, start_new_session=True)
             recorders.append((hist, p))
             return time.time() + length
         next_window = start_recorder()
@@ -640,7 +677,7 @@ def main(argv=None):
             try:
                 rec.wait(timeout=max(1, end - time.time()) + 600)
             except subprocess.TimeoutExpired:
-                rec.kill()
+                kill_group(rec)
                 rec.wait()
                 problems.append(f"the linearizability recorder of {hist} did not finish")
         cluster.say(f"workers done ({killed} killed after the grace time)")
@@ -741,8 +778,7 @@ def main(argv=None):
             if p.poll() is None:
                 p.kill()
         for _, rec in recorders:
-            if rec.poll() is None:
-                rec.kill()
+            kill_group(rec)  # its workers too, also when it exited first
         cluster.down()
         cluster.lazy_umount_all()
 
