@@ -658,6 +658,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(lz_session);
 out_state:
+	fuse_opt_free_args(&args); /* fuse_session_new may have added some */
 	lz_state_release(&lz);
 	return rc;
 }
