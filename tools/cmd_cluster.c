@@ -1024,7 +1024,8 @@ static int cluster_down(const struct args *a)
 /*
  * Node N+1: its certificate, `serve --join`, then `raftfs member add`
  * through a running node, which streams the catch-up; the new node mounts
- * once it has caught up. cluster.conf counts it only once it is a member.
+ * once it has caught up. cluster.conf counts it as soon as it is a member
+ * (before its mount is ready, which may take longer than add waits).
  */
 static int cluster_add(const struct args *a)
 {
@@ -1098,17 +1099,21 @@ static int cluster_add(const struct args *a)
 				      "serve was stopped",
 			       n);
 	}
+	/* From here node n is a member: cluster.conf counts it at once, so
+	 * that start, stop and down know it and no later add reuses its id,
+	 * even when it is not ready in time below (a long catch-up). */
+	rc = cluster_conf_write(&c, err, sizeof(err));
+	if (rc < 0)
+		return failure("add", "node %u is a member, but %s", n, err);
 	wait_jobs(&job, 1);
 	if (job_failed(&c, &job, msg, sizeof(msg)))
-		return failure("add", "%s", msg);
+		return failure("add", "node %u is a member, but %s", n, msg);
 	which[n] = true;
 	rc = wait_ready(&c, which, true, START_READY_MS, &job, 1, msg,
 			sizeof(msg));
 	if (rc < 0)
-		return failure("add", "%s", msg);
-	rc = cluster_conf_write(&c, err, sizeof(err));
-	if (rc < 0)
-		return failure("add", "node %u is a member, but %s", n, err);
+		return failure("add", "node %u is a member (cluster.conf counts "
+				      "it), but %s", n, msg);
 	printf("node %u running: 127.0.0.%u:%u, mount ", n, n, c.port);
 	cluster_mount_dir(&c, n, p, sizeof(p));
 	printf("%s, pid %d\n", p, (int)node_pid(&c, n));

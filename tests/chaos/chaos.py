@@ -3,6 +3,7 @@
 
     chaos.py --dir DIR --port P [--nodes N] [--duration S] [--seed N]
              [--workers-per-node K] [--faults KIND,...] [--raftfs BIN]
+             [--lazyfs BIN]
 
 1. `raftfs cluster up` of N nodes (127.0.0.1..N, port P, operation timeout
    3 s) in DIR/c; each worker's directory made on node 1's mount.
@@ -14,6 +15,10 @@
    time, each held 1.5-4 s and healed, 0.3-1.5 s apart:
      kill       kill -9 of a node (the leader one time in three), restarted
                 with `raftfs cluster start`
+     powerloss  kill -9 of a node and a power loss of its data dir (every
+                data dir is a lazyfs mount, tests/lazyfs: what the node did
+                not sync is dropped, the newest unsynced write torn one time
+                in two), lazyfs mounted again, the node restarted
      pause      SIGSTOP of a node (the leader one time in three), SIGCONT
      partition  nftables: a random minority cut off from the majority
      isolate    nftables: the leader cut off from everyone
@@ -58,14 +63,23 @@ import worker  # noqa: E402
 
 LIN = os.path.join(os.path.dirname(HERE), "linearizability")
 OP_TIMEOUT_S = 3
-FAULTS = ["kill", "pause", "partition", "isolate", "oneway", "flap", "transfer",
-          "replace"]
-FAULT_WEIGHTS = {"kill": 3, "pause": 2, "partition": 3, "isolate": 2,
-                 "oneway": 2, "flap": 1, "transfer": 2, "replace": 1}
+FAULTS = ["kill", "powerloss", "pause", "partition", "isolate", "oneway", "flap",
+          "transfer", "replace"]
+FAULT_WEIGHTS = {"kill": 3, "powerloss": 2, "pause": 2, "partition": 3,
+                 "isolate": 2, "oneway": 2, "flap": 1, "transfer": 2,
+                 "replace": 1}
 
 
 def now():
     return time.monotonic()
+
+
+def kill_group(p):
+    """SIGKILL a recorder and its workers (a session of their own)."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        p.kill()
 
 
 class Cluster:
@@ -77,6 +91,12 @@ class Cluster:
         self.table = f"raftfs_chaos_{args.port}"
         self.nft_made = False
         self.stopped = set()   # SIGSTOPped node ids
+        # powerloss: every data dir DIR/c/nodeI is a lazyfs mount over
+        # DIR/backing/nodeI (None: plain directories).
+        self.lazyfs = args.lazyfs if "powerloss" in args.kinds else None
+        self.backing = os.path.join(args.dir, "backing")
+        self.lazy = {}         # node id -> its lazyfs process
+        self.lazy_log = os.path.join(args.dir, "logs", "lazyfs.log")
         self.members = list(range(1, self.n + 1))  # ids of the configuration
         self.ever = list(self.members)             # every node started
         self.t0 = now()
@@ -107,7 +127,96 @@ class Cluster:
         except subprocess.TimeoutExpired:
             return 124, f"timed out after {timeout} s"
 
+    # --- lazyfs (powerloss) ------------------------------------------
+
+    def lazy_mount(self, i):
+        """Mount lazyfs on node i's data dir (made if need be); True when
+        mounted, or when the run does not use lazyfs."""
+        if self.lazyfs is None:
+            return True
+        b, d = os.path.join(self.backing, f"node{i}"), self.data(i)
+        if i in self.lazy and self.lazy[i].poll() is None and os.path.ismount(d):
+            return True  # mounted before (an add that did not take)
+        os.makedirs(b, mode=0o700, exist_ok=True)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        with open(self.lazy_log, "ab") as log:
+            p = subprocess.Popen([self.lazyfs, b, d], stdout=log, stderr=log)
+        self.lazy[i] = p
+        end = now() + 5
+        while now() < end:
+            if os.path.ismount(d) and os.path.exists(os.path.join(d, ".lazyfs")):
+                return True
+            if p.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.say(f"lazyfs did not mount on {d} (see {self.lazy_log})")
+        return False
+
+    def lazy_reap(self, i, timeout=10):
+        """Wait for node i's lazyfs to exit (killed after timeout) and clear
+        a dead mount."""
+        p = self.lazy.pop(i, None)
+        if p is not None:
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if os.path.ismount(self.data(i)):
+            subprocess.run(["fusermount3", "-u", self.data(i)], capture_output=True)
+        elif not os.path.exists(self.data(i)):  # a dead mount (ENOTCONN)
+            subprocess.run(["fusermount3", "-uz", self.data(i)], capture_output=True)
+
+    def power_loss(self, i, tear_seed):
+        """Node i is dead: drop what its data dir did not sync (tear the
+        newest unsynced write when tear_seed is not None), mount again.
+        The daemon's own log is unsynced and lost too: its tail is kept
+        in logs/ first."""
+        try:
+            with open(os.path.join(self.data(i), "raftfs.log"), "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - (256 << 10)))
+                tail = f.read()
+            with open(os.path.join(os.path.dirname(self.lazy_log),
+                                   f"node{i}.before-powerloss.log"), "ab") as f:
+                f.write(tail + b"\n---- power loss ----\n")
+        except OSError:
+            pass
+        cmd = "crash" if tear_seed is None else f"tear {tear_seed}"
+        with open(os.path.join(self.data(i), ".lazyfs"), "w") as f:
+            f.write(cmd + "\n")
+        self.lazy_reap(i)
+        return self.lazy_mount(i)
+
+    def lazy_umount_all(self):
+        """A clean unmount of every lazyfs (everything written first)."""
+        for i in list(self.lazy):
+            subprocess.run(["fusermount3", "-u", self.data(i)], capture_output=True)
+            self.lazy_reap(i, timeout=60)
+
+    def conf_nodes(self):
+        """The node count of DIR/c/cluster.conf (ids 1..count are taken)."""
+        with open(os.path.join(self.dir, "cluster.conf")) as f:
+            for line in f:
+                if line.startswith("nodes="):
+                    return int(line.split("=", 1)[1])
+        raise RuntimeError("cluster.conf without nodes=")
+
+    def wait_mounted(self, i, timeout):
+        """Node i's mount answers a stat (True) within timeout seconds."""
+        end = now() + timeout
+        while now() < end:
+            try:
+                os.stat(os.path.join(self.mount(i), "chaos"))
+                return True
+            except OSError:
+                time.sleep(1)
+        return False
+
     def up(self):
+        for i in range(1, self.n + 1):
+            if not self.lazy_mount(i):
+                return False
         rc, out = self.run("cluster", "up", "--dir", self.dir, "--nodes",
                            str(self.n), "--port", str(self.port), "-o",
                            f"timeout={OP_TIMEOUT_S}", timeout=120)
@@ -175,6 +284,10 @@ class Cluster:
                 os.kill(pid, signal.SIGCONT)
             self.stopped.discard(i)
         for i in self.members:
+            if self.lazyfs is not None and not os.path.ismount(self.data(i)):
+                self.say(f"node {i}: lazyfs not mounted, mounting it")
+                self.lazy_reap(i)
+                self.lazy_mount(i)
             if self.pid(i) is None:
                 self.say(f"node {i} is not running: cluster start")
                 self.start(i)
@@ -228,6 +341,26 @@ class Faults:
                 os.kill(pid, signal.SIGKILL)
                 time.sleep(hold_s)
                 ok = c.start(i)
+        elif kind == "powerloss":
+            i = self.pick_node()
+            pid = c.pid(i)
+            if pid is None:
+                ok = False
+            else:
+                tear = self.rng.randrange(1 << 30) if self.rng.random() < 0.5 else None
+                c.say(f"power loss of node {i} (leader {c.leader()})"
+                      f"{'' if tear is None else f', newest write torn (seed {tear})'}"
+                      f", restart in {hold_s:.1f} s")
+                os.kill(pid, signal.SIGKILL)
+                for _ in range(100):  # its files closed, its flock gone
+                    try:
+                        os.kill(pid, 0)
+                    except OSError:
+                        break
+                    time.sleep(0.02)
+                ok = c.power_loss(i, tear)
+                time.sleep(hold_s)
+                ok = c.start(i) and ok
         elif kind == "pause":
             i = self.pick_node()
             pid = c.pid(i)
@@ -240,6 +373,8 @@ class Faults:
                 time.sleep(hold_s)
                 os.kill(pid, signal.SIGCONT)
                 c.stopped.discard(i)
+        elif kind in ("partition", "isolate") and len(c.members) < 3:
+            ok = False  # no minority to cut off
         elif kind in ("partition", "isolate"):
             if kind == "isolate":
                 lead = c.leader()
@@ -310,17 +445,25 @@ class Faults:
         c.members.remove(victim)
         # A removed node stops its mount; the process is stopped here.
         c.run("cluster", "stop", "--dir", c.dir, "--node", str(victim), timeout=60)
+        new = c.conf_nodes() + 1   # the id `cluster add` gives
+        if not c.lazy_mount(new):
+            return False
         rc, out = c.run("cluster", "add", "--dir", c.dir, timeout=180)
-        new = max(c.ever) + 1
         c.say(f"cluster add (node {new}): exit {rc}")
         if rc != 0:
             c.say("  " + out.strip().replace("\n", "\n  ")[-300:])
-            return False
+            if c.conf_nodes() < new or c.pid(new) is None:
+                return False
+            # A member that was not ready within add's wait (a long
+            # catch-up): it is in the configuration and running.
+            c.say(f"node {new} is a member all the same; waiting for its mount")
         c.members.append(new)
         c.ever.append(new)
-        if self.new_node is not None:
+        if not c.wait_mounted(new, 120):
+            c.say(f"node {new}: its mount is not ready after 120 s; no workers on it")
+        elif self.new_node is not None:
             self.new_node(new)
-        return True
+        return rc == 0
 
 
 def start_workers(args, cluster, nodes, deadline, outdir, rng):
@@ -435,6 +578,8 @@ def main(argv=None):
     ap.add_argument("--workers-per-node", type=int, default=2)
     ap.add_argument("--faults", default=",".join(FAULTS))
     ap.add_argument("--raftfs", default="build/raftfs")
+    ap.add_argument("--lazyfs", default="build/tests/lazyfs/lazyfs",
+                    help="the lazyfs binary (powerloss faults)")
     ap.add_argument("--log-per-node", action="store_true",
                     help="a log per node, appended to by that node's workers "
                     "(default: every worker of every node appends to one log)")
@@ -445,7 +590,11 @@ def main(argv=None):
     if (args.nodes not in (3, 5, 7) or args.duration <= 0 or args.duration > 86400
             or not kinds or any(k not in FAULTS for k in kinds)):
         ap.error(f"--nodes 3, 5 or 7; --duration 1..86400; --faults from {FAULTS}")
+    args.kinds = kinds
     args.raftfs = os.path.abspath(args.raftfs)
+    args.lazyfs = os.path.abspath(args.lazyfs)
+    if "powerloss" in kinds and not os.access(args.lazyfs, os.X_OK):
+        ap.error(f"powerloss needs lazyfs: {args.lazyfs} (make tests)")
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
     print(f"chaos: seed {seed}, {args.nodes} nodes, {args.duration:.0f} s, "
@@ -483,7 +632,7 @@ def main(argv=None):
                  "--dir", f"lin{k}", "--seed", str(seed + k),
                  "--grace", str(OP_TIMEOUT_S * 4 + 20),
                  *[cluster.mount(i) for i in cluster.members]],
-                stdout=subprocess.DEVNULL)
+                stdout=subprocess.DEVNULL, start_new_session=True)
             recorders.append((hist, p))
             return time.time() + length
         next_window = start_recorder()
@@ -528,7 +677,7 @@ def main(argv=None):
             try:
                 rec.wait(timeout=max(1, end - time.time()) + 600)
             except subprocess.TimeoutExpired:
-                rec.kill()
+                kill_group(rec)
                 rec.wait()
                 problems.append(f"the linearizability recorder of {hist} did not finish")
         cluster.say(f"workers done ({killed} killed after the grace time)")
@@ -629,9 +778,9 @@ def main(argv=None):
             if p.poll() is None:
                 p.kill()
         for _, rec in recorders:
-            if rec.poll() is None:
-                rec.kill()
+            kill_group(rec)  # its workers too, also when it exited first
         cluster.down()
+        cluster.lazy_umount_all()
 
 
 if __name__ == "__main__":

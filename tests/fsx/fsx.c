@@ -30,8 +30,9 @@
  * A fallocate mode the filesystem refuses with EOPNOTSUPP is counted and
  * never tried again (the copy is left alone); any other error fails the run.
  *
- * Output: the seed first, then per operation kind the count, ops/s at the
- * end. On a mismatch: the last LOG_TAIL operations, the first differing
+ * Output: the seed first, then per operation kind the count and the wall
+ * time it took (fsync's without the reader), the time of the size,
+ * whole-file and reader checks, ops/s at the end. On a mismatch: the last LOG_TAIL operations, the first differing
  * offset with the expected and found bytes around it, and exit status 1.
  * Exit 2: usage error or a failing system call.
  */
@@ -109,6 +110,11 @@ struct fsx {
 	bool mode_refused[OP_KINDS][2];
 	uint64_t full_checks;
 	uint64_t reader_checks;
+	double secs[OP_KINDS]; /* wall time per kind (fsync without the reader) */
+	double full_check_secs;
+	uint64_t size_checks;   /* fstat alone (a whole-file check has one) */
+	double size_check_secs;
+	double reader_secs;
 	uint64_t op;
 	struct log_entry log[LOG_TAIL];
 };
@@ -463,12 +469,14 @@ static void do_fsync(struct fsx *f)
 	log_op(f, OP_FSYNC, 0, 0, 0);
 	if (f->reader_path == NULL)
 		return;
+	double t = now_s();
 	int fd = open(f->reader_path, O_RDONLY);
 	if (fd < 0)
 		die_sys(f, "open of the reader's path");
 	check_whole(f, fd, "reader on the other mount after fsync");
 	close(fd);
 	f->reader_checks++;
+	f->reader_secs += now_s() - t;
 }
 
 /* -x: one byte of the file changed through another descriptor, as a
@@ -625,6 +633,7 @@ int main(int argc, char **argv)
 	double start = now_s();
 	for (f.op = 0; f.op < nops; f.op++) {
 		enum op_kind kind = pick_kind(&f);
+		double t_op = now_s(), reader_before = f.reader_secs;
 		f.counts[kind]++;
 		switch (kind) {
 		case OP_WRITE: do_write(&f); break;
@@ -640,11 +649,22 @@ int main(int argc, char **argv)
 		}
 		if (f.op == f.corrupt_at)
 			corrupt_file(&f);
-		check_size(&f, f.fd, op_names[kind]);
-		if (f.check_every != 0 && (f.op + 1) % f.check_every == 0) {
+		bool whole = f.check_every != 0 && (f.op + 1) % f.check_every == 0;
+		double t_size = now_s();
+		/* The size after every op; the whole-file check below begins
+		 * with it, so it is not asked twice then. */
+		if (!whole) {
+			check_size(&f, f.fd, op_names[kind]);
+			f.size_checks++;
+		}
+		f.size_check_secs += now_s() - t_size;
+		f.secs[kind] += t_size - t_op - (f.reader_secs - reader_before);
+		if (whole) {
+			double t_check = now_s();
 			check_whole(&f, f.check_fd, f.check_direct ?
 				    "whole-file check (O_DIRECT)" : "whole-file check");
 			f.full_checks++;
+			f.full_check_secs += now_s() - t_check;
 		}
 		if (f.max_seconds != 0 && now_s() - start > (double)f.max_seconds) {
 			f.op++;
@@ -669,14 +689,17 @@ int main(int argc, char **argv)
 	       ", final size %" PRIu64 "\n", done_ops, secs, done_ops / secs,
 	       f.seed, f.size);
 	for (int k = 0; k < OP_KINDS; k++) {
-		printf("  %-10s %8" PRIu64, op_names[k], f.counts[k]);
+		printf("  %-10s %8" PRIu64 " %8.1f s", op_names[k], f.counts[k],
+		       f.secs[k]);
 		if (f.unsupported[k] != 0)
 			printf("  (EOPNOTSUPP for a mode: later ones became writes)");
 		printf("\n");
 	}
-	printf("  whole-file checks %" PRIu64 " (%s), reader checks %" PRIu64 "\n",
-	       f.full_checks + 1, f.check_direct ? "O_DIRECT" : "page cache",
-	       f.reader_checks);
+	printf("  size checks %" PRIu64 " %.1f s, whole-file checks %" PRIu64
+	       " (%s) %.1f s, reader checks %" PRIu64 " %.1f s\n", f.size_checks,
+	       f.size_check_secs, f.full_checks + 1,
+	       f.check_direct ? "O_DIRECT" : "page cache", f.full_check_secs,
+	       f.reader_checks, f.reader_secs);
 	close(f.check_fd);
 	close(f.fd);
 	free(f.model);

@@ -138,6 +138,53 @@ clean_unmount_writes_everything() {
 	lazyfs_umount "$M"
 }
 
+# A Unix socket (a daemon's control socket in its data dir) binds, takes
+# connections and is unlinked like on a disk; it lives in memory only, so
+# neither a crash nor a clean unmount leaves it, and the files beside it
+# keep the model. Renaming it is refused (not modelled).
+socket_in_memory_only() {
+	lz_fresh || return 1
+	mkdir -p "$M/d" && lz_durable_file d/f kept || return 1
+	python3 - "$M/d/s.sock" <<'PY' || return 1
+import os, socket, stat, sys, threading
+p = sys.argv[1]
+s = socket.socket(socket.AF_UNIX)
+s.bind(p)
+os.chmod(p, 0o600)
+s.listen(1)
+st = os.stat(p)
+assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+assert sorted(os.listdir(os.path.dirname(p))) == ["f", "s.sock"]
+def serve():
+    c, _ = s.accept()
+    c.sendall(c.recv(16).upper())
+    c.close()
+t = threading.Thread(target=serve)
+t.start()
+c = socket.socket(socket.AF_UNIX)
+c.connect(p)
+c.sendall(b"ping")
+assert c.recv(16) == b"PING"
+t.join()
+try:
+    os.rename(p, p + ".x")
+    sys.exit("renaming a socket worked")
+except PermissionError:
+    pass
+s.close()
+os.unlink(p)      # a stale socket replaced, as a daemon does at start
+s = socket.socket(socket.AF_UNIX)
+s.bind(p)
+PY
+	[[ -S "$M/d/s.sock" ]] || { echo "the socket is gone before the crash"; return 1; }
+	sync "$M/d" || return 1
+	lazyfs_crash "$M" && lz_remount || return 1
+	[[ ! -e "$M/d/s.sock" && "$(cat "$M/d/f")" == kept ]] || { echo "after the crash: $(ls "$M/d")"; return 1; }
+	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$M/d/s.sock" || return 1
+	lazyfs_umount "$M" || return 1
+	[[ ! -e "$B/d/s.sock" && "$(cat "$B/d/f")" == kept ]] || { echo "backing: $(ls "$B/d")"; return 1; }
+}
+
 # Random writes, truncates, renames and unlinks give the same contents on
 # lazyfs as on a plain directory (the current view is right) and, after a
 # clean unmount, in the backing dir.

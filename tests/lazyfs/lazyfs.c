@@ -24,6 +24,10 @@
  * tests/lazyfs/state.h needs no lock. The lookup counts are kept but nodes
  * live until unmount (a test run creates few files).
  *
+ * Unix sockets (bind(2) in the mount) are kept in memory and never made
+ * durable (docs/POWER_LOSS.md), so that a daemon's control socket can live
+ * in a data dir on lazyfs.
+ *
  * Kernel caching: attribute and entry timeouts 0, no writeback cache, no
  * direct I/O, so the page cache serves mmap reads (LevelDB maps its table
  * files) and every write reaches lazyfs when it is made.
@@ -654,6 +658,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(lz_session);
 out_state:
+	fuse_opt_free_args(&args); /* fuse_session_new may have added some */
 	lz_state_release(&lz);
 	return rc;
 }

@@ -484,13 +484,21 @@ int lz_create(struct lz_state *st, struct lz_node *dir, const char *name,
 		return -EEXIST;
 	if (dir->ino == LZ_ROOT_INO && strcmp(name, LZ_CTL_NAME) == 0)
 		return -EEXIST;
-	if (!is_dir && !S_ISREG(mode))
-		return -EPERM; /* only files and directories (POWER_LOSS.md) */
+	if (!is_dir && !S_ISREG(mode) && !S_ISSOCK(mode))
+		return -EPERM; /* files, directories, sockets (POWER_LOSS.md) */
 	n = node_new(st, is_dir, mode);
 	if (n == NULL || (n->name = strdup(name)) == NULL)
 		return -ENOMEM;
 	n->uid = uid;
 	n->gid = gid;
+	if (S_ISSOCK(mode)) {
+		/* In memory only: never durable, so no operation to replay. */
+		link_child(dir, n);
+		now(&dir->mtime);
+		dir->ctime = dir->mtime;
+		*out = n;
+		return 0;
+	}
 	rc = op_add(st, is_dir ? OP_MKDIR : OP_CREATE, n, dir, name, NULL,
 		    NULL, NULL);
 	if (rc != 0)
@@ -516,6 +524,12 @@ int lz_unlink(struct lz_state *st, struct lz_node *dir, const char *name,
 		return -EISDIR;
 	if (is_dir && n->first_child != NULL)
 		return -ENOTEMPTY;
+	if (S_ISSOCK(n->mode)) {
+		unlink_child(n); /* never durable: nothing to replay */
+		now(&dir->mtime);
+		dir->ctime = n->ctime = dir->mtime;
+		return 0;
+	}
 	rc = op_add(st, is_dir ? OP_RMDIR : OP_UNLINK, n, dir, name, NULL,
 		    NULL, NULL);
 	if (rc != 0)
@@ -548,6 +562,8 @@ int lz_rename(struct lz_state *st, struct lz_node *dir, const char *name,
 	victim = lz_child(newdir, newname);
 	if (victim == n)
 		return 0;
+	if (S_ISSOCK(n->mode) || (victim != NULL && S_ISSOCK(victim->mode)))
+		return -EPERM; /* renaming sockets is not modelled */
 	if (victim != NULL && (flags & RENAME_NOREPLACE))
 		return -EEXIST;
 	if (n->is_dir)
