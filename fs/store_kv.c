@@ -73,7 +73,10 @@ int fs_kv_open(const char *path, bool create, struct fs_kv **out)
 	leveldb_options_set_error_if_exists(kv->opts, create);
 	leveldb_options_set_paranoid_checks(kv->opts, 1);
 	leveldb_options_set_cache(kv->opts, kv->cache);
-	leveldb_options_set_write_buffer_size(kv->opts, 16u << 20);
+	/* 64 MiB: a quarter as many level-0 tables and compactions under
+	 * bulk writes as 16 MiB (docs/BENCHMARKS.md, "Bulk data path");
+	 * costs up to twice that in memory while one is flushed. */
+	leveldb_options_set_write_buffer_size(kv->opts, 64u << 20);
 	/* Bulk data (docs/BENCHMARKS.md, "Bulk data path"): a miss (a
 	 * block past the end of a file, a new name) is answered by a bloom
 	 * filter instead of a read of every overlapping table, and tables
