@@ -73,10 +73,11 @@ int fs_kv_open(const char *path, bool create, struct fs_kv **out)
 	leveldb_options_set_error_if_exists(kv->opts, create);
 	leveldb_options_set_paranoid_checks(kv->opts, 1);
 	leveldb_options_set_cache(kv->opts, kv->cache);
-	/* 64 MiB: a quarter as many level-0 tables and compactions under
-	 * bulk writes as 16 MiB (docs/BENCHMARKS.md, "Bulk data path");
-	 * costs up to twice that in memory while one is flushed. */
-	leveldb_options_set_write_buffer_size(kv->opts, 64u << 20);
+	/* 32 MiB: half as many level-0 tables and compactions under bulk
+	 * writes as 16 MiB (docs/BENCHMARKS.md, "Bulk data path"); 64 MiB
+	 * was faster still but took a node to 246 MB of anonymous memory
+	 * during a 1 GiB write (twice the buffer while one is flushed). */
+	leveldb_options_set_write_buffer_size(kv->opts, 32u << 20);
 	/* Bulk data (docs/BENCHMARKS.md, "Bulk data path"): a miss (a
 	 * block past the end of a file, a new name) is answered by a bloom
 	 * filter instead of a read of every overlapping table, and tables
