@@ -7,6 +7,8 @@
  * cache kept across opens.
  */
 
+#define _GNU_SOURCE /* statx */
+
 #include "fs/fuse_fe.h"
 
 #include <errno.h>
@@ -15,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define OP_TIMEOUT_DEFAULT_MS 10000u
@@ -54,16 +55,21 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 void fs_fuse_widen_readahead(struct fs_fuse *f)
 {
 	char path[96], val[24], line[200];
-	struct stat st;
+	struct statx st;
 	int fd, n, rc = 0;
 
 	if (__atomic_exchange_n(&f->readahead_set, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	if (stat(f->mountpoint, &st) != 0)
+	/* AT_STATX_DONT_SYNC: the device number is the superblock's, and
+	 * the kernel answers from what it has instead of sending this very
+	 * daemon a GETATTR (which a busy or single-threaded loop could not
+	 * answer while this request waits). */
+	if (statx(AT_FDCWD, f->mountpoint, AT_STATX_DONT_SYNC, STATX_TYPE,
+		  &st) != 0)
 		rc = errno;
 	if (rc == 0) {
 		snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
-			 major(st.st_dev), minor(st.st_dev));
+			 st.stx_dev_major, st.stx_dev_minor);
 		n = snprintf(val, sizeof(val), "%u", FS_WRITE_MAX / 1024u);
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
