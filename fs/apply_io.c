@@ -304,6 +304,23 @@ static int block_store(struct fs_apply *a, struct fs_inode *in, uint64_t no,
 	return 0;
 }
 
+/* The same with a malloc'd block the txn takes over (len > 0). */
+static int block_store_owned(struct fs_apply *a, struct fs_inode *in,
+			     uint64_t no, uint8_t *data, size_t len,
+			     size_t old_len)
+{
+	struct fs_key k;
+	int rc;
+
+	fs_key2(&k, FS_KEY_BLOCK, in->ino, no);
+	rc = fs_txn_put_owned(&a->txn, &k, data, len);
+	if (rc != 0)
+		return rc;
+	in->alloc_bytes = in->alloc_bytes - old_len + len;
+	a->sb.used_bytes = a->sb.used_bytes - old_len + len;
+	return 0;
+}
+
 /* The stored blocks of in numbered [first, last]. */
 static int block_keys(struct fs_apply *a, uint64_t ino, uint64_t first,
 		      uint64_t last, struct fs_key **keys, size_t *n)
@@ -350,7 +367,6 @@ int fs_data_write(struct fs_apply *a, struct fs_inode *in, uint64_t offset,
 	size_t nb = (size_t)(last - first + 1);
 	struct block *blocks = calloc(nb, sizeof(*blocks));
 	uint64_t grow = 0;
-	uint8_t *buf = NULL;
 	int rc = 0;
 
 	if (blocks == NULL)
@@ -359,7 +375,12 @@ int fs_data_write(struct fs_apply *a, struct fs_inode *in, uint64_t offset,
 		uint64_t no = first + i;
 		uint64_t e = (end < (no + 1) * bs ? end : (no + 1) * bs) -
 			     no * bs;
-		rc = block_load(a, in->ino, no, &blocks[i]);
+		/* Stored bytes never reach past the size: a block starting
+		 * at or after it is a hole, no need to look (appends). */
+		if (no * bs < in->size)
+			rc = block_load(a, in->ino, no, &blocks[i]);
+		else
+			blocks[i].no = no;
 		if (rc == 0 && e > blocks[i].len)
 			grow += e - blocks[i].len;
 	}
@@ -369,22 +390,26 @@ int fs_data_write(struct fs_apply *a, struct fs_inode *in, uint64_t offset,
 		rc = ENOSPC;
 		goto out;
 	}
-	buf = malloc(bs);
-	if (buf == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
 	for (size_t i = 0; rc == 0 && i < nb; i++) {
 		uint64_t no = first + i, base = no * bs;
 		uint64_t s = offset > base ? offset - base : 0;
 		uint64_t e = (end < base + bs ? end : base + bs) - base;
 		size_t nlen = blocks[i].len > e ? blocks[i].len : (size_t)e;
+		/* Each new block is built in its own buffer, which the txn
+		 * keeps: no second copy. */
+		uint8_t *buf = malloc(nlen);
 
-		memset(buf, 0, nlen);
-		if (blocks[i].len > 0)
-			memcpy(buf, blocks[i].data, blocks[i].len);
+		if (buf == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (s > 0 || blocks[i].len > e) {
+			memset(buf, 0, nlen);
+			if (blocks[i].len > 0)
+				memcpy(buf, blocks[i].data, blocks[i].len);
+		}
 		memcpy(buf + s, data + (base + s - offset), (size_t)(e - s));
-		rc = block_store(a, in, no, buf, nlen, blocks[i].len);
+		rc = block_store_owned(a, in, no, buf, nlen, blocks[i].len);
 	}
 	if (rc == 0 && end > in->size)
 		in->size = end;
@@ -392,7 +417,6 @@ out:
 	for (size_t i = 0; i < nb; i++)
 		free(blocks[i].data);
 	free(blocks);
-	free(buf);
 	return rc;
 }
 

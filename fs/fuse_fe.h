@@ -57,6 +57,8 @@ struct fs_fuse {
 	 * node (docs/FUSE.md). */
 	bool relaxed;
 	double cache_timeout;
+	/* The mount's readahead was widened (fs_fuse_widen_readahead). */
+	int readahead_set;
 	/* Relaxed mode: when the newest barrier that completed began
 	 * (monotonic ms); reads but open's reuse it for FS_FUSE_FRESH_MS. */
 	_Atomic uint64_t fresh_ms;
@@ -137,6 +139,11 @@ struct fs_fuse_req {
 
 /* ---------------------------------------------------------------------- */
 /* Requests (fuse_req.c).                                                  */
+
+/* fuse_session.c: once, after the kernel's INIT: the mount's readahead
+ * widened to FS_WRITE_MAX so a sequential read arrives in requests of
+ * 1 MiB (one barrier and one reply each) instead of 128 KiB. */
+void fs_fuse_widen_readahead(struct fs_fuse *fs);
 
 int fs_fuse_req_start(struct fs_fuse *fs);
 void fs_fuse_req_stop(struct fs_fuse *fs);

@@ -185,6 +185,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	fs_fuse_widen_readahead(fuse_req_userdata(req));
 	r = fs_fuse_req_new(req);
 	if (r == NULL)
 		return;

@@ -7,12 +7,17 @@
  * cache kept across opens.
  */
 
+#define _GNU_SOURCE /* statx */
+
 #include "fs/fuse_fe.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define OP_TIMEOUT_DEFAULT_MS 10000u
 #define CACHE_TIMEOUT_DEFAULT_S 10u
@@ -39,6 +44,49 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* One command per write: the largest one command carries. libfuse
 	 * lowers it to what its buffers hold. */
 	conn->max_write = FS_WRITE_MAX;
+}
+
+/* The kernel's readahead for a FUSE mount is 128 KiB and its INIT reply
+ * can only lower it; the mount's bdi (/sys/class/bdi/MAJ:MIN, the
+ * mount's device) takes a larger one from root. Called on the first read,
+ * which comes after INIT was processed (before, the INIT reply would cut
+ * it back). Without the right (an unprivileged mount), reads stay at
+ * 128 KiB: logged once, nothing else changes. */
+void fs_fuse_widen_readahead(struct fs_fuse *f)
+{
+	char path[96], val[24], line[200];
+	struct statx st;
+	int fd, n, rc = 0;
+
+	if (__atomic_exchange_n(&f->readahead_set, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	/* AT_STATX_DONT_SYNC: the device number is the superblock's, and
+	 * the kernel answers from what it has instead of sending this very
+	 * daemon a GETATTR (which a busy or single-threaded loop could not
+	 * answer while this request waits). */
+	if (statx(AT_FDCWD, f->mountpoint, AT_STATX_DONT_SYNC, STATX_TYPE,
+		  &st) != 0)
+		rc = errno;
+	if (rc == 0) {
+		snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+			 st.stx_dev_major, st.stx_dev_minor);
+		n = snprintf(val, sizeof(val), "%u", FS_WRITE_MAX / 1024u);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			rc = errno;
+		else {
+			if (write(fd, val, (size_t)n) != n)
+				rc = errno != 0 ? errno : EIO;
+			close(fd);
+		}
+	}
+	if (rc != 0 && f->log != NULL) {
+		snprintf(line, sizeof(line),
+			 "fuse: readahead stays at the kernel's 128 KiB (%s): "
+			 "sequential reads are slower",
+			 strerror(rc));
+		f->log(f->log_ctx, 2, line);
+	}
 }
 
 /* libfuse copies the table into the session. */

@@ -466,33 +466,31 @@ int fs_txn_get(struct fs_txn *t, const struct fs_key *key, uint8_t **val,
 	return 0;
 }
 
-static int add_op(struct fs_txn *t, const struct fs_key *key,
-		  const void *val, size_t len, bool del)
+/* Record one write; owned: a malloc'd val the txn keeps (NULL: a
+ * delete). */
+static int add_op(struct fs_txn *t, const struct fs_key *key, uint8_t *owned,
+		  size_t len)
 {
 	struct fs_txn_op *op;
 
 	if (t->n_ops == t->cap_ops) {
 		size_t cap = t->cap_ops ? t->cap_ops * 2 : 16;
 		struct fs_txn_op *ops = realloc(t->ops, cap * sizeof(*ops));
-		if (ops == NULL)
+		if (ops == NULL) {
+			free(owned);
 			return -ENOMEM;
+		}
 		t->ops = ops;
 		t->cap_ops = cap;
 	}
 	op = &t->ops[t->n_ops];
 	op->key = *key;
-	op->val = NULL;
-	op->len = 0;
-	if (!del) {
-		op->val = malloc(len > 0 ? len : 1);
-		if (op->val == NULL)
-			return -ENOMEM;
-		memcpy(op->val, val, len);
-		op->len = len;
-		fs_kv_batch_put(t->batch, key->b, key->len, val, len);
-	} else {
+	op->val = owned;
+	op->len = owned != NULL ? len : 0;
+	if (owned != NULL)
+		fs_kv_batch_put(t->batch, key->b, key->len, owned, len);
+	else
 		fs_kv_batch_delete(t->batch, key->b, key->len);
-	}
 	t->n_ops++;
 	return 0;
 }
@@ -500,12 +498,25 @@ static int add_op(struct fs_txn *t, const struct fs_key *key,
 int fs_txn_put(struct fs_txn *t, const struct fs_key *key, const void *val,
 	       size_t len)
 {
-	return add_op(t, key, val, len, false);
+	uint8_t *copy = malloc(len > 0 ? len : 1);
+
+	if (copy == NULL)
+		return -ENOMEM;
+	memcpy(copy, val, len);
+	return add_op(t, key, copy, len);
+}
+
+int fs_txn_put_owned(struct fs_txn *t, const struct fs_key *key, uint8_t *val,
+		     size_t len)
+{
+	if (val == NULL)
+		return -EINVAL;
+	return add_op(t, key, val, len);
 }
 
 int fs_txn_del(struct fs_txn *t, const struct fs_key *key)
 {
-	return add_op(t, key, NULL, 0, true);
+	return add_op(t, key, NULL, 0);
 }
 
 static int cmp_keys(const void *a, const void *b)

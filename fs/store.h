@@ -97,6 +97,10 @@ int fs_txn_get(struct fs_txn *t, const struct fs_key *key, uint8_t **val,
 	       size_t *len);
 int fs_txn_put(struct fs_txn *t, const struct fs_key *key, const void *val,
 	       size_t len);
+/* The same, taking val (malloc'd) over: freed with the txn, or at once
+ * on an error. Saves a copy of block-sized values. */
+int fs_txn_put_owned(struct fs_txn *t, const struct fs_key *key, uint8_t *val,
+		     size_t len);
 int fs_txn_del(struct fs_txn *t, const struct fs_key *key);
 
 /*

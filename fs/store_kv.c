@@ -14,6 +14,7 @@ struct fs_kv {
 	leveldb_writeoptions_t *wopts;
 	leveldb_writeoptions_t *wopts_sync;
 	leveldb_cache_t *cache;
+	leveldb_filterpolicy_t *filter;
 };
 
 struct fs_kv_view {
@@ -39,6 +40,8 @@ void fs_kv_close(struct fs_kv *kv)
 		leveldb_options_destroy(kv->opts);
 	if (kv->cache != NULL)
 		leveldb_cache_destroy(kv->cache);
+	if (kv->filter != NULL)
+		leveldb_filterpolicy_destroy(kv->filter);
 	if (kv->ropts != NULL)
 		leveldb_readoptions_destroy(kv->ropts);
 	if (kv->wopts != NULL)
@@ -60,8 +63,9 @@ int fs_kv_open(const char *path, bool create, struct fs_kv **out)
 	kv->wopts = leveldb_writeoptions_create();
 	kv->wopts_sync = leveldb_writeoptions_create();
 	kv->cache = leveldb_cache_create_lru(32u << 20);
+	kv->filter = leveldb_filterpolicy_create_bloom(10);
 	if (kv->opts == NULL || kv->ropts == NULL || kv->wopts == NULL ||
-	    kv->wopts_sync == NULL || kv->cache == NULL) {
+	    kv->wopts_sync == NULL || kv->cache == NULL || kv->filter == NULL) {
 		fs_kv_close(kv);
 		return -ENOMEM;
 	}
@@ -69,7 +73,19 @@ int fs_kv_open(const char *path, bool create, struct fs_kv **out)
 	leveldb_options_set_error_if_exists(kv->opts, create);
 	leveldb_options_set_paranoid_checks(kv->opts, 1);
 	leveldb_options_set_cache(kv->opts, kv->cache);
-	leveldb_options_set_write_buffer_size(kv->opts, 16u << 20);
+	/* 32 MiB: half as many level-0 tables and compactions under bulk
+	 * writes as 16 MiB (docs/BENCHMARKS.md, "Bulk data path"); 64 MiB
+	 * was faster still but took a node to 246 MB of anonymous memory
+	 * during a 1 GiB write (twice the buffer while one is flushed). */
+	leveldb_options_set_write_buffer_size(kv->opts, 32u << 20);
+	/* Bulk data (docs/BENCHMARKS.md, "Bulk data path"): a miss (a
+	 * block past the end of a file, a new name) is answered by a bloom
+	 * filter instead of a read of every overlapping table, and tables
+	 * of 32 MiB instead of 2 MiB keep a store of gigabytes to a few
+	 * dozen files. Neither changes what is stored: a table without a
+	 * filter block (an older build's) reads as before. */
+	leveldb_options_set_filter_policy(kv->opts, kv->filter);
+	leveldb_options_set_max_file_size(kv->opts, 32u << 20);
 	/* Blocks are already dense data; leave them uncompressed. */
 	leveldb_options_set_compression(kv->opts, leveldb_no_compression);
 	leveldb_readoptions_set_verify_checksums(kv->ropts, 1);

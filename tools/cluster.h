@@ -112,6 +112,9 @@ struct cluster_member {
 	char address[64];
 	char role[16]; /* leader, follower, candidate, learner */
 	bool reachable;
+	bool has_applied; /* "applied" and "commit" were numbers */
+	uint64_t applied;
+	uint64_t commit;
 };
 
 /* The fields of `raftfs status --json` that the cluster commands use. */

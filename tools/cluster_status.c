@@ -182,7 +182,14 @@ static int parse_member(struct json *j, struct cluster_member *m)
 			rc = parse_string(j, m->address, sizeof(m->address));
 		else if (!strcmp(key, "role"))
 			rc = parse_string(j, m->role, sizeof(m->role));
-		else if (!strcmp(key, "reachable")) {
+		else if (!strcmp(key, "applied") || !strcmp(key, "commit")) {
+			uint64_t *v = key[0] == 'a' ? &m->applied : &m->commit;
+			/* null for a member the node knows nothing of */
+			if (literal(j, "null"))
+				rc = 0;
+			else if ((rc = parse_u64(j, v)) == 0 && key[0] == 'a')
+				m->has_applied = true;
+		} else if (!strcmp(key, "reachable")) {
 			m->reachable = literal(j, "true");
 			rc = m->reachable || literal(j, "false") ? 0 : -EINVAL;
 		} else

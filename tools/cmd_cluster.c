@@ -464,6 +464,57 @@ static uint32_t wanted_feature_level(const struct cluster *c)
 					       : FS_FEATURE_LEVEL;
 }
 
+/* Progress of a node that is not ready yet: its applied index. */
+struct catch_up {
+	uint64_t applied;  /* last seen, 0: none yet */
+	int64_t looked_ms; /* last status query */
+	int64_t said_ms;   /* last progress line */
+};
+
+/*
+ * A node that restarts after missing a large backlog mounts at once but
+ * answers a stat (a linearizable read) only once it has applied up to
+ * the leader's commit, which can take longer than the wait. While its
+ * applied index moves the wait goes on: the deadline is pushed to
+ * timeout_ms after the last progress seen (looked at once a second), and
+ * a line says how far it is every 5 s. A node that stops progressing
+ * fails after timeout_ms as before.
+ */
+static void note_progress(const struct cluster *c, unsigned n,
+			  struct catch_up *cu, int timeout_ms,
+			  int64_t *deadline)
+{
+	struct cluster_status st;
+	int64_t now = cluster_now_ms();
+	char err[256];
+
+	if (now - cu->looked_ms < 1000)
+		return;
+	cu->looked_ms = now;
+	if (cluster_status_query(c, n, STATUS_MS, &st, err, sizeof(err)) < 0)
+		return;
+	for (size_t i = 0; i < st.members_count; i++) {
+		const struct cluster_member *m = &st.members[i];
+
+		if (m->id != n || !m->has_applied)
+			continue;
+		if (cu->applied != 0 && m->applied > cu->applied) {
+			if (*deadline < now + timeout_ms)
+				*deadline = now + timeout_ms;
+			if (now - cu->said_ms >= 5000) {
+				printf("node %u is catching up: applied %llu "
+				       "of %llu; waiting while it progresses\n",
+				       n, (unsigned long long)m->applied,
+				       (unsigned long long)m->commit);
+				fflush(stdout);
+				cu->said_ms = now;
+			}
+		}
+		if (m->applied > cu->applied)
+			cu->applied = m->applied;
+	}
+}
+
 /*
  * Wait until each node in which[] runs, its mount is a live fuse.raftfs
  * mount that answers a stat, and (need_leader) its status names a leader
@@ -481,6 +532,9 @@ static int wait_ready(const struct cluster *c, const bool *which,
 	int64_t deadline = cluster_now_ms() + timeout_ms;
 	bool ready[CLUSTER_MAX_NODES + 1] = {false};
 	char why[CLUSTER_MAX_NODES + 1][512];
+	struct catch_up cu[CLUSTER_MAX_NODES + 1];
+
+	memset(cu, 0, sizeof(cu));
 
 	for (;;) {
 		bool all = true;
@@ -559,8 +613,11 @@ static int wait_ready(const struct cluster *c, const bool *which,
 						 sizeof(err)) == 0 &&
 			    !st.has_leader)
 				return -EAGAIN;
-			if (rc < 0)
+			if (rc < 0) {
+				note_progress(c, n, &cu[n], timeout_ms,
+					      &deadline);
 				continue;
+			}
 			ready[n] = true;
 		}
 		if (all)
