@@ -317,7 +317,8 @@ int raft_handle_read_index_resp(struct raft *r, const struct raft_message *m);
 int raft_reads_advance(struct raft *r);
 /* Leadership lost or leader changed: every pending read fails (unknown). */
 int raft_reads_fail_all(struct raft *r);
-/* Whether a read round should start now (reads wait, none is out). */
+/* Whether a read round should start now (reads wait for a round started
+ * after they arrived, and few enough rounds are out). */
 bool raft_read_round_due(const struct raft *r);
 /* Whether an entry of the leader's term is committed. */
 bool raft_committed_in_term(const struct raft *r);

@@ -10,6 +10,27 @@
  * the same broadcast share it. A follower forwards requests to its leader
  * and passes the answer on. Whatever the outcome cannot be known for (the
  * leader stepped down, the leader changed) is answered with index 0.
+ *
+ * Latency: a request that arrives while rounds are out does not wait for
+ * them (they started before it, so they cannot confirm it): the next flush
+ * starts a round for it at once, so a read costs about one round trip, not
+ * one to two. Several rounds may then be out at a time; each flush starts
+ * at most one (for every request that arrived since the last), and at most
+ * READ_ROUNDS_OUT are out unconfirmed, so however many reads arrive there
+ * are at most that many rounds per round trip; requests beyond it wait for
+ * the oldest round to be answered (or for the next periodic heartbeat,
+ * which always starts a round, should a round's messages be lost).
+ *
+ * Safety does not depend on how many rounds are out: a request records the
+ * number of the first round started after it arrived, and completes only
+ * when a majority (this leader included) has echoed that number or a
+ * higher one. Numbers only grow within a term (a new term starts again at
+ * 0, with every follower's echo reset, and answers of an older term are
+ * dropped in step.c), and a follower echoes a number only after it
+ * received that heartbeat of this term, sent after the request arrived, so
+ * a majority did not know of a newer leader when the request was pending:
+ * the commit index the leader held then covers every write completed
+ * before the read began (thesis §6.4, steps 2-4).
  */
 #include <errno.h>
 #include <string.h>
@@ -18,6 +39,9 @@
 
 /* Reads a node keeps waiting at once; beyond it callers get -EBUSY. */
 #define MAX_READ_REQUESTS 65536u
+
+/* Read rounds a leader keeps out unconfirmed at once (see above). */
+#define READ_ROUNDS_OUT 4u
 
 bool raft_committed_in_term(const struct raft *r)
 {
@@ -134,10 +158,13 @@ static int leader_read(struct raft *r, uint64_t from, uint64_t context)
 
 bool raft_read_round_due(const struct raft *r)
 {
-	/* Requests that arrive while a round is out wait for the next one,
-	 * started when it is confirmed: a round per round trip, however many
-	 * reads. A lost round is superseded by the next heartbeat. */
-	return r->read_round_wanted && confirmed_round(r) >= r->read_round;
+	/* Requests that arrive while rounds are out get a round of their own
+	 * at once, unless READ_ROUNDS_OUT are out: then they wait for the
+	 * oldest to be confirmed. A lost round is superseded by the next
+	 * heartbeat (its number is higher). */
+	uint64_t confirmed = confirmed_round(r);
+	uint64_t out = r->read_round > confirmed ? r->read_round - confirmed : 0;
+	return r->read_round_wanted && out < READ_ROUNDS_OUT;
 }
 
 int raft_read_index(struct raft *r, uint64_t context)

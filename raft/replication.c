@@ -418,7 +418,8 @@ int raft_handle_heartbeat_resp(struct raft *r, const struct raft_message *m)
 	if (!pr || r->state != RAFT_LEADER)
 		return 0;
 	pr->recent_active = true;
-	if (m->context > pr->acked_round)
+	/* An echo of a round not started (yet) in this term is no proof. */
+	if (m->context > pr->acked_round && m->context <= r->read_round)
 		pr->acked_round = m->context;
 	if (pr->state == RAFT_PROGRESS_PROBE)
 		pr->probe_sent = false;

@@ -179,6 +179,17 @@ struct rt_read {
 	void *ctx;
 };
 
+/* Read rounds (raft_read_index requests) a runtime keeps in flight at
+ * once: readers arriving while rounds are out start one of their own
+ * instead of waiting for those (runtime_read.c). */
+#define RT_READ_ROUNDS 4u
+
+struct rt_read_round {
+	uint64_t context; /* the core request's; 0: a free slot */
+	struct rt_read *list; /* its readers */
+	uint64_t start_ms;
+};
+
 /* An administrative request on its way to the driver. */
 struct rt_admin {
 	struct rt_admin *next;
@@ -309,11 +320,11 @@ struct raft_runtime {
 	const char *ev_role;   /* the role last logged */
 	uint64_t ev_term;      /* its term */
 	uint64_t ev_leader, ev_leader_term; /* the leader last logged */
-	/* Reads (raft/runtime_read.c): waiting for a round, and in the round
-	 * in flight (context rd_context, 0 when none). */
-	struct rt_read *rd_wait, *rd_wait_tail, *rd_round;
-	uint64_t rd_context, rd_last_context;
-	uint64_t rd_round_start_ms;
+	/* Reads (raft/runtime_read.c): waiting for a round, and the rounds
+	 * in flight (a slot with context 0 is free). */
+	struct rt_read *rd_wait, *rd_wait_tail;
+	struct rt_read_round rd_rounds[RT_READ_ROUNDS];
+	uint64_t rd_last_context;
 	uint64_t rd_retry_at_ms; /* no round starts before this */
 
 	/* raft_read_index calls that started a round (written by the
@@ -385,9 +396,9 @@ void rt_apply_release(struct raft_runtime *rt);
 /* runtime_read.c (driver thread unless said) */
 /* New reads (taken from rt->reads_in) join those waiting for a round. */
 void rt_reads_add(struct raft_runtime *rt, struct rt_read *list);
-/* Abandon a round unanswered for retry_ms; start a round when readers
- * wait and none is in flight. Returns whether one started (its request is
- * in the core's next update). */
+/* Abandon rounds unanswered for retry_ms; start a round when readers
+ * wait and fewer than RT_READ_ROUNDS are in flight. Returns whether one
+ * started (its request is in the core's next update). */
 bool rt_reads_step(struct raft_runtime *rt, uint64_t now_ms);
 /* A read state of the core's update. */
 void rt_reads_answered(struct raft_runtime *rt,

@@ -4,12 +4,15 @@
  * state machine catches up.
  *
  * A reader is queued for the driver. The driver asks the core for ONE read
- * index (one context) for every reader gathered while no round was in
- * flight: the answer is valid for all of them, because the leader's
+ * index (one context, a "round") for every reader gathered since it last
+ * asked: the answer is valid for all of them, because the leader's
  * confirming heartbeat round started after each of them called. Readers
- * arriving during a round wait for the next one, which starts as soon as
- * this one answers, so a reader waits at most two round trips and the
- * rounds per second stay bounded by the round trip, not by the readers.
+ * arriving while rounds are in flight do not wait for them: the next
+ * driver step asks for a round of theirs, so a reader waits about one
+ * round trip (not one to two), and the core starts a heartbeat round for
+ * it at once (raft/read_index.c). At most RT_READ_ROUNDS are in flight;
+ * beyond that readers wait for one to answer, so the rounds per second
+ * stay bounded by the round trip, not by the readers.
  *
  * A round answered with index 0 (leadership lost, leader changed), or one
  * the core cannot start (no leader known), is retried on a later tick. A
@@ -106,20 +109,34 @@ void rt_reads_add(struct raft_runtime *rt, struct rt_read *list)
 	rt->rd_wait_tail = last;
 }
 
+static struct rt_read_round *round_of(struct raft_runtime *rt,
+				      uint64_t context)
+{
+	for (uint32_t i = 0; i < RT_READ_ROUNDS; i++)
+		if (rt->rd_rounds[i].context == context)
+			return &rt->rd_rounds[i];
+	return NULL;
+}
+
 bool rt_reads_step(struct raft_runtime *rt, uint64_t now_ms)
 {
+	struct rt_read_round *slot;
 	uint64_t context;
 
-	if (rt->rd_context != 0 &&
-	    now_ms - rt->rd_round_start_ms >= rt->o.retry_ms) {
-		/* The core would keep the request until its leader changes. */
-		(void)raft_read_index_cancel(rt->r, rt->rd_context);
-		requeue_front(rt, rt->rd_round);
-		rt->rd_round = NULL;
-		rt->rd_context = 0;
+	for (uint32_t i = 0; i < RT_READ_ROUNDS; i++) {
+		struct rt_read_round *rr = &rt->rd_rounds[i];
+		if (rr->context == 0 ||
+		    now_ms - rr->start_ms < rt->o.retry_ms)
+			continue;
+		/* The core would keep the request until its leader
+		 * changes. */
+		(void)raft_read_index_cancel(rt->r, rr->context);
+		requeue_front(rt, rr->list);
+		rr->list = NULL;
+		rr->context = 0;
 	}
-	if (rt->rd_context != 0 || rt->rd_wait == NULL ||
-	    now_ms < rt->rd_retry_at_ms)
+	slot = round_of(rt, 0);
+	if (slot == NULL || rt->rd_wait == NULL || now_ms < rt->rd_retry_at_ms)
 		return false;
 	context = ++rt->rd_last_context;
 	if (raft_read_index(rt->r, context) != 0) {
@@ -128,10 +145,10 @@ bool rt_reads_step(struct raft_runtime *rt, uint64_t now_ms)
 		rt->rd_retry_at_ms = now_ms + rt->o.tick_ms;
 		return false;
 	}
-	rt->rd_context = context;
-	rt->rd_round = rt->rd_wait;
+	slot->context = context;
+	slot->list = rt->rd_wait;
 	rt->rd_wait = rt->rd_wait_tail = NULL;
-	rt->rd_round_start_ms = now_ms;
+	slot->start_ms = now_ms;
 	atomic_fetch_add_explicit(&rt->read_rounds, 1, memory_order_relaxed);
 	return true;
 }
@@ -177,12 +194,15 @@ static void wait_for_apply(struct raft_runtime *rt, struct rt_read *list,
 void rt_reads_answered(struct raft_runtime *rt,
 		       const struct raft_read_state *rs, uint64_t now_ms)
 {
-	struct rt_read *round = rt->rd_round;
+	struct rt_read_round *rr =
+		rs->context != 0 ? round_of(rt, rs->context) : NULL;
+	struct rt_read *round;
 
-	if (rt->rd_context == 0 || rs->context != rt->rd_context)
+	if (rr == NULL)
 		return; /* an abandoned round's late answer */
-	rt->rd_round = NULL;
-	rt->rd_context = 0;
+	round = rr->list;
+	rr->list = NULL;
+	rr->context = 0;
 	if (rs->index == 0) {
 		requeue_front(rt, round);
 		rt->rd_retry_at_ms = now_ms + rt->o.tick_ms;
@@ -236,7 +256,8 @@ void rt_reads_expire(struct raft_runtime *rt, uint64_t now_ms)
 	rt->rd_wait_tail = take_expired(&rt->rd_wait, now_ms, &expired);
 	/* A round whose readers all left still runs; its answer is
 	 * dropped. */
-	(void)take_expired(&rt->rd_round, now_ms, &expired);
+	for (uint32_t i = 0; i < RT_READ_ROUNDS; i++)
+		(void)take_expired(&rt->rd_rounds[i].list, now_ms, &expired);
 	pthread_mutex_lock(&rt->apply_mu);
 	rt->reads_applying_tail =
 		take_expired(&rt->reads_applying, now_ms, &expired);
@@ -263,9 +284,11 @@ void rt_reads_fail_all(struct raft_runtime *rt, int rc)
 	applying = rt->reads_applying;
 	rt->reads_applying = rt->reads_applying_tail = NULL;
 	pthread_mutex_unlock(&rt->apply_mu);
-	rt_reads_complete(rt->rd_round, rc);
-	rt->rd_round = NULL;
-	rt->rd_context = 0;
+	for (uint32_t i = 0; i < RT_READ_ROUNDS; i++) {
+		rt_reads_complete(rt->rd_rounds[i].list, rc);
+		rt->rd_rounds[i].list = NULL;
+		rt->rd_rounds[i].context = 0;
+	}
 	rt_reads_complete(rt->rd_wait, rc);
 	rt->rd_wait = rt->rd_wait_tail = NULL;
 	rt_reads_complete(applying, rc);

@@ -241,6 +241,168 @@ static void test_stale_and_unknown_ignored(void **state)
 	raft_destroy(r);
 }
 
+/* Node 1 leads a 3-node cluster with its term's entry committed. */
+static struct raft *leader_of_three(void)
+{
+	struct raft *r = node(1, 3);
+	drain(r);
+	for (int i = 0; i < 40 && !raft_is_leader(r); i++) {
+		raft_tick(r);
+		drain(r);
+		struct raft_message pre = {.type = RAFT_MSG_PREVOTE_RESP,
+					   .from = 2, .to = 1,
+					   .term = raft_term(r) + 1};
+		raft_step(r, &pre);
+		drain(r);
+		struct raft_message vote = {.type = RAFT_MSG_VOTE_RESP,
+					    .from = 2, .to = 1,
+					    .term = raft_term(r)};
+		raft_step(r, &vote);
+		drain(r);
+	}
+	assert_true(raft_is_leader(r));
+	struct raft_message ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2,
+				   .to = 1, .term = raft_term(r),
+				   .index = raft_last_index(r)};
+	assert_int_equal(raft_step(r, &ack), 0);
+	drain(r);
+	assert_int_equal(raft_commit_index(r), raft_last_index(r));
+	return r;
+}
+
+/* Hand out one update: the read round its heartbeats start (0: none, and
+ * then no heartbeat at all), the contexts of its read states in *ctx. */
+static uint64_t flush_reads(struct raft *r, uint64_t *ctx, uint32_t *n_ctx)
+{
+	uint64_t round = 0;
+	uint32_t heartbeats = 0;
+	*n_ctx = 0;
+	if (!raft_has_update(r))
+		return 0;
+	struct raft_update u;
+	assert_int_equal(raft_update_get(r, &u), 0);
+	for (uint32_t i = 0; i < u.n_messages; i++) {
+		if (u.messages[i].type != RAFT_MSG_HEARTBEAT)
+			continue;
+		heartbeats++;
+		assert_true(u.messages[i].context != 0);
+		assert_true(round == 0 || round == u.messages[i].context);
+		round = u.messages[i].context;
+	}
+	assert_int_equal(heartbeats, round ? 2 : 0); /* both peers */
+	for (uint32_t i = 0; i < u.n_read_states; i++) {
+		assert_true(u.read_states[i].index != 0);
+		ctx[(*n_ctx)++] = u.read_states[i].context;
+	}
+	raft_update_done(r, &u);
+	return round;
+}
+
+static void echo_round(struct raft *r, uint64_t from, uint64_t round)
+{
+	struct raft_message m = {.type = RAFT_MSG_HEARTBEAT_RESP, .from = from,
+				 .to = 1, .term = raft_term(r),
+				 .context = round};
+	assert_int_equal(raft_step(r, &m), 0);
+}
+
+/* A read arriving while rounds are out gets a round of its own at once
+ * (about one round trip per read, not one to two); reads arriving
+ * together share one; at most 4 rounds are out; only an echo of a round
+ * started after a read arrived confirms it. */
+static void test_read_rounds_overlap(void **state)
+{
+	(void)state;
+	struct raft *r = leader_of_three();
+	uint64_t ctx[8];
+	uint32_t n;
+	assert_int_equal(raft_read_index(r, 1), 0);
+	uint64_t a = flush_reads(r, ctx, &n);
+	assert_true(a != 0);
+	/* Round a is out: read 2 does not wait for it. */
+	assert_int_equal(raft_read_index(r, 2), 0);
+	uint64_t b = flush_reads(r, ctx, &n);
+	assert_int_equal(b, a + 1);
+	/* Reads arriving together share a round. */
+	assert_int_equal(raft_read_index(r, 3), 0);
+	assert_int_equal(raft_read_index(r, 4), 0);
+	uint64_t c = flush_reads(r, ctx, &n);
+	assert_int_equal(c, b + 1);
+	assert_int_equal(raft_read_index(r, 5), 0);
+	uint64_t d = flush_reads(r, ctx, &n);
+	assert_int_equal(d, c + 1);
+	/* Four rounds out: read 6 waits for the oldest to be answered. */
+	assert_int_equal(raft_read_index(r, 6), 0);
+	assert_int_equal(flush_reads(r, ctx, &n), 0);
+	assert_int_equal(n, 0);
+	/* An echo of a round never started proves nothing. */
+	echo_round(r, 2, d + 100);
+	assert_int_equal(flush_reads(r, ctx, &n), 0);
+	assert_int_equal(n, 0);
+	/* Node 2 answers round a: read 1 completes (a majority with the
+	 * leader), and read 6 gets its round. */
+	echo_round(r, 2, a);
+	uint64_t e = flush_reads(r, ctx, &n);
+	assert_int_equal(e, d + 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(ctx[0], 1);
+	/* Node 3 answers round d: it confirms every read before it. */
+	echo_round(r, 3, d);
+	assert_int_equal(flush_reads(r, ctx, &n), 0);
+	assert_int_equal(n, 4);
+	for (uint32_t i = 0; i < n; i++)
+		assert_true(ctx[i] >= 2 && ctx[i] <= 5);
+	/* Read 6 arrived after round d started: only e confirms it. */
+	echo_round(r, 2, d);
+	assert_int_equal(flush_reads(r, ctx, &n), 0);
+	assert_int_equal(n, 0);
+	echo_round(r, 2, e);
+	assert_int_equal(flush_reads(r, ctx, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ctx[0], 6);
+	char why[200];
+	assert_int_equal(raft_check_invariants(r, why, sizeof(why)), 0);
+	raft_destroy(r);
+}
+
+/* A follower's forwarded reads are served the same way: each gets a
+ * round at once though another is out. */
+static void test_forwarded_read_rounds_overlap(void **state)
+{
+	(void)state;
+	struct raft *r = leader_of_three();
+	uint64_t ctx[8];
+	uint32_t n;
+	struct raft_message m = {.type = RAFT_MSG_READ_INDEX, .from = 2,
+				 .to = 1, .context = 11};
+	assert_int_equal(raft_step(r, &m), 0);
+	uint64_t a = flush_reads(r, ctx, &n);
+	assert_true(a != 0);
+	m.from = 3;
+	m.context = 12;
+	assert_int_equal(raft_step(r, &m), 0);
+	uint64_t b = flush_reads(r, ctx, &n);
+	assert_int_equal(b, a + 1);
+	/* Node 3 echoes round b: both are confirmed and answered. */
+	echo_round(r, 3, b);
+	struct raft_update u;
+	assert_true(raft_has_update(r));
+	assert_int_equal(raft_update_get(r, &u), 0);
+	uint32_t answers = 0;
+	for (uint32_t i = 0; i < u.n_messages; i++) {
+		const struct raft_message *o = &u.messages[i];
+		if (o->type != RAFT_MSG_READ_INDEX_RESP)
+			continue;
+		answers++;
+		assert_false(o->reject);
+		assert_int_equal(o->index, raft_commit_index(r));
+		assert_int_equal(o->context, o->to == 2 ? 11 : 12);
+	}
+	assert_int_equal(answers, 2);
+	raft_update_done(r, &u);
+	raft_destroy(r);
+}
+
 static void test_follower_rejects_overwriting_commit(void **state)
 {
 	(void)state;
@@ -604,6 +766,8 @@ TEST_MAIN(cmocka_unit_test(test_options_validated),
 	  cmocka_unit_test(test_stale_and_unknown_ignored),
 	  cmocka_unit_test(test_follower_rejects_overwriting_commit),
 	  cmocka_unit_test(test_reads_and_transfer_refused_without_leader),
+	  cmocka_unit_test(test_read_rounds_overlap),
+	  cmocka_unit_test(test_forwarded_read_rounds_overlap),
 	  cmocka_unit_test(test_single_voter_reads_and_transfer),
 	  cmocka_unit_test(test_membership_errors),
 	  cmocka_unit_test(test_read_cancelled),

@@ -4,7 +4,8 @@
 RT_TEST_HELPER_SRCS := tests/runtime/harness.c
 RT_TEST_HELPER_OBJS := $(RT_TEST_HELPER_SRCS:%.c=$(BUILD)/%.o)
 RT_TEST_BINS := $(filter $(BUILD)/tests/runtime/%,$(UNIT_BINS))
-RT_PROGS := $(BUILD)/tests/runtime/crashnode $(BUILD)/tests/runtime/bench_runtime
+RT_PROGS := $(BUILD)/tests/runtime/crashnode $(BUILD)/tests/runtime/bench_runtime \
+	$(BUILD)/tests/runtime/bench_read
 DEPFILES += $(RT_TEST_HELPER_OBJS:.o=.d) $(RT_PROGS:%=%.d)
 TEST_BINS += $(RT_PROGS)
 
