@@ -1,6 +1,7 @@
 /*
  * The mount point before a mount: a dead FUSE mount left by a killed node
- * answers ENOTCONN and is cleared (fusermount3 -u -z); a live one is
+ * answers ENOTCONN (ECONNABORTED once its connection was aborted) and is
+ * cleared (fusermount3 -u -z); a live one is
  * refused, since another node or program is serving it.
  */
 
@@ -108,10 +109,12 @@ int mount_point_prepare(const char *mnt, char *err, size_t err_size)
 		return text_error(err, err_size, -ENOENT,
 			    "mount point %s does not exist; create it first",
 			    mnt);
-	if (errno != ENOTCONN)
+	if (errno != ENOTCONN && errno != ECONNABORTED)
 		return text_error(err, err_size, -errno, "mount point %s: %s", mnt,
 			    strerror(errno));
-	/* A FUSE mount whose daemon died (kill -9): clear it. */
+	/* A FUSE mount whose daemon died (kill -9: ENOTCONN) or whose
+	 * connection was aborted (umount -f, fusectl's abort: ECONNABORTED):
+	 * clear it. */
 	if (lazy_unmount(mnt) != 0 || stat(mnt, &st) != 0)
 		return text_error(err, err_size, -EBUSY,
 			    "mount point %s holds a dead mount that could not "
