@@ -47,6 +47,7 @@ struct mount_guard {
 	char escaped[PATH_MAX * 4];   /* as /proc/self/mountinfo writes it */
 	char id[32], dev[32];         /* the mount's fields 1 and 3 */
 	char abort_path[128];         /* FUSECTL_DIR/N/abort */
+	char stat_path[64];           /* /proc/PARENT/stat */
 	char msg_abort[PATH_MAX + 160];
 	char msg_fail[PATH_MAX * 2 + 200];
 	pid_t pid;                    /* the guard; 0 when none */
@@ -200,9 +201,9 @@ static int abort_private_fusectl(const char *abort_path)
 
 /* Whether the daemon's main thread has gone: reparented (another pid), or
  * a zombie whose other threads have not all exited. */
-static bool parent_gone(pid_t parent)
+static bool parent_gone(const struct mount_guard *g, pid_t parent)
 {
-	char path[64], buf[512];
+	char buf[512];
 	ssize_t r;
 	int fd;
 
@@ -210,8 +211,7 @@ static bool parent_gone(pid_t parent)
 		return true;
 	/* /proc/PID/stat of the thread group leader; its state follows the
 	 * last ')' (the name may hold any character). */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)parent);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(g->stat_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return true;
 	r = read(fd, buf, sizeof(buf) - 1);
@@ -255,7 +255,7 @@ static void guard_main(struct mount_guard *g, pid_t parent)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	/* The fork race: the main thread may have gone before the prctl. */
-	while (!parent_gone(parent)) {
+	while (!parent_gone(g, parent)) {
 		sig = sigwaitinfo(&set, NULL);
 		if (sig < 0 && errno != EINTR)
 			_exit(1);
@@ -280,6 +280,8 @@ int mount_guard_start(struct mount_guard *g, char *err, size_t err_size)
 	/* fusectl names a connection by the kernel's dev_t. */
 	snprintf(g->abort_path, sizeof(g->abort_path), FUSECTL_DIR "/%lu/abort",
 		 (maj << 20) | min);
+	snprintf(g->stat_path, sizeof(g->stat_path), "/proc/%d/stat",
+		 (int)parent);
 	snprintf(g->msg_abort, sizeof(g->msg_abort),
 		 "raftfs-guard: the daemon (pid %d) died with %s mounted; "
 		 "aborted its FUSE connection\n",
