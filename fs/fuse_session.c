@@ -89,6 +89,24 @@ void fs_fuse_widen_readahead(struct fs_fuse *f)
 	}
 }
 
+#ifdef RAFTFS_TEST_STALL_READ
+/* Test builds only (build/tests/daemon/raftfs-stall, tests/daemon/
+ * module.mk; never the product): a FUSE_READ at or past 1 GiB is never
+ * answered, so the reader keeps its page locked, as behind a daemon that
+ * died (tests/suites/61-mount-guard). */
+#define STALL_READ_FROM ((off_t)1 << 30)
+static void (*stall_real_read)(fuse_req_t, fuse_ino_t, size_t, off_t,
+			       struct fuse_file_info *);
+
+static void stall_read(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	if (off >= STALL_READ_FROM)
+		return; /* never answered */
+	stall_real_read(req, ino, size, off, fi);
+}
+#endif
+
 /* libfuse copies the table into the session. */
 static void ops_fill(struct fuse_lowlevel_ops *ops)
 {
@@ -99,6 +117,10 @@ static void ops_fill(struct fuse_lowlevel_ops *ops)
 	fs_fuse_ops_xattr(ops);
 	fs_fuse_ops_lock(ops);
 	ops->init = op_init;
+#ifdef RAFTFS_TEST_STALL_READ
+	stall_real_read = ops->read;
+	ops->read = stall_read;
+#endif
 }
 
 static void free_state(struct fs_fuse *f)

@@ -242,6 +242,18 @@ static bool serve_data_dir(pid_t pid, char *out, size_t out_size)
 	}
 	if (!is_serve || data == NULL)
 		return false;
+	/* A serve's mount guard (tools/mount_guard.c) has its command line
+	 * but is no serve: its name tells. */
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		char comm[32];
+
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (n > 0 && !strncmp(comm, "raftfs-guard", 12))
+			return false;
+	}
 	if (data[0] == '/') {
 		snprintf(out, out_size, "%s", data);
 	} else {

@@ -148,6 +148,19 @@ int mount_point_prepare(const char *mnt, char *err, size_t err_size);
 /* Whether mnt is a mount point in this mount namespace. */
 bool mount_point_is_mounted(const char *mnt);
 
+/* ---- the mount guard (tools/mount_guard.c) ---- */
+
+/* A child that aborts the FUSE connection at mnt when the daemon dies
+ * without unmounting (docs/DAEMON.md). new: before the mount (resolves
+ * mnt); start: right after the mount, from the main thread (records the
+ * mount, forks); free: after the unmount of a clean stop (kills and reaps
+ * the guard). One line in err. */
+struct mount_guard;
+int mount_guard_new(const char *mnt, struct mount_guard **out, char *err,
+		    size_t err_size);
+int mount_guard_start(struct mount_guard *g, char *err, size_t err_size);
+void mount_guard_free(struct mount_guard *g);
+
 /* ---- the control socket (tools/control.c) ---- */
 
 /* What the control server asks the daemon for. */

@@ -65,6 +65,7 @@ struct node {
 	uint64_t restore_index; /* -o restore: the log starts after it */
 	struct fs_raft *fr;
 	struct fs_fuse *fuse;
+	struct mount_guard *guard; /* aborts the mount if we die (-9) */
 	struct control *control;
 	struct control_source csrc;
 
@@ -645,6 +646,9 @@ static void stop_node(struct node *n)
 		fs_fuse_destroy(n->fuse);
 		n->fuse = NULL;
 	}
+	/* After the unmount: a stop that hangs in it stays guarded. */
+	mount_guard_free(n->guard);
+	n->guard = NULL;
 	control_stop(n->control);
 	n->control = NULL;
 	if (n->monitor) {
@@ -759,12 +763,17 @@ static int run_node(struct node *n)
 	fc.debug = a->fuse_debug;
 	fc.log = daemon_log_hook;
 	fs_raft_proposer(n->fr, &p);
+	if (mount_guard_new(a->mount, &n->guard, err, sizeof(err)) != 0)
+		goto fail;
 	rc = fs_fuse_mount(n->store, &p, &fc, &n->fuse);
 	if (rc != 0) {
 		snprintf(err, sizeof(err), "cannot mount %s: %s", a->mount,
 			 strerror(-rc));
 		goto fail;
 	}
+	/* The main thread forks it: the thread whose death it watches. */
+	if (mount_guard_start(n->guard, err, sizeof(err)) != 0)
+		goto fail;
 	atomic_store(&n->state, "mounted");
 	daemon_log(LOG_INFO, "mounted %s", a->mount);
 	{
