@@ -122,35 +122,12 @@ static void glue_on_raft(void *ctx, const struct raft_message *m)
 
 static int glue_start(struct glue *g, const char *certs, unsigned port_base)
 {
-	for (uint64_t id = 1; id <= 3; id++) {
-		struct net_options no;
-		char ca[700], crt[700], key[700], listen[64], err[512];
-		net_options_default(&no, id);
-		snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
-		snprintf(crt, sizeof(crt), "%s/node%" PRIu64 ".crt", certs, id);
-		snprintf(key, sizeof(key), "%s/node%" PRIu64 ".key", certs, id);
-		snprintf(listen, sizeof(listen), "127.0.0.1:%" PRIu64,
-			 port_base + id);
-		no.listen = listen;
-		no.ca_file = ca;
-		no.cert_file = crt;
-		no.key_file = key;
-		for (uint64_t p = 1; p <= 3; p++) {
-			if (p == id)
-				continue;
-			no.peers[no.n_peers].id = p;
-			snprintf(no.peers[no.n_peers].address, RAFT_MAX_ADDRESS,
-				 "127.0.0.1:%" PRIu64, port_base + p);
-			no.n_peers++;
-		}
-		no.backoff_min_ms = 20;
-		no.backoff_max_ms = 200;
-		no.on_raft = glue_on_raft;
-		no.ctx = g;
-		if (net_create(&no, &g->net[id], err, sizeof(err)) != 0) {
-			fprintf(stderr, "bench_read: net: %s\n", err);
-			return -1;
-		}
+	char err[512];
+
+	if (harness_net_create3(g->net, certs, port_base, glue_on_raft, g, err,
+				sizeof(err)) != 0) {
+		fprintf(stderr, "bench_read: net: %s\n", err);
+		return -1;
 	}
 	return 0;
 }

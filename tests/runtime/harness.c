@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/net.h"
 #include "raft/runtime_internal.h"
 
 struct hnode {
@@ -909,4 +911,40 @@ int harness_solo_propose(struct raft_runtime *rt, uint64_t seq)
 			usleep(50 * 1000);
 	}
 	return rc;
+}
+
+int harness_net_create3(struct net *net[4], const char *certs,
+			unsigned port_base,
+			void (*on_raft)(void *ctx, const struct raft_message *m),
+			void *ctx, char *err, size_t err_size)
+{
+	for (uint64_t id = 1; id <= 3; id++) {
+		struct net_options no;
+		char ca[700], crt[700], key[700], listen[64];
+		net_options_default(&no, id);
+		snprintf(ca, sizeof(ca), "%s/ca.crt", certs);
+		snprintf(crt, sizeof(crt), "%s/node%" PRIu64 ".crt", certs, id);
+		snprintf(key, sizeof(key), "%s/node%" PRIu64 ".key", certs, id);
+		snprintf(listen, sizeof(listen), "127.0.0.1:%" PRIu64,
+			 port_base + id);
+		no.listen = listen;
+		no.ca_file = ca;
+		no.cert_file = crt;
+		no.key_file = key;
+		for (uint64_t p = 1; p <= 3; p++) {
+			if (p == id)
+				continue;
+			no.peers[no.n_peers].id = p;
+			snprintf(no.peers[no.n_peers].address, RAFT_MAX_ADDRESS,
+				 "127.0.0.1:%" PRIu64, port_base + p);
+			no.n_peers++;
+		}
+		no.backoff_min_ms = 20;
+		no.backoff_max_ms = 200;
+		no.on_raft = on_raft;
+		no.ctx = ctx;
+		if (net_create(&no, &net[id], err, err_size) != 0)
+			return -1;
+	}
+	return 0;
 }

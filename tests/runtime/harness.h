@@ -140,4 +140,14 @@ uint64_t harness_chunks_sent(struct harness *h);
 /* The first index node id's log store holds (its status). */
 uint64_t harness_log_first_index(struct harness *h, uint64_t id);
 
+struct net;
+/* Three net/ endpoints net[1..3] on 127.0.0.1:port_base+1..+3, mutually
+ * authenticated with the certificates in certs (ca.crt, nodeN.crt and
+ * nodeN.key, as `raftfs certs` makes them), each handing the Raft messages
+ * it receives to on_raft(ctx, m). 0, or -1 with the reason in err. */
+int harness_net_create3(struct net *net[4], const char *certs,
+			unsigned port_base,
+			void (*on_raft)(void *ctx, const struct raft_message *m),
+			void *ctx, char *err, size_t err_size);
+
 #endif
