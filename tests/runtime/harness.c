@@ -695,7 +695,7 @@ void harness_destroy(struct harness *h)
 		pthread_mutex_destroy(&n->mu);
 	}
 	if (h->own_dir)
-		nftw(h->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		harness_remove_tree(h->dir);
 	pthread_mutex_destroy(&h->cut_mu);
 	pthread_mutex_destroy(&h->seq_mu);
 	pthread_mutex_destroy(&h->chunk_mu);
@@ -947,4 +947,9 @@ int harness_net_create3(struct net *net[4], const char *certs,
 			return -1;
 	}
 	return 0;
+}
+
+void harness_remove_tree(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

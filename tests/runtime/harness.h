@@ -140,6 +140,9 @@ uint64_t harness_chunks_sent(struct harness *h);
 /* The first index node id's log store holds (its status). */
 uint64_t harness_log_first_index(struct harness *h, uint64_t id);
 
+/* Remove the directory tree at dir (errors ignored: test clean-up). */
+void harness_remove_tree(const char *dir);
+
 struct net;
 /* Three net/ endpoints net[1..3] on 127.0.0.1:port_base+1..+3, mutually
  * authenticated with the certificates in certs (ca.crt, nodeN.crt and

@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include "tests/lib/test_main.h"
 
-#include <ftw.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -23,16 +22,6 @@
 #include "tests/runtime/harness.h"
 
 #define RESTORED 1000u
-
-static int remove_one(const char *path, const struct stat *sb, int flag,
-		      struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
 
 struct machine {
 	atomic_uint_fast64_t first; /* the first index applied (0: none) */
@@ -111,7 +100,7 @@ static void test_log_starts_after_the_restored_state(void **state)
 	assert_true(atomic_load(&m.last) > last);
 	raft_runtime_destroy(rt);
 	free(st);
-	nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	harness_remove_tree(tmp);
 }
 
 TEST_MAIN(cmocka_unit_test(test_log_starts_after_the_restored_state))

@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include "tests/lib/test_main.h"
 
-#include <ftw.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -22,16 +21,6 @@
 #include "tests/runtime/harness.h"
 
 #define UNKNOWN_OP 0xee
-
-static int remove_one(const char *path, const struct stat *sb, int flag,
-		      struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
 
 struct machine {
 	atomic_uint_fast64_t first; /* the first index applied (0: none) */
@@ -113,7 +102,7 @@ static void test_undecodable_entry_stops_the_node(void **state)
 	assert_int_equal(atomic_load(&m.last), before);
 	raft_runtime_destroy(rt);
 	free(st);
-	nftw(tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	harness_remove_tree(tmp);
 }
 
 TEST_MAIN(cmocka_unit_test(test_undecodable_entry_stops_the_node))
