@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -235,10 +236,16 @@ int raft_runtime_propose_async(struct raft_runtime *rt,
 	return rc;
 }
 
+/* A synchronous proposer waits on a semaphore, not a mutex and condition:
+ * the completing thread (apply, or the driver at a deadline) posts it
+ * after writing the outcome, and the proposer wakes once. A condition
+ * signalled under its mutex woke the proposer straight into that mutex,
+ * still held by the completer on the other core: a second sleep and
+ * wake-up per commit. glibc's sem_post is safe against the waiter
+ * returning (and the semaphore on its stack going away) as soon as the
+ * count is visible. */
 struct sync_wait {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	bool done;
+	sem_t sem;
 	int rc;
 	void *result;
 	size_t cap;
@@ -250,15 +257,12 @@ static void sync_done(void *ctx, int rc, const void *result,
 {
 	struct sync_wait *sw = ctx;
 
-	pthread_mutex_lock(&sw->mu);
 	sw->rc = rc;
 	sw->size = result_size;
 	if (rc == 0 && result_size > 0 && sw->result != NULL)
 		memcpy(sw->result, result,
 		       result_size < sw->cap ? result_size : sw->cap);
-	sw->done = true;
-	pthread_cond_signal(&sw->cond);
-	pthread_mutex_unlock(&sw->mu);
+	sem_post(&sw->sem); /* publishes the fields above */
 }
 
 int raft_runtime_propose(struct raft_runtime *rt,
@@ -269,21 +273,18 @@ int raft_runtime_propose(struct raft_runtime *rt,
 	struct sync_wait sw = {.result = result, .cap = result_cap};
 	int rc;
 
-	pthread_mutex_init(&sw.mu, NULL);
-	pthread_cond_init(&sw.cond, NULL);
+	if (sem_init(&sw.sem, 0, 0) != 0)
+		return -errno;
 	rc = raft_runtime_propose_async(rt, id, data, size, timeout_ms,
 					sync_done, &sw);
 	if (rc == 0) {
-		pthread_mutex_lock(&sw.mu);
-		while (!sw.done)
-			pthread_cond_wait(&sw.cond, &sw.mu);
-		pthread_mutex_unlock(&sw.mu);
+		while (sem_wait(&sw.sem) != 0)
+			; /* EINTR */
 		rc = sw.rc;
 		if (result_size != NULL)
 			*result_size = sw.size;
 	}
-	pthread_mutex_destroy(&sw.mu);
-	pthread_cond_destroy(&sw.cond);
+	sem_destroy(&sw.sem);
 	return rc;
 }
 
