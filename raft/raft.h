@@ -173,8 +173,12 @@ enum raft_message_type {
  *                   transfer=1 when campaigning on TimeoutNow
  *   *_RESP (votes)  reject=1 when not granted
  *   HEARTBEAT       commit: min(leader commit, follower match); context:
- *                   the read round it starts
- *   HEARTBEAT_RESP  context: echoed
+ *                   the read round it starts, or 0 for one that only
+ *                   carries a new commit index (sent at once when the
+ *                   commit advances and nothing else goes to that peer)
+ *   HEARTBEAT_RESP  context: echoed; only to heartbeats of a round
+ *                   (context != 0): a commit-only heartbeat is not
+ *                   answered
  *   PROPOSE         entries[]: the proposals (index/term 0)
  *   READ_INDEX      context: the follower's request id
  *   READ_INDEX_RESP context: echoed; index: the read index; reject=1 when

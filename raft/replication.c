@@ -341,6 +341,15 @@ int raft_handle_heartbeat(struct raft *r, const struct raft_message *m)
 	uint64_t commit = min_u64(m->commit, raft_log_last_index(&r->log));
 	if (commit > r->commit)
 		r->commit = commit;
+	/* A heartbeat that only carries a new commit index (context 0, sent
+	 * at once after a commit) is not answered: the answer would tell the
+	 * leader nothing the periodic heartbeats (every heartbeat_ticks, each
+	 * a read round) and the AppendEntries answers do not — liveness for
+	 * check-quorum, a freed window slot, a retried probe — and with one
+	 * proposer it cost every commit two frames and a driver round on
+	 * each side per follower. */
+	if (m->context == 0)
+		return 0;
 	struct raft_message resp = {
 		.type = RAFT_MSG_HEARTBEAT_RESP,
 		.from = r->id,
