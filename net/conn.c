@@ -11,6 +11,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -26,8 +27,9 @@
 #define TURN_BUDGET (8u * 1024u * 1024u)
 /* Refused inbound connections are logged at most once per this. */
 #define REFUSAL_LOG_INTERVAL_MS 10000
-/* Frames larger than this are written corked (see pump_write). */
-#define CORK_BYTES (64u * 1024u)
+/* Frames larger than this are written corked (see pump_write), and
+ * never directly by a sender. */
+#define CORK_BYTES NET_DIRECT_MAX_BYTES
 
 struct conn *net_conn_new(struct net *n, int fd, bool outbound,
 			  struct peer *peer, const char *remote)
@@ -46,6 +48,7 @@ struct conn *net_conn_new(struct net *n, int fd, bool outbound,
 		SSL_set_connect_state(c->ssl);
 	else
 		SSL_set_accept_state(c->ssl);
+	pthread_mutex_init(&c->mu, NULL);
 	c->fd = fd;
 	c->outbound = outbound;
 	c->peer = peer;
@@ -64,6 +67,7 @@ void net_conn_free(struct net *n, struct conn *c)
 	__atomic_sub_fetch(&n->rbuf_bytes, c->rcap, __ATOMIC_RELAXED);
 	SSL_free(c->ssl);
 	free(c->rbuf);
+	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
 
@@ -498,6 +502,10 @@ static void write_frames(struct net *n, struct conn *c)
 {
 	size_t budget = TURN_BUDGET;
 	char why[600];
+	if (c->write_failed) {
+		net_conn_close(n, c, c->write_error_level, "%s", c->write_error);
+		return;
+	}
 	while (!c->closed) {
 		if (c->cur == NULL) {
 			if (c->wq == NULL)
@@ -583,10 +591,86 @@ static void finish_connect(struct net *n, struct conn *c)
 	c->state = CONN_HANDSHAKE;
 }
 
-void net_conn_pump(struct net *n, struct conn *c)
+/* A write to a connection the peer reset raises SIGPIPE in the writing
+ * thread. The I/O thread blocks every signal; a sender writing directly
+ * blocks SIGPIPE for the write and takes back the one the write raised,
+ * if any (as libpq does), so the application's own handling of SIGPIPE
+ * is left alone. Returns whether SIGPIPE was pending already. */
+static bool sigpipe_block(sigset_t *old)
 {
-	if (c->closed)
-		return; /* closed earlier in this turn; freed after it */
+	sigset_t pipe_set, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, old);
+	if (!sigismember(old, SIGPIPE))
+		return false; /* not blocked before: none can be pending */
+	sigpending(&pending);
+	return sigismember(&pending, SIGPIPE);
+}
+
+static void sigpipe_restore(const sigset_t *old, bool was_pending,
+			    bool failed)
+{
+	if (failed && !was_pending) {
+		sigset_t pipe_set, pending;
+		int sig;
+		sigemptyset(&pipe_set);
+		sigaddset(&pipe_set, SIGPIPE);
+		sigpending(&pending);
+		if (sigismember(&pending, SIGPIPE))
+			(void)sigwait(&pipe_set, &sig);
+	}
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+bool net_conn_write_direct(struct net *n, struct conn *c,
+			   struct out_frame *f)
+{
+	char why[600];
+	size_t off = 0;
+	sigset_t old;
+	enum tls_result r = TLS_OK;
+	bool was_pending = sigpipe_block(&old);
+	while (off < f->size) {
+		size_t put;
+		r = net_tls_write(c, f->data + off, f->size - off, &put, why,
+				  sizeof(why));
+		if (r != TLS_OK)
+			break;
+		off += put;
+	}
+	sigpipe_restore(&old, was_pending, r == TLS_ERROR || r == TLS_CLOSED);
+	if (off > 0)
+		c->last_tx_ms = net_now_ms();
+	if (off == f->size) {
+		c->stalled_since_ms = 0;
+		pthread_mutex_lock(&n->lock);
+		c->peer->sent_frames++;
+		pthread_mutex_unlock(&n->lock);
+		net_sendq_done(n, c->q, f);
+		return true;
+	}
+	/* The rest is the I/O thread's, from where this write stopped (the
+	 * same buffer: partial and moving writes are enabled, tls.c). */
+	f->next = NULL;
+	c->cur = f;
+	c->cur_off = off;
+	c->handed = true;
+	if (r == TLS_AGAIN) {
+		if (c->stalled_since_ms == 0)
+			c->stalled_since_ms = net_now_ms();
+	} else {
+		c->write_failed = true;
+		c->write_error_level =
+			r == TLS_CLOSED ? NET_LOG_INFO : NET_LOG_WARN;
+		snprintf(c->write_error, sizeof(c->write_error), "%s", why);
+	}
+	return false;
+}
+
+/* c->mu held. */
+static void pump(struct net *n, struct conn *c)
+{
 	c->again = false;
 	if (c->state == CONN_CONNECTING)
 		finish_connect(n, c);
@@ -601,11 +685,43 @@ void net_conn_pump(struct net *n, struct conn *c)
 		net_conn_set_events(n, c);
 }
 
-void net_conn_timers(struct net *n, struct conn *c, int64_t now)
+void net_conn_pump(struct net *n, struct conn *c)
 {
-	uint32_t idle = n->opts.idle_timeout_ms;
+	if (c->closed)
+		return; /* closed earlier in this turn; freed after it */
+	pthread_mutex_lock(&c->mu);
+	pump(n, c);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void net_conn_kick(struct net *n, struct conn *c)
+{
 	if (c->closed)
 		return;
+	pthread_mutex_lock(&c->mu);
+	/* A frame being written waits for the socket (EPOLLOUT pumps it),
+	 * unless a sender just left it here. */
+	bool go = c->state == CONN_ESTABLISHED && (c->cur == NULL || c->handed);
+	c->handed = false;
+	if (go)
+		pump(n, c);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void conn_timers(struct net *n, struct conn *c, int64_t now);
+
+void net_conn_timers(struct net *n, struct conn *c, int64_t now)
+{
+	if (c->closed)
+		return;
+	pthread_mutex_lock(&c->mu);
+	conn_timers(n, c, now);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void conn_timers(struct net *n, struct conn *c, int64_t now)
+{
+	uint32_t idle = n->opts.idle_timeout_ms;
 	if (c->state != CONN_ESTABLISHED) {
 		if (now >= c->deadline_ms)
 			net_conn_close(n, c, NET_LOG_WARN, "%s timed out",

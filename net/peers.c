@@ -142,9 +142,12 @@ static void apply_remove(struct net *n, uint64_t id)
 	struct peer *p = net_peer_find(n, id);
 	if (p == NULL)
 		return;
-	if (p->out)
-		net_conn_close(n, p->out, NET_LOG_INFO,
-			       "removed from the peers");
+	struct conn *out = p->out;
+	if (out) {
+		pthread_mutex_lock(&out->mu);
+		net_conn_close(n, out, NET_LOG_INFO, "removed from the peers");
+		pthread_mutex_unlock(&out->mu);
+	}
 	for (struct conn *c = n->inbound; c; c = c->next) {
 		if (!c->closed && c->who.role == NET_ROLE_NODE &&
 		    c->who.node_id == id)
@@ -189,6 +192,7 @@ void net_peer_connected(struct net *n, struct peer *p)
 {
 	pthread_mutex_lock(&n->lock);
 	p->up = true;
+	p->direct = p->out;
 	p->connects++;
 	pthread_mutex_unlock(&n->lock);
 	p->failure_logged = false;
@@ -204,6 +208,7 @@ void net_conn_closed_outbound(struct net *n, struct peer *p, bool was_up)
 	p->out = NULL;
 	pthread_mutex_lock(&n->lock);
 	p->up = false;
+	p->direct = NULL;
 	pthread_mutex_unlock(&n->lock);
 	/* Stale messages are useless to Raft after a reconnect. */
 	net_sendq_drop_all(n, &p->q);

@@ -99,6 +99,28 @@ static int encode_frame(const struct encode_args *a, uint8_t *buf,
 static int queue_frame(struct net *n, uint64_t to, size_t size,
 		       const struct encode_args *a);
 
+/* p's outbound connection with its mutex taken, when a frame of size
+ * bytes may be written to it by the caller now: established, nothing
+ * queued or being written before it (order), small (a large frame is the
+ * I/O thread's, corked), and the connection not in use by the I/O thread
+ * or another sender. n->lock held: a connection is closed (and direct
+ * cleared) only under its mutex, so it stays alive while the caller holds
+ * that. */
+static struct conn *idle_conn(struct peer *p, size_t size)
+{
+	struct conn *c = p->direct;
+	if (c == NULL || p->q.head != NULL || size > NET_DIRECT_MAX_BYTES)
+		return NULL;
+	if (pthread_mutex_trylock(&c->mu) != 0)
+		return NULL;
+	if (c->closed || c->state != CONN_ESTABLISHED || c->cur != NULL ||
+	    c->wq != NULL || c->write_failed) {
+		pthread_mutex_unlock(&c->mu);
+		return NULL;
+	}
+	return c;
+}
+
 int net_send(struct net *n, const struct raft_message *m,
 	     net_payload_fn payload, void *payload_ctx)
 {
@@ -147,14 +169,16 @@ static int queue_frame(struct net *n, uint64_t to, size_t size,
 		rc = -ENOMEM;
 	else
 		rc = encode_frame(a, f->data, size);
+	struct conn *direct = NULL;
 	pthread_mutex_lock(&n->lock);
 	/* The peer may have gone down (its queue dropped) or been removed
 	 * meanwhile; then this frame goes nowhere. */
 	if (rc == 0 && p->up && p->id == to) {
 		f->size = size;
 		f->counted = true;
-		sendq_append(&p->q, f);
-		f = NULL;
+		direct = idle_conn(p, size);
+		if (direct == NULL)
+			sendq_append(&p->q, f);
 	} else {
 		/* Failed, or the connection went down meanwhile: its queue
 		 * was dropped, and this frame with it. */
@@ -165,7 +189,17 @@ static int queue_frame(struct net *n, uint64_t to, size_t size,
 			rc = -ENOTCONN;
 	}
 	pthread_mutex_unlock(&n->lock);
-	free(f);
+	if (direct != NULL) {
+		/* Written here, without waking the I/O thread, unless the
+		 * socket took only part of it. */
+		bool whole = net_conn_write_direct(n, direct, f);
+		pthread_mutex_unlock(&direct->mu);
+		if (!whole)
+			net_wake(n);
+		return 0;
+	}
+	if (rc != 0)
+		free(f);
 	if (rc == 0)
 		net_wake(n);
 	return rc;

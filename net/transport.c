@@ -158,14 +158,13 @@ static void kick_writers(struct net *n)
 {
 	for (uint32_t i = 0; i < n->n_peers; i++) {
 		struct conn *c = n->peers[i].out;
-		if (c && c->state == CONN_ESTABLISHED && c->cur == NULL)
-			net_conn_pump(n, c);
+		if (c)
+			net_conn_kick(n, c);
 	}
 	struct conn *c = n->inbound;
 	while (c) {
 		struct conn *next = c->next;
-		if (c->state == CONN_ESTABLISHED && c->cur == NULL)
-			net_conn_pump(n, c);
+		net_conn_kick(n, c);
 		c = next;
 	}
 }
@@ -463,8 +462,17 @@ void net_destroy(struct net *n)
 		pthread_join(n->thread, NULL);
 	}
 	for (uint32_t i = 0; i < n->n_peers; i++) {
-		if (n->peers[i].out)
-			conn_destroy(n, n->peers[i].out);
+		struct conn *c = n->peers[i].out;
+		if (c) {
+			/* No sender finds it any more; one writing to it
+			 * now finishes first. */
+			pthread_mutex_lock(&n->lock);
+			n->peers[i].direct = NULL;
+			pthread_mutex_unlock(&n->lock);
+			pthread_mutex_lock(&c->mu);
+			pthread_mutex_unlock(&c->mu);
+			conn_destroy(n, c);
+		}
 		net_sendq_drop_all(n, &n->peers[i].q);
 	}
 	while (n->inbound) {

@@ -8,11 +8,23 @@
  * the calls of other threads), conn.c (one connection's handshake, reads,
  * frames and writes) and the TLS helpers of tls.c.
  *
- * Ownership: the I/O thread owns every connection, socket and SSL object.
+ * Ownership: the I/O thread owns every connection, socket and SSL object,
+ * with one exception: a thread sending a small frame to a peer whose
+ * outbound connection is idle writes it to the socket itself (send.c),
+ * saving the hand-off to the I/O thread and its wake-up. conn->mu makes
+ * that safe: it covers the SSL object and the write state of a
+ * connection (cur, wq, want_write, closed, last_tx_ms, stalled_since_ms).
+ * The I/O thread holds it while it pumps a connection, runs its timers
+ * or closes it; a sender only ever TRIES it (under n->lock, so the
+ * connection cannot be closed and freed meanwhile) and queues the frame
+ * as before when it is taken. Lock order: conn->mu, then n->lock.
+ * conn->mu is held across a non-blocking SSL write (at most one small
+ * frame), never across a wait.
  * n->lock protects only what other threads touch: the send queues
- * (struct sendq), the peers' `up` flags and counters, and the inbound list
- * (net_admin_reply looks connections up by id). Nothing holds n->lock
- * across network I/O, a callback or an allocation of a frame.
+ * (struct sendq), the peers' `up` flags, `direct` and counters, and the
+ * inbound list (net_admin_reply looks connections up by id). Nothing
+ * holds n->lock across network I/O, a callback or an allocation of a
+ * frame.
  */
 
 #include <netinet/in.h>
@@ -54,6 +66,7 @@ enum conn_state {
 struct peer;
 
 struct conn {
+	pthread_mutex_t mu; /* the SSL object and write state (see above) */
 	struct conn *next; /* inbound list, or graveyard once closed */
 	uint64_t id;       /* for net_admin_reply */
 	int fd;
@@ -67,6 +80,12 @@ struct conn {
 	char remote[64];         /* "host:port" for logs */
 	uint32_t events;         /* epoll interest registered */
 	bool want_write;         /* an SSL call asked for POLLOUT */
+	/* A direct write (another thread) failed: the I/O thread closes the
+	 * connection with this reason at its next pump. */
+	bool handed; /* a sender left the rest of cur to the I/O thread */
+	bool write_failed;
+	int write_error_level;
+	char write_error[600];
 	bool again;              /* budget exhausted with work left */
 	int64_t deadline_ms;     /* connect/handshake deadline */
 	int64_t established_ms;
@@ -99,6 +118,9 @@ struct peer {
 	bool failure_logged; /* quiet repeated identical failures */
 	/* n->lock: */
 	bool up;
+	/* The established outbound connection a sender may write to
+	 * directly (out, once its handshake is done; NULL once closed). */
+	struct conn *direct;
 	struct sendq q;
 	uint64_t sent_frames;
 	uint64_t dropped_frames;
@@ -179,14 +201,27 @@ int net_resolve(const char *address, struct sockaddr_storage *out,
 		socklen_t *len);
 
 /* conn.c */
+/* Frames up to this size may be written by the sending thread itself
+ * (larger ones are corked and written by the I/O thread). */
+#define NET_DIRECT_MAX_BYTES (64u * 1024u)
 struct conn *net_conn_new(struct net *n, int fd, bool outbound,
 			  struct peer *peer, const char *remote);
 void net_conn_pump(struct net *n, struct conn *c);
+/* I/O thread, woken because frames were queued or handed over: pump c
+ * when it has room to write (or a sender left it a frame). */
+void net_conn_kick(struct net *n, struct conn *c);
 void net_conn_close(struct net *n, struct conn *c, int level,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void net_conn_free(struct net *n, struct conn *c);
 void net_conn_set_events(struct net *n, struct conn *c);
 void net_conn_timers(struct net *n, struct conn *c, int64_t now);
+/* Any thread, c->mu held, c established and idle (no frame being
+ * written): write f to the socket now. Returns true when f was written
+ * whole (and released); otherwise f stays as the connection's current
+ * frame for the I/O thread to finish (or to close the connection on the
+ * error met), and the caller wakes it. */
+bool net_conn_write_direct(struct net *n, struct conn *c,
+			   struct out_frame *f);
 
 /* tls.c */
 enum tls_result {
