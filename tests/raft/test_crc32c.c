@@ -71,7 +71,7 @@ static void test_continuation(void **state)
 
 static void test_alignments_and_lengths(void **state)
 {
-	enum { N = 4096 + 64 };
+	enum { N = 6 * 4096 + 200 };
 	uint8_t *buf = malloc(N);
 	unsigned seed = 12345;
 
@@ -106,6 +106,11 @@ static void test_alignments_and_lengths(void **state)
 						 want);
 #endif
 		}
+	/* Around the three-stream rounds of 3 x 4096 bytes. */
+	for (size_t len = 3 * 4096 - 9; len < N - 8; len += 4096 - 3)
+		for (size_t off = 0; off < 8; off++)
+			assert_int_equal(raft_crc32c(7u, buf + off, len),
+					 reference(7u, buf + off, len));
 	free(buf);
 }
 
