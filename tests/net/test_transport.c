@@ -1060,6 +1060,54 @@ static void test_silent_cut_then_heal(void **state)
 	assert_true(up_ms < 5000);
 }
 
+/*
+ * A small frame to an idle connection is written by the sending thread
+ * itself (net/send.c). When the peer vanishes under such writes, one of
+ * them may fail with EPIPE: that must not kill the process with SIGPIPE
+ * (here at its default action, as in an application that never heard of
+ * it), and the connection is closed and dialled again as usual.
+ */
+struct hammer {
+	struct net *net;
+	int64_t end_ms;
+	int sent, refused;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+	struct raft_message m = heartbeat(1, 2, 7);
+	for (int i = 0; i < 400000 && now_ms() < h->end_ms; i++) {
+		if (net_send(h->net, &m, NULL, NULL) == 0)
+			h->sent++;
+		else
+			h->refused++;
+	}
+	return NULL;
+}
+
+static void test_direct_writes_to_a_vanished_peer(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t p2[] = {1, 3};
+	void (*old)(int) = signal(SIGPIPE, SIG_DFL);
+	assert_true(exchange(f, 1, 2));
+	struct hammer h = {f->nodes[1].net, now_ms() + 1500, 0, 0};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, hammer_main, &h), 0);
+	sleep_ms(200); /* frames flow, most of them written directly */
+	stop_node(f, 2);
+	pthread_join(t, NULL);
+	signal(SIGPIPE, old);
+	fprintf(stderr, "%d frames sent, %d refused (peer gone)\n", h.sent,
+		h.refused);
+	assert_true(h.sent > 0);
+	assert_true(h.refused > 0); /* the close was noticed */
+	assert_int_equal(start_node_with(f, 2, "node2", p2, 2, NULL), 0);
+	assert_true(exchange(f, 1, 2));
+	assert_true(exchange(f, 2, 1));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_pair, teardown)
 #define T0(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 TEST_MAIN(T(test_nodes_exchange_heartbeats_both_ways),
@@ -1076,5 +1124,6 @@ TEST_MAIN(T(test_nodes_exchange_heartbeats_both_ways),
 	  T(test_plaintext_client), T(test_tls12_client),
 	  T(test_random_bytes_after_handshake), T(test_4gib_length_field),
 	  T(test_truncated_frame), T(test_claimed_length_is_not_allocated),
+	  T(test_direct_writes_to_a_vanished_peer),
 	  T0(test_peer_that_stops_reading),
 	  T0(test_silent_cut_then_heal))
