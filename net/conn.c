@@ -503,7 +503,8 @@ static void write_frames(struct net *n, struct conn *c)
 	size_t budget = TURN_BUDGET;
 	char why[600];
 	if (c->write_failed) {
-		net_conn_close(n, c, c->write_error_level, "%s", c->write_error);
+		net_conn_close(n, c, c->write_error_level, "%s",
+			       c->write_error);
 		return;
 	}
 	while (!c->closed) {
@@ -608,8 +609,7 @@ static bool sigpipe_block(sigset_t *old)
 	return sigismember(&pending, SIGPIPE);
 }
 
-static void sigpipe_restore(const sigset_t *old, bool was_pending,
-			    bool failed)
+static void sigpipe_restore(const sigset_t *old, bool was_pending, bool failed)
 {
 	if (failed && !was_pending) {
 		sigset_t pipe_set, pending;
@@ -623,8 +623,7 @@ static void sigpipe_restore(const sigset_t *old, bool was_pending,
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
-bool net_conn_write_direct(struct net *n, struct conn *c,
-			   struct out_frame *f)
+bool net_conn_write_direct(struct net *n, struct conn *c, struct out_frame *f)
 {
 	char why[600];
 	size_t off = 0;
