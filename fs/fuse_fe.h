@@ -135,6 +135,8 @@ struct fs_fuse_req {
 	char name[FS_NAME_MAX + 1];
 	struct raft_proposal_id id; /* commands: set once proposed */
 	struct fs_lock_info lock;   /* lock requests: what was asked */
+	struct fs_cmd set; /* setattr: the command, held across the barrier
+			    * that may show it changes nothing */
 };
 
 /* ---------------------------------------------------------------------- */
