@@ -200,9 +200,18 @@ static void setattr_read(struct fs_fuse_req *r)
 {
 	struct fs_fuse_req *p;
 	struct fs_attr a;
+	struct fs_cmd c;
 	int rc = fs_getattr(r->fs->store, r->ino, &a);
 
-	if (rc != 0 || setattr_changes_nothing(&r->set, &a)) {
+	cmd_init(&c, FS_OP_SETATTR);
+	c.ino = r->ino;
+	c.valid = r->set_valid;
+	c.mode = r->set_mode;
+	c.set_uid = r->set_uid;
+	c.set_gid = r->set_gid;
+	c.atime = r->set_atime;
+	c.mtime = r->set_mtime;
+	if (rc != 0 || setattr_changes_nothing(&c, &a)) {
 		getattr_read(r); /* answers the error too */
 		return;
 	}
@@ -210,7 +219,7 @@ static void setattr_read(struct fs_fuse_req *r)
 	if (p == NULL)
 		return;
 	p->ino = r->ino;
-	fs_fuse_propose(p, &r->set, fs_fuse_finish_attr);
+	fs_fuse_propose(p, &c, fs_fuse_finish_attr);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -279,7 +288,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (setattr_changes_nothing_here(r->fs, &c)) {
 		/* Confirmed after a barrier of its own (relaxed mode too: a
 		 * change must not be dropped on a replica that lags). */
-		r->set = c;
+		r->set_valid = c.valid;
+		r->set_mode = c.mode;
+		r->set_uid = c.set_uid;
+		r->set_gid = c.set_gid;
+		r->set_atime = c.atime;
+		r->set_mtime = c.mtime;
 		r->fresh = true;
 		fs_fuse_read(r, setattr_read);
 		return;

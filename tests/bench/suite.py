@@ -65,9 +65,9 @@ SIZES = {
                     # tar x: GlusterFS's 86 s and more; dd: 1 GiB at
                     # 27 MB/s (GlusterFS: 76); git clone: 5x the leader's
                     tar_cap=130, seq_cap=40, read_cap=20, git_cap=30,
-                    budget=905, local=60, passthrough=70, leader=330,
-                    follower=90, relaxed=90, failover_s=70, catchup_s=70,
-                    rss_s=50, locks_s=40),
+                    budget=905, local=80, passthrough=85, leader=320,
+                    follower=80, relaxed=80, failover_s=70, catchup_s=70,
+                    rss_s=45, locks_s=40),
 }
 SIZES["large"] = dict(SIZES["default"], rss_files=1000000, rss_s=900,
                       budget=905 + 850)
