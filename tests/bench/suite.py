@@ -52,9 +52,9 @@ SIZES = {
                   fio_short_s=1, fio_mib=16, consensus_s=1, failover=3,
                   catch_mib=32, catch_files=300, rss_files=5000, locks_n=40,
                   # the caps of the phases timed whole (reserved first)
-                  tar_cap=12, seq_cap=6, read_cap=4, git_cap=6,
+                  tar_cap=12, seq_cap=6, read_cap=4, git_cap=12,
                   # seconds of the whole run, then of each part of it
-                  budget=196, local=13, passthrough=15, leader=50,
+                  budget=196, local=13, passthrough=15, leader=56,
                   follower=22, relaxed=22, failover_s=13, catchup_s=11,
                   rss_s=12, locks_s=16),
     "default": dict(small=10000, cap=30, big=100000, lookup_s=5,
