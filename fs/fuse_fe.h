@@ -135,6 +135,15 @@ struct fs_fuse_req {
 	char name[FS_NAME_MAX + 1];
 	struct raft_proposal_id id; /* commands: set once proposed */
 	struct fs_lock_info lock;   /* lock requests: what was asked */
+	/* setattr: what it sets (FS_SET_* in set_valid), held across the
+	 * barrier that may show it changes nothing (size and UTIME_NOW are
+	 * never held: they always change something) */
+	uint32_t set_valid;
+	uint32_t set_mode;
+	uint32_t set_uid;
+	uint32_t set_gid;
+	struct fs_time set_atime;
+	struct fs_time set_mtime;
 };
 
 /* ---------------------------------------------------------------------- */

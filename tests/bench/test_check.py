@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Unit tests of the bench scripts' comparison (check.py) and table
-(report.py), on the FABRICATED result files in tests/bench/testdata/
+"""Unit tests of the bench scripts' comparison (check.py), table
+(report.py) and targets (goals.py), on the FABRICATED result files in tests/bench/testdata/
 (invented numbers, marked as such, never recorded results) and variants of
 them made in a temporary directory. Prints PASS/FAIL per test and
 "N passed, N failed" (tests/lib/suite.sh run_cmocka reads it)."""
@@ -16,6 +16,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import check  # noqa: E402
+import goals  # noqa: E402
 import report  # noqa: E402
 
 OLD = os.path.join(HERE, "testdata", "FABRICATED-old.json")
@@ -198,6 +199,69 @@ def test_docs_section_replaced_in_place():
             text = f.read()
         assert text.count(report.BEGIN_MARK) == 1, text
         assert "two" in text and "one" not in text and "before" in text
+
+
+def verdicts(res, rid, col):
+    return [c for c in goals.evaluate(res) if c["rid"] == rid and
+            c["col"] == col]
+
+
+def test_goal_met_and_missed():
+    res = load(NEW)
+    res["values"]["tar.x"] = {"leader": 80.0}
+    hard, target = verdicts(res, "tar.x", "leader")
+    assert hard["kind"] == "hard" and hard["verdict"] == "met", hard
+    assert target["needed"] == 15 and target["verdict"] == "MISS", target
+    res["values"]["tar.x"]["leader"] = 90.0
+    assert verdicts(res, "tar.x", "leader")[0]["verdict"] == "MISS"
+
+
+def test_goal_without_a_figure_is_a_miss():
+    # A row that hit its cap proves nothing: a MISS, never "nothing".
+    res = load(NEW)
+    res["values"]["seq.write"] = {"leader": None}
+    res["notes"] = {"seq.write": {"leader": "did not finish within the "
+                                            "40 s cap"}}
+    c = verdicts(res, "seq.write", "leader")[0]
+    assert c["verdict"] == "MISS" and "40 s cap" in c["why"], c
+    t = report.goals_table(res)
+    assert "MISS: not measured: did not finish within the 40 s cap" in t, t
+
+
+def test_goal_not_run_by_the_plan():
+    res = load(NEW)
+    res["values"]["tar.x"] = {"leader": 50.0, "follower": None}
+    res["notes"] = {"tar.x": {"follower": goals.NOT_RUN + " (budget)"}}
+    c = verdicts(res, "tar.x", "follower")[0]
+    assert c["verdict"] == "not run", c
+    met, miss, hard, not_run = goals.summary(goals.evaluate(res))
+    assert not_run >= 1 and met >= 1, (met, miss, hard, not_run)
+
+
+def test_goal_relative_to_other_figures():
+    res = load(NEW)
+    v = res["values"]
+    v["disk.fdatasync"] = {"cluster": 4000.0}
+    v["consensus.128.rate"] = {"cluster": 39000.0}
+    assert verdicts(res, "consensus.128.rate", "cluster")[0]["verdict"] \
+        == "MISS"
+    v["consensus.128.rate"]["cluster"] = 41000.0
+    c = verdicts(res, "consensus.128.rate", "cluster")[0]
+    assert c["verdict"] == "met" and c["needed"] == 40000.0, c
+    del v["disk.fdatasync"]
+    c = verdicts(res, "consensus.128.rate", "cluster")[0]
+    assert c["verdict"] == "MISS" and "reference" in c["why"], c
+
+
+def test_goal_partial_rss_is_a_miss():
+    res = load(NEW)
+    res["values"]["rss.max"] = {"cluster": 50.0}
+    res["notes"] = {"rss.max": {"cluster": "55,235 files of 200,000 in the "
+                                           "54 s cap; node 1 46 MB"}}
+    c = verdicts(res, "rss.max", "cluster")[0]
+    assert c["verdict"] == "MISS" and "all its work" in c["why"], c
+    res["notes"] = {}
+    assert verdicts(res, "rss.max", "cluster")[0]["verdict"] == "met"
 
 
 def main():

@@ -163,31 +163,33 @@ def mkdir_tree(root, cap_s):
     return rows
 
 
-def tar_x(root, tarball, entries, cap_s):
-    """`tar xf` of a tarball of /usr/include, then `rm -rf` of the tree."""
+def tar_x(root, tarball, entries, cap_s, rm_cap_s):
+    """`tar xf` of a tarball of /usr/include (within cap_s), then `rm -rf`
+    of the tree (within rm_cap_s)."""
     d = os.path.join(root, "tar")
     os.mkdir(d)
     sec, note = timed_cmd(["tar", "xf", tarball, "-C", d], cap_s)
     rows = [row("tar.x", sec, note)]
-    sec2, note2 = timed_cmd(["rm", "-rf", d], cap_s)
+    sec2, note2 = timed_cmd(["rm", "-rf", d], rm_cap_s)
     rows.append(row("tar.rmrf", sec2 if sec is not None else None,
                     note2 or ("" if sec is not None else "tar x incomplete")))
     return rows
 
 
-def git_clone(root, repo, cap_s):
+def git_clone(root, repo, cap_s, fsck_cap_s):
     """`git clone` over the git protocol from a local repository
-    (file://), then `git fsck --full` of the clone, then rm -rf (untimed)."""
+    (file://, within cap_s), then `git fsck --full` of the clone (within
+    fsck_cap_s), then rm -rf (untimed, within fsck_cap_s)."""
     d = os.path.join(root, "clone")
     sec, note = timed_cmd(["git", "clone", "-q", "file://" + repo, d], cap_s)
     rows = [row("git.clone", sec, note)]
     if sec is not None:
         sec2, note2 = timed_cmd(["git", "-C", d, "fsck", "--full",
-                                 "--no-progress"], cap_s)
+                                 "--no-progress"], fsck_cap_s)
     else:
         sec2, note2 = None, "clone incomplete"
     rows.append(row("git.fsck", sec2, note2))
-    timed_cmd(["rm", "-rf", d], cap_s)
+    timed_cmd(["rm", "-rf", d], fsck_cap_s)
     return rows
 
 
@@ -203,9 +205,10 @@ def drop_caches():
         return False
 
 
-def sequential(root, mib, cap_s):
+def sequential(root, mib, cap_s, read_cap_s):
     """`dd bs=1M count=MIB conv=fsync` (MB/s over the whole dd, fsync
-    included), then a cold read with dd after dropping the caches."""
+    included; within cap_s), then a cold read with dd after dropping the
+    caches (within read_cap_s)."""
     f = os.path.join(root, "seq.dat")
     sec, note = timed_cmd(["dd", "if=/dev/zero", f"of={f}", "bs=1M",
                            f"count={mib}", "conv=fsync"], cap_s)
@@ -214,7 +217,7 @@ def sequential(root, mib, cap_s):
     if sec is not None:
         cold = drop_caches()
         sec2, note2 = timed_cmd(["dd", f"if={f}", "of=/dev/null", "bs=1M"],
-                                cap_s)
+                                read_cap_s)
         if not cold:
             note2 = (note2 + "; " if note2 else "") + "warm: could not drop caches"
         rows.append(row("seq.read", mb / sec2 if sec2 else None, note2))
