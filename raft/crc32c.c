@@ -15,7 +15,6 @@
 
 #include "raft/raft.h"
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -25,7 +24,6 @@
 #endif
 
 static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static bool crc_hw;
 
 /* crc here is the running register (already inverted). */
@@ -131,7 +129,9 @@ static void crc_shift_init(void)
 }
 #endif
 
-static void crc_init(void)
+/* Before main (no thread can call in before the tables exist; the pure
+ * core takes no locks). */
+__attribute__((constructor)) static void crc_init(void)
 {
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
@@ -155,7 +155,6 @@ uint32_t raft_crc32c(uint32_t crc, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
-	pthread_once(&crc_once, crc_init);
 #if defined(__x86_64__)
 	if (crc_hw)
 		return ~crc_sse42(~crc, p, len);
@@ -165,7 +164,6 @@ uint32_t raft_crc32c(uint32_t crc, const void *data, size_t len)
 
 bool raft_crc32c_hardware(void)
 {
-	pthread_once(&crc_once, crc_init);
 	return crc_hw;
 }
 
