@@ -17,7 +17,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sys/uio.h>
+
 #include <leveldb/c.h>
+
+#include "raft/logstore_segment.h"
 
 #define KEY_HEADER 'h'
 #define KEY_HARD_STATE 's'
@@ -26,9 +33,30 @@
 #define ENTRY_KEY_BYTES 9u
 #define HEADER_FIXED_BYTES 17u
 #define SNAPSHOT_FIXED_BYTES 24u
+/* Entry value byte 9: the payload is in a segment. */
+#define ENTRY_FLAG_SEGMENT 0x01u
+
+/* A segment file that kept entries reference: their indexes lie in
+ * [min_index, max_index] (bounds: a truncation or a compaction narrows
+ * them without knowing exactly which entries remain). */
+struct seg_live {
+	uint64_t num;
+	uint64_t min_index;
+	uint64_t max_index;
+	uint64_t end; /* at open: the end of the last referenced record */
+};
+
+struct seg_set {
+	struct seg_live *v; /* ascending num */
+	size_t n;
+	size_t cap;
+};
 
 struct raft_logstore {
 	char *dir;
+	char *cluster_id;
+	uint64_t node_id;
+	uint32_t format; /* the header's format version */
 	leveldb_t *db;
 	leveldb_options_t *opts;
 	leveldb_readoptions_t *ropts;
@@ -37,9 +65,18 @@ struct raft_logstore {
 	struct raft_logstore_info info; /* as of the last successful write */
 	/* The first failed write's errno; every later write fails. */
 	int failed;
-	char failed_msg[256];
+	char failed_msg[512];
 	uint64_t fail_countdown; /* fault injection: 0 off */
 	int fail_errno;
+	/* Segments (writer thread only). */
+	struct seg_set segs; /* every segment a kept entry references */
+	int seg_fd;          /* the segment appended to, or -1 */
+	uint64_t seg_cur;    /* its number; 0: the next append starts one */
+	uint64_t seg_size;   /* its size: the next record's offset */
+	uint64_t seg_next;   /* the number of the next new segment */
+	/* The last failed read's message (any thread, under read_mu). */
+	pthread_mutex_t read_mu;
+	char read_err[384];
 };
 
 /* ---- encoding ---- */
@@ -103,21 +140,42 @@ static int leveldb_errno(const char *msg)
 	return -EIO;
 }
 
-/* Decode an entry record; e->data points into val. */
+/* Decode an entry record. An inline payload: e->data points into val and
+ * ref->segment is 0. A payload in a segment: e->data is NULL, e->size
+ * its size, *ref where it is. */
 static int entry_decode(uint64_t index, const uint8_t *val, size_t len,
-			struct raft_entry *e)
+			struct raft_entry *e, struct raft_seg_ref *ref)
 {
+	ref->segment = 0;
 	if (len < RAFT_LOGSTORE_ENTRY_HEADER_BYTES ||
 	    len - RAFT_LOGSTORE_ENTRY_HEADER_BYTES > RAFT_MAX_ENTRY_BYTES)
 		return -EUCLEAN;
 	e->index = index;
 	e->term = get_u64(val);
 	e->type = val[8];
-	if (val[9] != 0 || val[10] != 0 || val[11] != 0 || e->term == 0)
+	if ((val[9] & ~ENTRY_FLAG_SEGMENT) != 0 || val[10] != 0 ||
+	    val[11] != 0 || e->term == 0)
 		return -EUCLEAN;
 	if (e->type != RAFT_ENTRY_NORMAL && e->type != RAFT_ENTRY_NOOP &&
 	    e->type != RAFT_ENTRY_CONFIG)
 		return -EUCLEAN;
+	if (val[9] & ENTRY_FLAG_SEGMENT) {
+		/* Only normal entries of a size that belongs there. */
+		if (len != RAFT_LOGSTORE_ENTRY_REF_BYTES ||
+		    e->type != RAFT_ENTRY_NORMAL)
+			return -EUCLEAN;
+		raft_seg_ref_decode(val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES, ref);
+		if (ref->segment == 0 || ref->size == 0 ||
+		    ref->size > RAFT_MAX_ENTRY_BYTES ||
+		    ref->offset < RAFT_SEG_HEADER_BYTES ||
+		    ref->offset > RAFT_LOGSTORE_SEGMENT_BYTES + RAFT_MAX_ENTRY_BYTES) {
+			ref->segment = 0;
+			return -EUCLEAN;
+		}
+		e->size = ref->size;
+		e->data = NULL;
+		return 0;
+	}
 	e->size = (uint32_t)(len - RAFT_LOGSTORE_ENTRY_HEADER_BYTES);
 	e->data = val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES;
 	if (e->type == RAFT_ENTRY_CONFIG) {
@@ -126,6 +184,405 @@ static int entry_decode(uint64_t index, const uint8_t *val, size_t len,
 			return -EUCLEAN;
 	}
 	return 0;
+}
+
+/* ---- segments ---- */
+
+static int fail_store(struct raft_logstore *ls, int rc, const char *what,
+		      char *err, size_t err_size);
+
+static int seg_path(const struct raft_logstore *ls, uint64_t num, char *path,
+		    size_t size)
+{
+	char name[RAFT_SEG_NAME_BYTES];
+	int n;
+
+	raft_seg_name(name, num);
+	n = snprintf(path, size, "%s/%s", ls->dir, name);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static void read_error(struct raft_logstore *ls, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Remember why a read failed (raft_logstore_read_error). */
+static void read_error(struct raft_logstore *ls, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&ls->read_mu);
+	va_start(ap, fmt);
+	vsnprintf(ls->read_err, sizeof(ls->read_err), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&ls->read_mu);
+}
+
+void raft_logstore_read_error(struct raft_logstore *ls, char *buf,
+			      size_t size)
+{
+	pthread_mutex_lock(&ls->read_mu);
+	snprintf(buf, size, "%s",
+		 ls->read_err[0] != '\0' ? ls->read_err : "no read failed");
+	pthread_mutex_unlock(&ls->read_mu);
+}
+
+static struct seg_live *seg_find(struct seg_set *s, uint64_t num)
+{
+	for (size_t i = s->n; i-- > 0;)
+		if (s->v[i].num == num)
+			return &s->v[i];
+	return NULL;
+}
+
+/* Add segment num (kept ascending). */
+static struct seg_live *seg_add(struct seg_set *s, uint64_t num)
+{
+	size_t at = s->n;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		struct seg_live *v = realloc(s->v, cap * sizeof(*v));
+		if (v == NULL)
+			return NULL;
+		s->v = v;
+		s->cap = cap;
+	}
+	while (at > 0 && s->v[at - 1].num > num)
+		at--;
+	memmove(&s->v[at + 1], &s->v[at], (s->n - at) * sizeof(*s->v));
+	s->n++;
+	s->v[at] = (struct seg_live){num, UINT64_MAX, 0, 0};
+	return &s->v[at];
+}
+
+static int seg_set_copy(struct seg_set *dst, const struct seg_set *src)
+{
+	dst->n = dst->cap = 0;
+	dst->v = NULL;
+	if (src->n == 0)
+		return 0;
+	dst->v = malloc(src->cap * sizeof(*dst->v));
+	if (dst->v == NULL)
+		return -ENOMEM;
+	memcpy(dst->v, src->v, src->n * sizeof(*dst->v));
+	dst->n = src->n;
+	dst->cap = src->cap;
+	return 0;
+}
+
+/* A large payload of the pending write, appended at (seg, offset). */
+struct seg_append {
+	uint64_t seg;
+	uint64_t offset;
+	const struct raft_entry *e;
+	uint32_t crc;
+};
+
+/* The segment side of one raft_logstore_write (or compaction), built
+ * while the batch is, applied to the store only once the batch is
+ * durable. */
+struct seg_stage {
+	struct seg_set segs; /* ls->segs as the batch leaves it */
+	uint64_t cur;        /* 0: the next append starts a new segment */
+	uint64_t size;
+	uint64_t next;
+	struct seg_append *app;
+	size_t n_app, cap_app;
+	uint64_t *dead; /* segments no kept entry references any more */
+	size_t n_dead, cap_dead;
+	int new_fd; /* the stage's cur, when created by this write */
+};
+
+static int stage_init(struct raft_logstore *ls, struct seg_stage *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->cur = ls->seg_cur;
+	g->size = ls->seg_size;
+	g->next = ls->seg_next;
+	g->new_fd = -1;
+	return seg_set_copy(&g->segs, &ls->segs);
+}
+
+static void stage_free(struct seg_stage *g)
+{
+	free(g->segs.v);
+	free(g->app);
+	free(g->dead);
+	if (g->new_fd >= 0)
+		close(g->new_fd);
+}
+
+/* Segment i is no longer referenced: drop it, unlink it once durable. */
+static int stage_kill(struct seg_stage *g, size_t i)
+{
+	if (g->n_dead == g->cap_dead) {
+		size_t cap = g->cap_dead ? g->cap_dead * 2 : 8;
+		uint64_t *d = realloc(g->dead, cap * sizeof(*d));
+		if (d == NULL)
+			return -ENOMEM;
+		g->dead = d;
+		g->cap_dead = cap;
+	}
+	g->dead[g->n_dead++] = g->segs.v[i].num;
+	if (g->segs.v[i].num == g->cur)
+		g->cur = 0;
+	memmove(&g->segs.v[i], &g->segs.v[i + 1],
+		(g->segs.n - i - 1) * sizeof(*g->segs.v));
+	g->segs.n--;
+	return 0;
+}
+
+/* Entries from index t on are gone (a suffix truncation, or all of
+ * them: t = 0). Appends after it start a new segment, so that a
+ * segment's indexes never go backwards. */
+static int stage_truncate(struct seg_stage *g, uint64_t t)
+{
+	for (size_t i = g->segs.n; i-- > 0;) {
+		struct seg_live *s = &g->segs.v[i];
+		if (s->min_index >= t) {
+			int rc = stage_kill(g, i);
+			if (rc != 0)
+				return rc;
+		} else if (s->max_index >= t) {
+			s->max_index = t - 1;
+		}
+	}
+	g->cur = 0;
+	return 0;
+}
+
+/* Entries below c are gone (a compaction). */
+static int stage_compact(struct seg_stage *g, uint64_t c)
+{
+	for (size_t i = g->segs.n; i-- > 0;) {
+		struct seg_live *s = &g->segs.v[i];
+		if (s->max_index < c) {
+			int rc = stage_kill(g, i);
+			if (rc != 0)
+				return rc;
+		} else if (s->min_index < c) {
+			s->min_index = c;
+		}
+	}
+	return 0;
+}
+
+/* Place e's payload: the current segment, or a new one when there is
+ * none or this record would take it past RAFT_LOGSTORE_SEGMENT_BYTES. */
+static int stage_append(struct seg_stage *g, const struct raft_entry *e,
+			struct raft_seg_ref *ref)
+{
+	uint64_t rec = RAFT_SEG_RECORD_HEADER_BYTES + (uint64_t)e->size;
+	struct seg_live *s;
+
+	if (g->cur == 0 || (g->size > RAFT_SEG_HEADER_BYTES &&
+			    g->size + rec > RAFT_LOGSTORE_SEGMENT_BYTES)) {
+		g->cur = g->next++;
+		g->size = RAFT_SEG_HEADER_BYTES;
+		s = seg_add(&g->segs, g->cur);
+	} else {
+		s = seg_find(&g->segs, g->cur);
+	}
+	if (s == NULL)
+		return -ENOMEM;
+	if (g->n_app == g->cap_app) {
+		size_t cap = g->cap_app ? g->cap_app * 2 : 16;
+		struct seg_append *a = realloc(g->app, cap * sizeof(*a));
+		if (a == NULL)
+			return -ENOMEM;
+		g->app = a;
+		g->cap_app = cap;
+	}
+	if (e->index < s->min_index)
+		s->min_index = e->index;
+	if (e->index > s->max_index)
+		s->max_index = e->index;
+	ref->segment = g->cur;
+	ref->offset = g->size;
+	ref->size = e->size;
+	ref->crc = raft_seg_crc32c(0, e->data, e->size);
+	g->app[g->n_app++] = (struct seg_append){ref->segment, ref->offset, e,
+						 ref->crc};
+	g->size += rec;
+	return 0;
+}
+
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+#ifndef RAFT_LOGSTORE_TEST_SKIP_SYNC
+	if (fsync(fd) != 0)
+		rc = -errno;
+#endif
+	close(fd);
+	return rc;
+}
+
+/* Write iov (cnt entries, len bytes) at off, whole. */
+static int pwrite_all(int fd, struct iovec *iov, int cnt, off_t off)
+{
+	while (cnt > 0) {
+		int n_iov = cnt < IOV_MAX ? cnt : IOV_MAX;
+		ssize_t n = pwritev(fd, iov, n_iov, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		off += n;
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* Append the records of segment g->app[from..to) (all of one segment) to
+ * its file, creating it when new, and sync them. *fd: the open file
+ * (ls->seg_fd, or a new one the caller then owns). */
+static int seg_write_group(struct raft_logstore *ls, struct seg_stage *g,
+			   size_t from, size_t to, int *fd, bool *created,
+			   char *what, size_t what_size)
+{
+	uint64_t num = g->app[from].seg;
+	size_t n = 2 * (to - from) + 1;
+	struct iovec *iov = calloc(n, sizeof(*iov));
+	uint8_t *heads = malloc((to - from + 1) * RAFT_SEG_RECORD_HEADER_BYTES);
+	char path[4096], name[RAFT_SEG_NAME_BYTES];
+	int cnt = 0, rc;
+	off_t off = (off_t)g->app[from].offset;
+
+	raft_seg_name(name, num);
+
+	*fd = -1;
+	*created = false;
+	if (iov == NULL || heads == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = seg_path(ls, num, path, sizeof(path));
+	if (rc != 0)
+		goto out;
+	if (num == ls->seg_cur && ls->seg_fd >= 0) {
+		*fd = ls->seg_fd;
+	} else {
+		*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (*fd < 0) {
+			rc = -errno;
+			snprintf(what, what_size, "cannot create %s: %s", name,
+				 strerror(errno));
+			goto out;
+		}
+		*created = true;
+		raft_seg_header_encode(heads, num, ls->node_id);
+		iov[cnt++] = (struct iovec){heads, RAFT_SEG_HEADER_BYTES};
+		off = 0;
+	}
+	for (size_t i = from; i < to; i++) {
+		const struct seg_append *a = &g->app[i];
+		uint8_t *h = heads + (i - from + 1) * RAFT_SEG_RECORD_HEADER_BYTES;
+		raft_seg_record_header_encode(h, a->e->index, a->e->term,
+					      a->e->size, a->crc);
+		iov[cnt++] = (struct iovec){h, RAFT_SEG_RECORD_HEADER_BYTES};
+		iov[cnt++] = (struct iovec){(void *)a->e->data, a->e->size};
+	}
+	rc = pwrite_all(*fd, iov, cnt, off);
+#ifndef RAFT_LOGSTORE_TEST_SKIP_SYNC
+	if (rc == 0 && fdatasync(*fd) != 0)
+		rc = -errno;
+#endif
+	if (rc != 0)
+		snprintf(what, what_size, "%s: %s", name, strerror(-rc));
+out:
+	free(iov);
+	free(heads);
+	return rc;
+}
+
+/* Write and sync every payload of the stage, before the batch that
+ * references them. */
+static int stage_write(struct raft_logstore *ls, struct seg_stage *g,
+		       char *err, size_t err_size)
+{
+	bool any_created = false;
+	char what[128];
+	int rc = 0;
+
+	for (size_t from = 0; rc == 0 && from < g->n_app;) {
+		size_t to = from + 1;
+		bool created = false;
+		int fd = -1;
+		while (to < g->n_app && g->app[to].seg == g->app[from].seg)
+			to++;
+		rc = seg_write_group(ls, g, from, to, &fd, &created, what,
+				     sizeof(what));
+		any_created |= created;
+		if (created) {
+			/* Keep the file the next writes append to. */
+			if (rc == 0 && g->app[from].seg == g->cur) {
+				g->new_fd = fd;
+			} else if (fd >= 0) {
+				close(fd);
+			}
+		}
+		from = to;
+	}
+	if (rc == 0 && any_created) {
+		rc = sync_dir(ls->dir);
+		if (rc != 0)
+			snprintf(what, sizeof(what), "syncing the directory: %s",
+				 strerror(-rc));
+	}
+	if (rc != 0) {
+		if (rc == -ENOMEM) {
+			seterr(err, err_size, "log store %s: out of memory",
+			       ls->dir);
+			return rc;
+		}
+		return fail_store(ls, rc == -ENOSPC ? rc : -EIO, what, err,
+				  err_size);
+	}
+	return 0;
+}
+
+/* The batch is durable: the stage becomes the store's segment state, and
+ * the segments nothing references any more are removed. An unlink that
+ * fails or is lost in a crash leaves an orphan, removed on the next
+ * open. */
+static void stage_commit(struct raft_logstore *ls, struct seg_stage *g)
+{
+	char path[4096];
+
+	if (ls->seg_cur != g->cur || g->cur == 0) {
+		if (ls->seg_fd >= 0)
+			close(ls->seg_fd);
+		ls->seg_fd = -1;
+		if (g->cur != 0 && g->new_fd >= 0) {
+			ls->seg_fd = g->new_fd;
+			g->new_fd = -1;
+		}
+	}
+	ls->seg_cur = ls->seg_fd >= 0 ? g->cur : 0;
+	ls->seg_size = g->size;
+	ls->seg_next = g->next;
+	free(ls->segs.v);
+	ls->segs = g->segs;
+	g->segs.v = NULL;
+	g->segs.n = g->segs.cap = 0;
+	for (size_t i = 0; i < g->n_dead; i++)
+		if (seg_path(ls, g->dead[i], path, sizeof(path)) == 0)
+			unlink(path);
 }
 
 /* ---- open and validation ---- */
@@ -144,7 +601,12 @@ void raft_logstore_close(struct raft_logstore *ls)
 		leveldb_readoptions_destroy(ls->ropts);
 	if (ls->wopts != NULL)
 		leveldb_writeoptions_destroy(ls->wopts);
+	if (ls->seg_fd >= 0)
+		close(ls->seg_fd);
+	free(ls->segs.v);
+	pthread_mutex_destroy(&ls->read_mu);
 	free(ls->dir);
+	free(ls->cluster_id);
 	free(ls);
 }
 
@@ -164,24 +626,32 @@ static int db_get(struct raft_logstore *ls, const void *key, size_t klen,
 	return *val == NULL ? -ENOENT : 0;
 }
 
-static int write_header(struct raft_logstore *ls, const char *cluster_id,
-			uint64_t node_id, char *err, size_t err_size)
+/* The header record of (cluster_id, node_id) at format version format. */
+static void put_header(leveldb_writebatch_t *wb, const char *cluster_id,
+		       uint64_t node_id, uint32_t format)
 {
 	uint8_t buf[HEADER_FIXED_BYTES + RAFT_LOGSTORE_MAX_CLUSTER_ID];
 	size_t cid_len = strlen(cluster_id);
 	char key = KEY_HEADER;
-	char *lerr = NULL;
-	leveldb_writebatch_t *wb = leveldb_writebatch_create();
 
-	if (wb == NULL)
-		return -ENOMEM;
 	put_u32(buf, RAFT_LOGSTORE_MAGIC);
-	put_u32(buf + 4, RAFT_LOGSTORE_FORMAT);
+	put_u32(buf + 4, format);
 	put_u64(buf + 8, node_id);
 	buf[16] = (uint8_t)cid_len;
 	memcpy(buf + HEADER_FIXED_BYTES, cluster_id, cid_len);
 	leveldb_writebatch_put(wb, &key, 1, (const char *)buf,
 			       HEADER_FIXED_BYTES + cid_len);
+}
+
+static int write_header(struct raft_logstore *ls, const char *cluster_id,
+			uint64_t node_id, char *err, size_t err_size)
+{
+	char *lerr = NULL;
+	leveldb_writebatch_t *wb = leveldb_writebatch_create();
+
+	if (wb == NULL)
+		return -ENOMEM;
+	put_header(wb, cluster_id, node_id, RAFT_LOGSTORE_FORMAT);
 	leveldb_write(ls->db, ls->wopts, wb, &lerr);
 	leveldb_writebatch_destroy(wb);
 	if (lerr != NULL) {
@@ -247,6 +717,8 @@ static int check_header(struct raft_logstore *ls, const char *cluster_id,
 		       ls->dir, (int)p[16],
 		       (const char *)p + HEADER_FIXED_BYTES, cluster_id);
 		rc = -EINVAL;
+	} else {
+		ls->format = get_u32(p + 4);
 	}
 	leveldb_free(val);
 	return rc;
@@ -321,6 +793,115 @@ static int load_snapshot(struct raft_logstore *ls, char *err, size_t err_size)
 	return 0;
 }
 
+/* Entry index references ref: note it in ls->segs. */
+static int note_reference(struct raft_logstore *ls, uint64_t index,
+			  const struct raft_seg_ref *ref, char *err,
+			  size_t err_size)
+{
+	struct seg_live *s;
+	uint64_t end = ref->offset + RAFT_SEG_RECORD_HEADER_BYTES + ref->size;
+
+	if (ls->format < 2) {
+		seterr(err, err_size,
+		       "log store %s: entry %" PRIu64 " references a segment "
+		       "but the store's format version is %" PRIu32
+		       ", refusing to start",
+		       ls->dir, index, ls->format);
+		return -EUCLEAN;
+	}
+	s = seg_find(&ls->segs, ref->segment);
+	if (s == NULL)
+		s = seg_add(&ls->segs, ref->segment);
+	if (s == NULL)
+		return -ENOMEM;
+	if (index < s->min_index)
+		s->min_index = index;
+	if (index > s->max_index)
+		s->max_index = index;
+	if (end > s->end)
+		s->end = end;
+	return 0;
+}
+
+/* Every referenced segment file is there, with its header and at least
+ * the bytes referenced (records are checked when read: fsck --data reads
+ * them all). Then unreferenced segment files (a crash between a
+ * segment's sync and its batch, or before a deletion) are removed, and
+ * new appends go to a new segment numbered after every file present:
+ * nothing is ever appended behind bytes this open did not account for. */
+static int check_segments(struct raft_logstore *ls, char *err,
+			  size_t err_size)
+{
+	uint8_t head[RAFT_SEG_HEADER_BYTES];
+	char path[4096], name[RAFT_SEG_NAME_BYTES];
+	uint64_t top = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < ls->segs.n; i++) {
+		const struct seg_live *s = &ls->segs.v[i];
+		struct stat st;
+		int fd;
+		raft_seg_name(name, s->num);
+		if (seg_path(ls, s->num, path, sizeof(path)) != 0)
+			return -ENAMETOOLONG;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			seterr(err, err_size,
+			       "log store %s: segment file %s: %s (entries "
+			       "%" PRIu64 "..%" PRIu64 " reference it), refusing "
+			       "to start; the node must be restored from the "
+			       "cluster",
+			       ls->dir, name, strerror(errno), s->min_index,
+			       s->max_index);
+			return errno == ENOENT ? -EUCLEAN : -EIO;
+		}
+		if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head) ||
+		    (rc = raft_seg_header_check(head, s->num, ls->node_id)) != 0) {
+			seterr(err, err_size,
+			       "log store %s: segment file %s has no valid "
+			       "header, refusing to start; the node must be "
+			       "restored from the cluster",
+			       ls->dir, name);
+			rc = rc == -EPROTONOSUPPORT ? rc : -EUCLEAN;
+		} else if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < s->end) {
+			seterr(err, err_size,
+			       "log store %s: segment file %s is short (%jd "
+			       "bytes, entries reference %" PRIu64 "), refusing "
+			       "to start; the node must be restored from the "
+			       "cluster",
+			       ls->dir, name, (intmax_t)st.st_size, s->end);
+			rc = -EUCLEAN;
+		}
+		close(fd);
+		if (s->num > top)
+			top = s->num;
+	}
+	if (rc != 0)
+		return rc;
+	d = opendir(ls->dir);
+	if (d == NULL) {
+		seterr(err, err_size, "log store %s: cannot list it: %s",
+		       ls->dir, strerror(errno));
+		return -EIO;
+	}
+	while ((de = readdir(d)) != NULL) {
+		uint64_t num = raft_seg_parse_name(de->d_name);
+		if (num == 0)
+			continue;
+		if (num > top)
+			top = num;
+		if (seg_find(&ls->segs, num) == NULL &&
+		    seg_path(ls, num, path, sizeof(path)) == 0)
+			unlink(path);
+	}
+	closedir(d);
+	ls->seg_next = top + 1;
+	ls->seg_cur = 0;
+	return 0;
+}
+
 /* Walk every record: known keys only, entries contiguous from the
  * snapshot, terms in order and within the hard state's. */
 static int scan_records(struct raft_logstore *ls, char *err, size_t err_size)
@@ -343,6 +924,7 @@ static int scan_records(struct raft_logstore *ls, char *err, size_t err_size)
 		size_t klen, vlen;
 		const uint8_t *k = (const uint8_t *)leveldb_iter_key(it, &klen);
 		const uint8_t *v = (const uint8_t *)leveldb_iter_value(it, &vlen);
+		struct raft_seg_ref ref;
 		struct raft_entry e;
 
 		if (klen == 1 && (k[0] == KEY_HEADER || k[0] == KEY_HARD_STATE ||
@@ -373,13 +955,18 @@ static int scan_records(struct raft_logstore *ls, char *err, size_t err_size)
 			rc = -EUCLEAN;
 			break;
 		}
-		if (entry_decode(index, v, vlen, &e) != 0) {
+		if (entry_decode(index, v, vlen, &e, &ref) != 0) {
 			seterr(err, err_size,
 			       "log store %s: malformed entry %" PRIu64
 			       ", refusing to start",
 			       ls->dir, index);
 			rc = -EUCLEAN;
 			break;
+		}
+		if (ref.segment != 0) {
+			rc = note_reference(ls, index, &ref, err, err_size);
+			if (rc != 0)
+				break;
 		}
 		if (e.term < prev_term) {
 			seterr(err, err_size,
@@ -531,7 +1118,13 @@ static int create_store(const char *dir, const char *cluster_id,
 	char *lerr = NULL;
 	int rc;
 
+	if (tmp != NULL) {
+		tmp->seg_fd = -1;
+		pthread_mutex_init(&tmp->read_mu, NULL);
+	}
 	if (tmp == NULL || asprintf(&tmp->dir, "%s.new", dir) < 0) {
+		if (tmp != NULL)
+			pthread_mutex_destroy(&tmp->read_mu);
 		free(tmp);
 		seterr(err, err_size, "log store %s: out of memory", dir);
 		return -ENOMEM;
@@ -599,7 +1192,15 @@ int raft_logstore_open(const char *dir, const char *cluster_id,
 			return rc;
 	}
 	ls = calloc(1, sizeof(*ls));
-	if (ls == NULL || (ls->dir = strdup(dir)) == NULL) {
+	if (ls == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	ls->seg_fd = -1;
+	pthread_mutex_init(&ls->read_mu, NULL);
+	ls->node_id = node_id;
+	if ((ls->dir = strdup(dir)) == NULL ||
+	    (ls->cluster_id = strdup(cluster_id)) == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -615,6 +1216,8 @@ int raft_logstore_open(const char *dir, const char *cluster_id,
 		rc = load_snapshot(ls, err, err_size);
 	if (rc == 0)
 		rc = scan_records(ls, err, err_size);
+	if (rc == 0)
+		rc = check_segments(ls, err, err_size);
 	if (rc != 0)
 		goto fail;
 	if (info != NULL)
@@ -636,10 +1239,87 @@ void raft_logstore_info_get(const struct raft_logstore *ls,
 
 /* ---- reads ---- */
 
+/* Whether entry index still references ref (a reader that found ref's
+ * segment gone raced with a compaction or truncation that removed the
+ * entry first: then the entry is gone, not damaged). */
+static bool still_referenced(struct raft_logstore *ls, uint64_t index,
+			     const struct raft_seg_ref *ref)
+{
+	uint8_t key[ENTRY_KEY_BYTES];
+	struct raft_seg_ref now;
+	struct raft_entry e;
+	char *val = NULL;
+	size_t len = 0;
+	int rc;
+
+	entry_key(key, index);
+	rc = db_get(ls, key, sizeof(key), &val, &len, NULL, 0);
+	if (rc == -ENOENT)
+		return false;
+	if (rc != 0)
+		return true;
+	rc = entry_decode(index, (const uint8_t *)val, len, &e, &now);
+	leveldb_free(val);
+	return rc != 0 || (now.segment == ref->segment &&
+			   now.offset == ref->offset);
+}
+
+/* Read the payload of e (its index and term) from the segment record ref
+ * points at into *buf (grown to fit, *cap its size; the payload starts at
+ * RAFT_SEG_RECORD_HEADER_BYTES), through *fd (open on segment *fd_seg,
+ * reopened when another). 0, -ENOENT (the entry was removed meanwhile),
+ * -EUCLEAN (missing or short file, a record that does not match: the
+ * message for raft_logstore_read_error names the file), -EIO, -ENOMEM. */
+static int seg_load(struct raft_logstore *ls, const struct raft_entry *e,
+		    const struct raft_seg_ref *ref, int *fd, uint64_t *fd_seg,
+		    uint8_t **buf, size_t *cap)
+{
+	size_t need = RAFT_SEG_RECORD_HEADER_BYTES + (size_t)ref->size;
+	char path[4096], why[256];
+	int rc = seg_path(ls, ref->segment, path, sizeof(path));
+
+	if (rc != 0)
+		return rc;
+	if (*cap < need) {
+		uint8_t *b = realloc(*buf, need);
+		if (b == NULL)
+			return -ENOMEM;
+		*buf = b;
+		*cap = need;
+	}
+	if (*fd < 0 || *fd_seg != ref->segment) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0) {
+			int saved = errno;
+			if (saved == ENOENT &&
+			    !still_referenced(ls, e->index, ref))
+				return -ENOENT;
+			read_error(ls,
+				   "log store %s: segment file %s: %s (entry "
+				   "%" PRIu64 " references it); the node must "
+				   "be restored from the cluster",
+				   ls->dir, path, strerror(saved), e->index);
+			return saved == ENOENT ? -EUCLEAN : -EIO;
+		}
+		*fd_seg = ref->segment;
+	}
+	rc = raft_seg_record_read(*fd, ref, e->index, e->term, *buf, why,
+				  sizeof(why));
+	if (rc != 0)
+		read_error(ls,
+			   "log store %s: segment file %s: %s; the node must be "
+			   "restored from the cluster",
+			   ls->dir, path, why);
+	return rc;
+}
+
 int raft_logstore_get(struct raft_logstore *ls, uint64_t index,
 		      struct raft_entry *e, void **buf)
 {
 	uint8_t key[ENTRY_KEY_BYTES];
+	struct raft_seg_ref ref;
 	char *val = NULL;
 	size_t len = 0;
 	void *copy;
@@ -650,6 +1330,30 @@ int raft_logstore_get(struct raft_logstore *ls, uint64_t index,
 	rc = db_get(ls, key, sizeof(key), &val, &len, NULL, 0);
 	if (rc != 0)
 		return rc;
+	rc = entry_decode(index, (const uint8_t *)val, len, e, &ref);
+	if (rc == 0 && ref.segment != 0) {
+		uint8_t *b = NULL;
+		size_t cap = 0;
+		uint64_t fd_seg = 0;
+		int fd = -1;
+		leveldb_free(val);
+		rc = seg_load(ls, e, &ref, &fd, &fd_seg, &b, &cap);
+		if (fd >= 0)
+			close(fd);
+		if (rc != 0) {
+			free(b);
+			return rc;
+		}
+		e->data = b + RAFT_SEG_RECORD_HEADER_BYTES;
+		*buf = b;
+		return 0;
+	}
+	if (rc != 0) {
+		leveldb_free(val);
+		read_error(ls, "log store %s: malformed entry %" PRIu64, ls->dir,
+			   index);
+		return rc;
+	}
 	copy = malloc(len > 0 ? len : 1);
 	if (copy == NULL) {
 		leveldb_free(val);
@@ -657,7 +1361,7 @@ int raft_logstore_get(struct raft_logstore *ls, uint64_t index,
 	}
 	memcpy(copy, val, len);
 	leveldb_free(val);
-	rc = entry_decode(index, copy, len, e);
+	rc = entry_decode(index, copy, len, e, &ref);
 	if (rc != 0) {
 		free(copy);
 		return rc;
@@ -674,6 +1378,10 @@ long raft_logstore_read(struct raft_logstore *ls, uint64_t from, uint64_t to,
 	leveldb_iterator_t *it = leveldb_create_iterator(ls->db, ls->ropts);
 	uint8_t key[ENTRY_KEY_BYTES];
 	uint64_t bytes = 0, index = from;
+	uint8_t *sbuf = NULL; /* segment payloads, reused */
+	size_t scap = 0;
+	uint64_t fd_seg = 0;
+	int fd = -1;
 	char *lerr = NULL;
 	long count = 0;
 	int rc = 0;
@@ -685,6 +1393,7 @@ long raft_logstore_read(struct raft_logstore *ls, uint64_t from, uint64_t to,
 	while (index <= to && (count == 0 || bytes < max_bytes)) {
 		size_t klen, vlen;
 		const uint8_t *k, *v;
+		struct raft_seg_ref ref;
 		struct raft_entry e;
 
 		if (!leveldb_iter_valid(it)) {
@@ -698,7 +1407,17 @@ long raft_logstore_read(struct raft_logstore *ls, uint64_t from, uint64_t to,
 			rc = -ENOENT;
 			break;
 		}
-		rc = entry_decode(index, v, vlen, &e);
+		rc = entry_decode(index, v, vlen, &e, &ref);
+		if (rc != 0)
+			read_error(ls, "log store %s: malformed entry %" PRIu64,
+				   ls->dir, index);
+		if (rc == 0 && ref.segment != 0) {
+			rc = seg_load(ls, &e, &ref, &fd, &fd_seg, &sbuf, &scap);
+			if (rc == -ENOENT) /* removed meanwhile */
+				break;
+			if (rc == 0)
+				e.data = sbuf + RAFT_SEG_RECORD_HEADER_BYTES;
+		}
 		if (rc == 0)
 			rc = fn(ctx, &e);
 		if (rc != 0)
@@ -716,6 +1435,9 @@ long raft_logstore_read(struct raft_logstore *ls, uint64_t from, uint64_t to,
 		}
 	}
 	leveldb_iter_destroy(it);
+	if (fd >= 0)
+		close(fd);
+	free(sbuf);
 	return rc != 0 ? rc : count;
 }
 
@@ -748,7 +1470,9 @@ int raft_logstore_restore(struct raft_logstore *ls, struct raft *r, char *err,
 	}
 	if (rc == 0)
 		rc = raft_restore_end(r);
-	if (rc != 0)
+	if (rc == -EUCLEAN)
+		raft_logstore_read_error(ls, err, err_size);
+	else if (rc != 0)
 		seterr(err, err_size,
 		       "log store %s: restoring the core failed at entry %" PRIu64
 		       " (%s)",
@@ -805,8 +1529,11 @@ static int term_at(struct raft_logstore *ls, uint64_t index,
 		   const struct raft_logstore_write *pending, uint32_t n_pending,
 		   uint64_t *term)
 {
+	uint8_t key[ENTRY_KEY_BYTES];
+	struct raft_seg_ref ref;
 	struct raft_entry e;
-	void *buf = NULL;
+	char *val = NULL;
+	size_t len = 0;
 	int rc;
 
 	for (uint32_t j = n_pending; j-- > 0;) {
@@ -842,10 +1569,15 @@ static int term_at(struct raft_logstore *ls, uint64_t index,
 		*term = st->snapshot.term;
 		return 0;
 	}
-	rc = raft_logstore_get(ls, index, &e, &buf);
+	/* The record alone: a payload in a segment is not read. */
+	entry_key(key, index);
+	rc = db_get(ls, key, sizeof(key), &val, &len, NULL, 0);
+	if (rc != 0)
+		return rc;
+	rc = entry_decode(index, (const uint8_t *)val, len, &e, &ref);
+	leveldb_free(val);
 	if (rc == 0)
 		*term = e.term;
-	free(buf);
 	return rc;
 }
 
@@ -888,6 +1620,7 @@ static bool snapshot_meta_ok(const struct raft_snapshot_meta *snap)
 /* An install or a compaction (see struct raft_logstore_write), checked
  * against st, added to wb, st advanced. */
 static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
+			struct seg_stage *g,
 			const struct raft_logstore_write *all, uint32_t i_w,
 			struct raft_logstore_info *st, char *err,
 			size_t err_size)
@@ -906,7 +1639,9 @@ static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 			return -EINVAL;
 		}
 		delete_range(wb, st->first_index, st->last_index);
-		rc = put_snapshot(wb, m);
+		rc = stage_truncate(g, 0);
+		if (rc == 0)
+			rc = put_snapshot(wb, m);
 		if (rc != 0)
 			return rc;
 		st->has_snapshot = true;
@@ -942,6 +1677,9 @@ static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 		if (w->compact_below > st->first_index) {
 			delete_range(wb, st->first_index, w->compact_below - 1);
 			st->first_index = w->compact_below;
+			rc = stage_compact(g, w->compact_below);
+			if (rc != 0)
+				return rc;
 		}
 		st->has_snapshot = true;
 		st->snapshot = *m;
@@ -952,6 +1690,7 @@ static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 /* Check one update against the state st the earlier ones leave, add it to
  * wb and advance st. */
 static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
+		      struct seg_stage *g,
 		      const struct raft_logstore_write *all, uint32_t i_w,
 		      struct raft_logstore_info *st, char *err,
 		      size_t err_size)
@@ -982,7 +1721,7 @@ static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 		struct raft_logstore_info before = *st;
 		if (w->hard_state_changed)
 			st->hs = w->hard_state;
-		rc = add_snapshot(ls, wb, all, i_w, st, err, err_size);
+		rc = add_snapshot(ls, wb, g, all, i_w, st, err, err_size);
 		if (rc != 0) {
 			*st = before;
 			return rc;
@@ -1043,22 +1782,45 @@ static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 		entry_key(key, i);
 		leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
 	}
+	if (after < st->last_index) {
+		rc = stage_truncate(g, after + 1);
+		if (rc != 0)
+			return rc;
+	}
 	for (uint32_t i = 0; i < w->n_entries; i++) {
 		const struct raft_entry *e = &w->entries[i];
+		uint8_t ref_val[RAFT_LOGSTORE_ENTRY_REF_BYTES];
 		size_t len = RAFT_LOGSTORE_ENTRY_HEADER_BYTES + e->size;
-		uint8_t *val = malloc(len);
-		if (val == NULL)
-			return -ENOMEM;
+		uint8_t *val;
+		if (e->size >= RAFT_LOGSTORE_SEGMENT_MIN_BYTES &&
+		    e->type == RAFT_ENTRY_NORMAL) {
+			/* A large payload: to a segment, a reference here. */
+			struct raft_seg_ref ref;
+			rc = stage_append(g, e, &ref);
+			if (rc != 0)
+				return rc;
+			val = ref_val;
+			len = sizeof(ref_val);
+			val[9] = ENTRY_FLAG_SEGMENT;
+			raft_seg_ref_encode(&ref,
+					    val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES);
+		} else {
+			val = malloc(len);
+			if (val == NULL)
+				return -ENOMEM;
+			val[9] = 0;
+			if (e->size > 0)
+				memcpy(val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES,
+				       e->data, e->size);
+		}
 		put_u64(val, e->term);
 		val[8] = e->type;
-		val[9] = val[10] = val[11] = 0;
-		if (e->size > 0)
-			memcpy(val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES, e->data,
-			       e->size);
+		val[10] = val[11] = 0;
 		entry_key(key, e->index);
 		leveldb_writebatch_put(wb, (const char *)key, sizeof(key),
 				       (const char *)val, len);
-		free(val);
+		if (val != ref_val)
+			free(val);
 	}
 	st->last_index = end;
 	st->last_term = prev_term;
@@ -1072,7 +1834,9 @@ int raft_logstore_write(struct raft_logstore *ls,
 			char *err, size_t err_size)
 {
 	struct raft_logstore_info st = ls->info;
+	struct seg_stage g;
 	leveldb_writebatch_t *wb;
+	bool upgrade = false;
 	int rc = 0;
 
 	if (ls->failed != 0) {
@@ -1082,14 +1846,31 @@ int raft_logstore_write(struct raft_logstore *ls,
 	wb = leveldb_writebatch_create();
 	if (wb == NULL)
 		return -ENOMEM;
+	rc = stage_init(ls, &g);
 	for (uint32_t i = 0; i < n && rc == 0; i++)
-		rc = add_update(ls, wb, w, i, &st, err, err_size);
+		rc = add_update(ls, wb, &g, w, i, &st, err, err_size);
+	if (rc == 0 && g.n_app > 0 && ls->format < RAFT_LOGSTORE_FORMAT) {
+		/* The first reference to a segment in a format-1 store: from
+		 * this batch on, builds that know no segments refuse it. */
+		put_header(wb, ls->cluster_id, ls->node_id,
+			   RAFT_LOGSTORE_FORMAT);
+		upgrade = true;
+	}
+	/* The payloads first, synced; then the batch that references
+	 * them. A crash between the two leaves bytes nothing references. */
+	if (rc == 0 && g.n_app > 0)
+		rc = stage_write(ls, &g, err, err_size);
 	if (rc == 0)
 		rc = commit_batch(ls, wb, err, err_size);
-	if (rc == 0)
+	if (rc == 0) {
 		ls->info = st;
-	else if (rc == -ENOMEM)
+		stage_commit(ls, &g);
+		if (upgrade)
+			ls->format = RAFT_LOGSTORE_FORMAT;
+	} else if (rc == -ENOMEM) {
 		seterr(err, err_size, "log store %s: out of memory", ls->dir);
+	}
+	stage_free(&g);
 	leveldb_writebatch_destroy(wb);
 	return rc;
 }
@@ -1103,6 +1884,7 @@ int raft_logstore_compact(struct raft_logstore *ls,
 	uint8_t fixed[SNAPSHOT_FIXED_BYTES];
 	uint8_t key[ENTRY_KEY_BYTES];
 	uint64_t term = 0;
+	struct seg_stage g;
 	leveldb_writebatch_t *wb;
 	uint8_t *val;
 	size_t conf_len;
@@ -1150,7 +1932,14 @@ int raft_logstore_compact(struct raft_logstore *ls,
 		entry_key(key, i);
 		leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
 	}
-	rc = commit_batch(ls, wb, err, err_size);
+	rc = stage_init(ls, &g);
+	if (rc == 0)
+		rc = stage_compact(&g, snap->index + 1);
+	if (rc == 0)
+		rc = commit_batch(ls, wb, err, err_size);
+	if (rc == 0)
+		stage_commit(ls, &g);
+	stage_free(&g);
 	leveldb_writebatch_destroy(wb);
 	if (rc != 0)
 		return rc;

@@ -51,10 +51,20 @@
 #include "raft/raft.h"
 
 #define RAFT_LOGSTORE_MAGIC 0x52464c47u /* "RFLG" */
-#define RAFT_LOGSTORE_FORMAT 1u
+#define RAFT_LOGSTORE_FORMAT 2u
 #define RAFT_LOGSTORE_MAX_CLUSTER_ID 64u
 /* Bytes of an entry's value before its payload. */
 #define RAFT_LOGSTORE_ENTRY_HEADER_BYTES 12u
+/* An entry's value when its payload is in a segment: the header, then
+ * u64 segment, u64 offset, u32 size, u32 CRC-32C of the payload. */
+#define RAFT_LOGSTORE_ENTRY_REF_BYTES 36u
+/* Normal entries with at least this many bytes of payload go to segment
+ * files; smaller ones (the consensus and metadata path) stay in LevelDB
+ * (docs/BENCHMARKS.md, "Bulk data path": why this size). */
+#define RAFT_LOGSTORE_SEGMENT_MIN_BYTES (64u * 1024u)
+/* A segment file takes records until the next would take it past this
+ * size (a record larger than that gets a segment of its own). */
+#define RAFT_LOGSTORE_SEGMENT_BYTES (64u * 1024u * 1024u)
 
 struct raft_logstore;
 
@@ -158,6 +168,15 @@ long raft_logstore_read(struct raft_logstore *ls, uint64_t from, uint64_t to,
 			uint64_t max_bytes,
 			int (*fn)(void *ctx, const struct raft_entry *e),
 			void *ctx);
+
+/*
+ * Why the last read (get, read or restore, on any thread) failed with
+ * -EUCLEAN or -EIO: one line naming the log store and, for a payload in a
+ * segment, the file and what is wrong with it. "no read failed" when none
+ * did.
+ */
+void raft_logstore_read_error(struct raft_logstore *ls, char *buf,
+			      size_t size);
 
 /*
  * Fault injection for tests: the nth write from now (1 = the next) and
