@@ -15,24 +15,55 @@
 
 #include "raft/byteorder.h"
 
-/* CRC-32C (Castagnoli), bitwise-table software version until the raft
- * module's hardware one is available. */
+/* CRC-32C (Castagnoli): the SSE 4.2 instruction where the CPU has it, a
+ * table otherwise. Temporary: replaced by the raft module's raft_crc32c
+ * once that lands on main. */
 static uint32_t crc_table[256];
-static int crc_ready;
+static int crc_ready; /* 1: table built, 2: and the CPU has SSE 4.2 */
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t
+crc_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = crc;
+
+	while (len >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		len -= 8;
+	}
+	while (len-- > 0)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return (uint32_t)c;
+}
+#endif
 
 uint32_t raft_seg_crc32c(uint32_t crc, const void *data, size_t len)
 {
 	const uint8_t *p = data;
+	int ready = __atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE);
 
-	if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE)) {
+	if (ready == 0) {
 		for (uint32_t i = 0; i < 256; i++) {
 			uint32_t c = i;
 			for (int k = 0; k < 8; k++)
 				c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
 			crc_table[i] = c;
 		}
-		__atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
+		ready = 1;
+#if defined(__x86_64__)
+		__builtin_cpu_init();
+		if (__builtin_cpu_supports("sse4.2"))
+			ready = 2;
+#endif
+		__atomic_store_n(&crc_ready, ready, __ATOMIC_RELEASE);
 	}
+#if defined(__x86_64__)
+	if (ready == 2)
+		return ~crc_hw(~crc, p, len);
+#endif
 	crc = ~crc;
 	while (len-- > 0)
 		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
