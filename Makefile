@@ -33,11 +33,19 @@ else
 -include $(BUILD)/config.mk
 endif
 
+# LevelDB is linked statically so that raft/crc32c.c's hardware CRC-32C
+# replaces the library's table-driven one (Debian builds it without its
+# hardware path): -u makes the linker take that definition from libraft.a
+# before it searches libleveldb.a. A binary without libraft.a gets LevelDB's
+# own. LevelDB needs libsnappy and libstdc++ when linked statically.
+LEVELDB_LIBS := -Wl,-u,_ZN7leveldb6crc32c6ExtendEjPKcm \
+	-Wl,-Bstatic -lleveldb -Wl,-Bdynamic -lsnappy -lstdc++
+
 $(BUILD)/config.mk: tools/install-deps Makefile
 	@mkdir -p $(@D)
 	@tools/install-deps
 	@{ echo "PKG_CFLAGS := $$(pkg-config --cflags fuse3 openssl cmocka)"; \
-	   echo "PKG_LIBS := $$(pkg-config --libs fuse3 openssl) -lleveldb -lpthread"; \
+	   echo "PKG_LIBS := $$(pkg-config --libs fuse3 openssl) $(LEVELDB_LIBS) -lpthread"; \
 	   echo "CMOCKA_LIBS := $$(pkg-config --libs cmocka)"; } > $@.tmp
 	@mv $@.tmp $@
 

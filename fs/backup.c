@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include "fs/sha256.h"
 #include "fs/store.h"
+#include "raft/raft.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -143,9 +144,9 @@ int fs_backup_write(struct fs_store *s, uint64_t term, const char *path,
 	fs_put_u64(&w, fs_snapshot_index(snap));
 	fs_put_u64(&w, term);
 	fs_put_u64(&w, (uint64_t)time(NULL));
-	fs_put_u32(&w, fs_crc32c(0, head, HEADER_BYTES - 4));
+	fs_put_u32(&w, raft_crc32c(0, head, HEADER_BYTES - 4));
 	rc = write_all(fd, head, sizeof(head));
-	crc = fs_crc32c(crc, head, sizeof(head));
+	crc = raft_crc32c(crc, head, sizeof(head));
 	bytes += sizeof(head);
 	while (rc == 0 && !last) {
 		size_t len;
@@ -157,8 +158,8 @@ int fs_backup_write(struct fs_store *s, uint64_t term, const char *path,
 		rc = write_all(fd, lenb, sizeof(lenb));
 		if (rc == 0)
 			rc = write_all(fd, buf, len);
-		crc = fs_crc32c(crc, lenb, sizeof(lenb));
-		crc = fs_crc32c(crc, buf, len);
+		crc = raft_crc32c(crc, lenb, sizeof(lenb));
+		crc = raft_crc32c(crc, buf, len);
 		bytes += sizeof(lenb) + len;
 		chunks++;
 	}
@@ -167,7 +168,7 @@ int fs_backup_write(struct fs_store *s, uint64_t term, const char *path,
 		fs_put_u32(&w, TRAILER_MAGIC);
 		fs_put_u64(&w, chunks);
 		fs_put_u64(&w, bytes);
-		crc = fs_crc32c(crc, tail, TRAILER_BYTES - 4);
+		crc = raft_crc32c(crc, tail, TRAILER_BYTES - 4);
 		fs_put_u32(&w, crc);
 		rc = write_all(fd, tail, sizeof(tail));
 		bytes += sizeof(tail);
@@ -254,7 +255,7 @@ int fs_backup_restore(struct fs_store *s, const char *path,
 	index = fs_get_u64(&r);
 	term = fs_get_u64(&r);
 	(void)fs_get_u64(&r); /* the time it was taken */
-	if (fs_get_u32(&r) != fs_crc32c(0, head, HEADER_BYTES - 4)) {
+	if (fs_get_u32(&r) != raft_crc32c(0, head, HEADER_BYTES - 4)) {
 		rc = bad(err, err_size, path, "header checksum");
 		goto out;
 	}
@@ -270,7 +271,7 @@ int fs_backup_restore(struct fs_store *s, const char *path,
 		rc = bad(err, err_size, path, "index 0");
 		goto out;
 	}
-	crc = fs_crc32c(crc, head, sizeof(head));
+	crc = raft_crc32c(crc, head, sizeof(head));
 	bytes = sizeof(head);
 	buf = malloc(FS_CHUNK_MIN);
 	if (buf == NULL) {
@@ -300,8 +301,8 @@ int fs_backup_restore(struct fs_store *s, const char *path,
 			rc = rc == 0 ? -EBADMSG : rc;
 			break;
 		}
-		crc = fs_crc32c(crc, lenb, sizeof(lenb));
-		crc = fs_crc32c(crc, buf, len);
+		crc = raft_crc32c(crc, lenb, sizeof(lenb));
+		crc = raft_crc32c(crc, buf, len);
 		bytes += sizeof(lenb) + len;
 		chunks++;
 		rc = fs_install_chunk(in, buf, len);
@@ -319,7 +320,7 @@ int fs_backup_restore(struct fs_store *s, const char *path,
 		    (fs_get_u32(&r) != TRAILER_MAGIC || fs_get_u64(&r) != chunks ||
 		     fs_get_u64(&r) != bytes ||
 		     fs_get_u32(&r) !=
-			     fs_crc32c(crc, tail, TRAILER_BYTES - 4) ||
+			     raft_crc32c(crc, tail, TRAILER_BYTES - 4) ||
 		     read_all(fd, &extra, 1) != 0))
 			rc = -EBADMSG;
 		else if (rc == 0)

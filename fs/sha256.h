@@ -18,8 +18,4 @@ void fs_sha256_init(struct fs_sha256 *c);
 void fs_sha256_update(struct fs_sha256 *c, const void *data, size_t len);
 void fs_sha256_final(struct fs_sha256 *c, uint8_t out[32]);
 
-/* CRC-32C (Castagnoli), for the running checksum of snapshot streams:
- * crc of the bytes so far, continued with data. Start from 0. */
-uint32_t fs_crc32c(uint32_t crc, const void *data, size_t len);
-
 #endif

@@ -12,6 +12,7 @@
 
 #include "fs/sha256.h"
 #include "fs/store.h"
+#include "raft/raft.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -102,7 +103,7 @@ int fs_snapshot_next(struct fs_snapshot *snap, uint8_t *buf, size_t size,
 		return rc;
 	payload_len = w.len - CHUNK_HEADER_BYTES;
 	snap->done = !fs_kv_iter_valid(snap->it);
-	snap->crc = fs_crc32c(snap->crc, buf + CHUNK_HEADER_BYTES, payload_len);
+	snap->crc = raft_crc32c(snap->crc, buf + CHUNK_HEADER_BYTES, payload_len);
 	w.len = 0;
 	fs_put_u32(&w, CHUNK_MAGIC);
 	fs_put_u8(&w, FS_SNAPSHOT_VERSION);
@@ -228,7 +229,7 @@ static int install_chunk(struct fs_install *in, const uint8_t *chunk,
 	if (!fs_rbuf_done(&r) || index != in->index || term != in->term ||
 	    offset != in->offset || flags > 1)
 		return -EBADMSG;
-	in->crc = fs_crc32c(in->crc, payload, payload_len);
+	in->crc = raft_crc32c(in->crc, payload, payload_len);
 	if (crc != in->crc)
 		return -EBADMSG;
 	r = (struct fs_rbuf){payload, payload_len, 0, false};

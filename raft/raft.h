@@ -1016,4 +1016,14 @@ int raft_runtime_request_snapshot(struct raft_runtime *rt, uint64_t peer);
 void raft_runtime_status_get(struct raft_runtime *rt,
 			     struct raft_runtime_status *st);
 
+/* ---------------------------------------------------------------------- */
+/* Checksums.                                                              */
+
+/* CRC-32C (Castagnoli) of data continued from crc (start from 0): the
+ * hardware instruction where the CPU has it. Any thread. The same function
+ * serves LevelDB (raft/crc32c.c). */
+uint32_t raft_crc32c(uint32_t crc, const void *data, size_t len);
+/* Whether raft_crc32c uses the CPU's instruction. */
+bool raft_crc32c_hardware(void);
+
 #endif

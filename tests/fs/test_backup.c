@@ -14,6 +14,7 @@
 
 #include "fs/fs.h"
 #include "fs/sha256.h"
+#include "raft/raft.h"
 #include "tests/fs/fs_test.h"
 
 struct fixture {
@@ -202,7 +203,7 @@ static void test_damage_anywhere_refused(void **state)
 	{
 		uint32_t crc;
 		buf[7] = 2;
-		crc = fs_crc32c(0, buf, 32);
+		crc = raft_crc32c(0, buf, 32);
 		buf[32] = (uint8_t)(crc >> 24);
 		buf[33] = (uint8_t)(crc >> 16);
 		buf[34] = (uint8_t)(crc >> 8);
