@@ -400,7 +400,7 @@ static int stage_append(struct seg_stage *g, const struct raft_entry *e,
 	ref->segment = g->cur;
 	ref->offset = g->size;
 	ref->size = e->size;
-	ref->crc = raft_seg_crc32c(0, e->data, e->size);
+	ref->crc = raft_crc32c(0, e->data, e->size);
 	g->app[g->n_app++] = (struct seg_append){ref->segment, ref->offset, e,
 						 ref->crc};
 	g->size += rec;

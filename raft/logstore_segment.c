@@ -14,61 +14,7 @@
 #include <unistd.h>
 
 #include "raft/byteorder.h"
-
-/* CRC-32C (Castagnoli): the SSE 4.2 instruction where the CPU has it, a
- * table otherwise. Temporary: replaced by the raft module's raft_crc32c
- * once that lands on main. */
-static uint32_t crc_table[256];
-static int crc_ready; /* 1: table built, 2: and the CPU has SSE 4.2 */
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t
-crc_hw(uint32_t crc, const uint8_t *p, size_t len)
-{
-	uint64_t c = crc;
-
-	while (len >= 8) {
-		uint64_t v;
-		memcpy(&v, p, 8);
-		c = __builtin_ia32_crc32di(c, v);
-		p += 8;
-		len -= 8;
-	}
-	while (len-- > 0)
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-	return (uint32_t)c;
-}
-#endif
-
-uint32_t raft_seg_crc32c(uint32_t crc, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	int ready = __atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE);
-
-	if (ready == 0) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-			crc_table[i] = c;
-		}
-		ready = 1;
-#if defined(__x86_64__)
-		__builtin_cpu_init();
-		if (__builtin_cpu_supports("sse4.2"))
-			ready = 2;
-#endif
-		__atomic_store_n(&crc_ready, ready, __ATOMIC_RELEASE);
-	}
-#if defined(__x86_64__)
-	if (ready == 2)
-		return ~crc_hw(~crc, p, len);
-#endif
-	crc = ~crc;
-	while (len-- > 0)
-		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
+#include "raft/raft.h"
 
 void raft_seg_name(char *name, uint64_t segment)
 {
@@ -120,14 +66,14 @@ void raft_seg_header_encode(uint8_t *p, uint64_t segment, uint64_t node_id)
 	raft_put_u32(p + 4, RAFT_SEG_VERSION);
 	raft_put_u64(p + 8, segment);
 	raft_put_u64(p + 16, node_id);
-	raft_put_u32(p + 28, raft_seg_crc32c(0, p, 28));
+	raft_put_u32(p + 28, raft_crc32c(0, p, 28));
 }
 
 int raft_seg_header_check(const uint8_t *p, uint64_t segment,
 			  uint64_t node_id)
 {
 	if (raft_get_u32(p) != RAFT_SEG_FILE_MAGIC ||
-	    raft_get_u32(p + 28) != raft_seg_crc32c(0, p, 28))
+	    raft_get_u32(p + 28) != raft_crc32c(0, p, 28))
 		return -EUCLEAN;
 	if (raft_get_u32(p + 4) > RAFT_SEG_VERSION)
 		return -EPROTONOSUPPORT;
@@ -145,7 +91,7 @@ void raft_seg_record_header_encode(uint8_t *p, uint64_t index, uint64_t term,
 	raft_put_u64(p + 8, index);
 	raft_put_u64(p + 16, term);
 	raft_put_u32(p + 24, crc);
-	raft_put_u32(p + 28, raft_seg_crc32c(0, p, 28));
+	raft_put_u32(p + 28, raft_crc32c(0, p, 28));
 }
 
 int raft_seg_record_read(int fd, const struct raft_seg_ref *ref,
@@ -176,7 +122,7 @@ int raft_seg_record_read(int fd, const struct raft_seg_ref *ref,
 		got += (size_t)n;
 	}
 	if (raft_get_u32(buf) != RAFT_SEG_RECORD_MAGIC ||
-	    raft_get_u32(buf + 28) != raft_seg_crc32c(0, buf, 28)) {
+	    raft_get_u32(buf + 28) != raft_crc32c(0, buf, 28)) {
 		snprintf(why, why_size,
 			 "no valid record header at offset %" PRIu64
 			 " (entry %" PRIu64 ")",
@@ -195,7 +141,7 @@ int raft_seg_record_read(int fd, const struct raft_seg_ref *ref,
 			 term, ref->size);
 		return -EUCLEAN;
 	}
-	if (raft_seg_crc32c(0, buf + RAFT_SEG_RECORD_HEADER_BYTES, ref->size) !=
+	if (raft_crc32c(0, buf + RAFT_SEG_RECORD_HEADER_BYTES, ref->size) !=
 	    ref->crc) {
 		snprintf(why, why_size,
 			 "checksum mismatch in the payload of entry %" PRIu64

@@ -37,9 +37,6 @@ struct raft_seg_ref {
 	uint32_t crc;     /* CRC-32C of the payload */
 };
 
-/* CRC-32C of data continued from crc (start with 0). */
-uint32_t raft_seg_crc32c(uint32_t crc, const void *data, size_t len);
-
 /* "segment-%016" PRIx64 into name (RAFT_SEG_NAME_BYTES). */
 void raft_seg_name(char *name, uint64_t segment);
 /* The segment number a directory entry's name gives, or 0 when the name
