@@ -17,10 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <dirent.h>
-#include <limits.h>
 #include <pthread.h>
-#include <sys/uio.h>
 
 #include <leveldb/c.h>
 
@@ -35,22 +32,6 @@
 #define SNAPSHOT_FIXED_BYTES 24u
 /* Entry value byte 9: the payload is in a segment. */
 #define ENTRY_FLAG_SEGMENT 0x01u
-
-/* A segment file that kept entries reference: their indexes lie in
- * [min_index, max_index] (bounds: a truncation or a compaction narrows
- * them without knowing exactly which entries remain). */
-struct seg_live {
-	uint64_t num;
-	uint64_t min_index;
-	uint64_t max_index;
-	uint64_t end; /* at open: the end of the last referenced record */
-};
-
-struct seg_set {
-	struct seg_live *v; /* ascending num */
-	size_t n;
-	size_t cap;
-};
 
 struct raft_logstore {
 	char *dir;
@@ -68,12 +49,7 @@ struct raft_logstore {
 	char failed_msg[512];
 	uint64_t fail_countdown; /* fault injection: 0 off */
 	int fail_errno;
-	/* Segments (writer thread only). */
-	struct seg_set segs; /* every segment a kept entry references */
-	int seg_fd;          /* the segment appended to, or -1 */
-	uint64_t seg_cur;    /* its number; 0: the next append starts one */
-	uint64_t seg_size;   /* its size: the next record's offset */
-	uint64_t seg_next;   /* the number of the next new segment */
+	struct raft_seg_writer segw; /* segments (writer thread only) */
 	/* The last failed read's message (any thread, under read_mu). */
 	pthread_mutex_t read_mu;
 	char read_err[384];
@@ -191,17 +167,6 @@ static int entry_decode(uint64_t index, const uint8_t *val, size_t len,
 static int fail_store(struct raft_logstore *ls, int rc, const char *what,
 		      char *err, size_t err_size);
 
-static int seg_path(const struct raft_logstore *ls, uint64_t num, char *path,
-		    size_t size)
-{
-	char name[RAFT_SEG_NAME_BYTES];
-	int n;
-
-	raft_seg_name(name, num);
-	n = snprintf(path, size, "%s/%s", ls->dir, name);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
 static void read_error(struct raft_logstore *ls, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -226,363 +191,20 @@ void raft_logstore_read_error(struct raft_logstore *ls, char *buf,
 	pthread_mutex_unlock(&ls->read_mu);
 }
 
-static struct seg_live *seg_find(struct seg_set *s, uint64_t num)
+/* Write and sync the stage's payloads; a failure fails the store. */
+static int write_segments(struct raft_logstore *ls, struct raft_seg_stage *g,
+			  char *err, size_t err_size)
 {
-	for (size_t i = s->n; i-- > 0;)
-		if (s->v[i].num == num)
-			return &s->v[i];
-	return NULL;
-}
-
-/* Add segment num (kept ascending). */
-static struct seg_live *seg_add(struct seg_set *s, uint64_t num)
-{
-	size_t at = s->n;
-
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		struct seg_live *v = realloc(s->v, cap * sizeof(*v));
-		if (v == NULL)
-			return NULL;
-		s->v = v;
-		s->cap = cap;
-	}
-	while (at > 0 && s->v[at - 1].num > num)
-		at--;
-	memmove(&s->v[at + 1], &s->v[at], (s->n - at) * sizeof(*s->v));
-	s->n++;
-	s->v[at] = (struct seg_live){num, UINT64_MAX, 0, 0};
-	return &s->v[at];
-}
-
-static int seg_set_copy(struct seg_set *dst, const struct seg_set *src)
-{
-	dst->n = dst->cap = 0;
-	dst->v = NULL;
-	if (src->n == 0)
-		return 0;
-	dst->v = malloc(src->cap * sizeof(*dst->v));
-	if (dst->v == NULL)
-		return -ENOMEM;
-	memcpy(dst->v, src->v, src->n * sizeof(*dst->v));
-	dst->n = src->n;
-	dst->cap = src->cap;
-	return 0;
-}
-
-/* A large payload of the pending write, appended at (seg, offset). */
-struct seg_append {
-	uint64_t seg;
-	uint64_t offset;
-	const struct raft_entry *e;
-	uint32_t crc;
-};
-
-/* The segment side of one raft_logstore_write (or compaction), built
- * while the batch is, applied to the store only once the batch is
- * durable. */
-struct seg_stage {
-	struct seg_set segs; /* ls->segs as the batch leaves it */
-	uint64_t cur;        /* 0: the next append starts a new segment */
-	uint64_t size;
-	uint64_t next;
-	struct seg_append *app;
-	size_t n_app, cap_app;
-	uint64_t *dead; /* segments no kept entry references any more */
-	size_t n_dead, cap_dead;
-	int new_fd; /* the stage's cur, when created by this write */
-};
-
-static int stage_init(struct raft_logstore *ls, struct seg_stage *g)
-{
-	memset(g, 0, sizeof(*g));
-	g->cur = ls->seg_cur;
-	g->size = ls->seg_size;
-	g->next = ls->seg_next;
-	g->new_fd = -1;
-	return seg_set_copy(&g->segs, &ls->segs);
-}
-
-static void stage_free(struct seg_stage *g)
-{
-	free(g->segs.v);
-	free(g->app);
-	free(g->dead);
-	if (g->new_fd >= 0)
-		close(g->new_fd);
-}
-
-/* Segment i is no longer referenced: drop it, unlink it once durable. */
-static int stage_kill(struct seg_stage *g, size_t i)
-{
-	if (g->n_dead == g->cap_dead) {
-		size_t cap = g->cap_dead ? g->cap_dead * 2 : 8;
-		uint64_t *d = realloc(g->dead, cap * sizeof(*d));
-		if (d == NULL)
-			return -ENOMEM;
-		g->dead = d;
-		g->cap_dead = cap;
-	}
-	g->dead[g->n_dead++] = g->segs.v[i].num;
-	if (g->segs.v[i].num == g->cur)
-		g->cur = 0;
-	memmove(&g->segs.v[i], &g->segs.v[i + 1],
-		(g->segs.n - i - 1) * sizeof(*g->segs.v));
-	g->segs.n--;
-	return 0;
-}
-
-/* Entries from index t on are gone (a suffix truncation, or all of
- * them: t = 0). Appends after it start a new segment, so that a
- * segment's indexes never go backwards. */
-static int stage_truncate(struct seg_stage *g, uint64_t t)
-{
-	for (size_t i = g->segs.n; i-- > 0;) {
-		struct seg_live *s = &g->segs.v[i];
-		if (s->min_index >= t) {
-			int rc = stage_kill(g, i);
-			if (rc != 0)
-				return rc;
-		} else if (s->max_index >= t) {
-			s->max_index = t - 1;
-		}
-	}
-	g->cur = 0;
-	return 0;
-}
-
-/* Entries below c are gone (a compaction). */
-static int stage_compact(struct seg_stage *g, uint64_t c)
-{
-	for (size_t i = g->segs.n; i-- > 0;) {
-		struct seg_live *s = &g->segs.v[i];
-		if (s->max_index < c) {
-			int rc = stage_kill(g, i);
-			if (rc != 0)
-				return rc;
-		} else if (s->min_index < c) {
-			s->min_index = c;
-		}
-	}
-	return 0;
-}
-
-/* Place e's payload: the current segment, or a new one when there is
- * none or this record would take it past RAFT_LOGSTORE_SEGMENT_BYTES. */
-static int stage_append(struct seg_stage *g, const struct raft_entry *e,
-			struct raft_seg_ref *ref)
-{
-	uint64_t rec = RAFT_SEG_RECORD_HEADER_BYTES + (uint64_t)e->size;
-	struct seg_live *s;
-
-	if (g->cur == 0 || (g->size > RAFT_SEG_HEADER_BYTES &&
-			    g->size + rec > RAFT_LOGSTORE_SEGMENT_BYTES)) {
-		g->cur = g->next++;
-		g->size = RAFT_SEG_HEADER_BYTES;
-		s = seg_add(&g->segs, g->cur);
-	} else {
-		s = seg_find(&g->segs, g->cur);
-	}
-	if (s == NULL)
-		return -ENOMEM;
-	if (g->n_app == g->cap_app) {
-		size_t cap = g->cap_app ? g->cap_app * 2 : 16;
-		struct seg_append *a = realloc(g->app, cap * sizeof(*a));
-		if (a == NULL)
-			return -ENOMEM;
-		g->app = a;
-		g->cap_app = cap;
-	}
-	if (e->index < s->min_index)
-		s->min_index = e->index;
-	if (e->index > s->max_index)
-		s->max_index = e->index;
-	ref->segment = g->cur;
-	ref->offset = g->size;
-	ref->size = e->size;
-	ref->crc = raft_crc32c(0, e->data, e->size);
-	g->app[g->n_app++] = (struct seg_append){ref->segment, ref->offset, e,
-						 ref->crc};
-	g->size += rec;
-	return 0;
-}
-
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-#ifndef RAFT_LOGSTORE_TEST_SKIP_SYNC
-	if (fsync(fd) != 0)
-		rc = -errno;
-#endif
-	close(fd);
-	return rc;
-}
-
-/* Write iov (cnt entries, len bytes) at off, whole. */
-static int pwrite_all(int fd, struct iovec *iov, int cnt, off_t off)
-{
-	while (cnt > 0) {
-		int n_iov = cnt < IOV_MAX ? cnt : IOV_MAX;
-		ssize_t n = pwritev(fd, iov, n_iov, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		off += n;
-		while (cnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
-}
-
-/* Append the records of segment g->app[from..to) (all of one segment) to
- * its file, creating it when new, and sync them. *fd: the open file
- * (ls->seg_fd, or a new one the caller then owns). */
-static int seg_write_group(struct raft_logstore *ls, struct seg_stage *g,
-			   size_t from, size_t to, int *fd, bool *created,
-			   char *what, size_t what_size)
-{
-	uint64_t num = g->app[from].seg;
-	size_t n = 2 * (to - from) + 1;
-	struct iovec *iov = calloc(n, sizeof(*iov));
-	uint8_t *heads = malloc((to - from + 1) * RAFT_SEG_RECORD_HEADER_BYTES);
-	char path[4096], name[RAFT_SEG_NAME_BYTES];
-	int cnt = 0, rc;
-	off_t off = (off_t)g->app[from].offset;
-
-	raft_seg_name(name, num);
-
-	*fd = -1;
-	*created = false;
-	if (iov == NULL || heads == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = seg_path(ls, num, path, sizeof(path));
-	if (rc != 0)
-		goto out;
-	if (num == ls->seg_cur && ls->seg_fd >= 0) {
-		*fd = ls->seg_fd;
-	} else {
-		*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (*fd < 0) {
-			rc = -errno;
-			snprintf(what, what_size, "cannot create %s: %s", name,
-				 strerror(errno));
-			goto out;
-		}
-		*created = true;
-		raft_seg_header_encode(heads, num, ls->node_id);
-		iov[cnt++] = (struct iovec){heads, RAFT_SEG_HEADER_BYTES};
-		off = 0;
-	}
-	for (size_t i = from; i < to; i++) {
-		const struct seg_append *a = &g->app[i];
-		uint8_t *h = heads + (i - from + 1) * RAFT_SEG_RECORD_HEADER_BYTES;
-		raft_seg_record_header_encode(h, a->e->index, a->e->term,
-					      a->e->size, a->crc);
-		iov[cnt++] = (struct iovec){h, RAFT_SEG_RECORD_HEADER_BYTES};
-		iov[cnt++] = (struct iovec){(void *)a->e->data, a->e->size};
-	}
-	rc = pwrite_all(*fd, iov, cnt, off);
-#ifndef RAFT_LOGSTORE_TEST_SKIP_SYNC
-	if (rc == 0 && fdatasync(*fd) != 0)
-		rc = -errno;
-#endif
-	if (rc != 0)
-		snprintf(what, what_size, "%s: %s", name, strerror(-rc));
-out:
-	free(iov);
-	free(heads);
-	return rc;
-}
-
-/* Write and sync every payload of the stage, before the batch that
- * references them. */
-static int stage_write(struct raft_logstore *ls, struct seg_stage *g,
-		       char *err, size_t err_size)
-{
-	bool any_created = false;
 	char what[128];
-	int rc = 0;
+	int rc = raft_seg_stage_write(g, &ls->segw, what, sizeof(what));
 
-	for (size_t from = 0; rc == 0 && from < g->n_app;) {
-		size_t to = from + 1;
-		bool created = false;
-		int fd = -1;
-		while (to < g->n_app && g->app[to].seg == g->app[from].seg)
-			to++;
-		rc = seg_write_group(ls, g, from, to, &fd, &created, what,
-				     sizeof(what));
-		any_created |= created;
-		if (created) {
-			/* Keep the file the next writes append to. */
-			if (rc == 0 && g->app[from].seg == g->cur) {
-				g->new_fd = fd;
-			} else if (fd >= 0) {
-				close(fd);
-			}
-		}
-		from = to;
+	if (rc == 0)
+		return 0;
+	if (rc == -ENOMEM) {
+		seterr(err, err_size, "log store %s: out of memory", ls->dir);
+		return rc;
 	}
-	if (rc == 0 && any_created) {
-		rc = sync_dir(ls->dir);
-		if (rc != 0)
-			snprintf(what, sizeof(what), "syncing the directory: %s",
-				 strerror(-rc));
-	}
-	if (rc != 0) {
-		if (rc == -ENOMEM) {
-			seterr(err, err_size, "log store %s: out of memory",
-			       ls->dir);
-			return rc;
-		}
-		return fail_store(ls, rc == -ENOSPC ? rc : -EIO, what, err,
-				  err_size);
-	}
-	return 0;
-}
-
-/* The batch is durable: the stage becomes the store's segment state, and
- * the segments nothing references any more are removed. An unlink that
- * fails or is lost in a crash leaves an orphan, removed on the next
- * open. */
-static void stage_commit(struct raft_logstore *ls, struct seg_stage *g)
-{
-	char path[4096];
-
-	if (ls->seg_cur != g->cur || g->cur == 0) {
-		if (ls->seg_fd >= 0)
-			close(ls->seg_fd);
-		ls->seg_fd = -1;
-		if (g->cur != 0 && g->new_fd >= 0) {
-			ls->seg_fd = g->new_fd;
-			g->new_fd = -1;
-		}
-	}
-	ls->seg_cur = ls->seg_fd >= 0 ? g->cur : 0;
-	ls->seg_size = g->size;
-	ls->seg_next = g->next;
-	free(ls->segs.v);
-	ls->segs = g->segs;
-	g->segs.v = NULL;
-	g->segs.n = g->segs.cap = 0;
-	for (size_t i = 0; i < g->n_dead; i++)
-		if (seg_path(ls, g->dead[i], path, sizeof(path)) == 0)
-			unlink(path);
+	return fail_store(ls, rc == -ENOSPC ? rc : -EIO, what, err, err_size);
 }
 
 /* ---- open and validation ---- */
@@ -601,9 +223,7 @@ void raft_logstore_close(struct raft_logstore *ls)
 		leveldb_readoptions_destroy(ls->ropts);
 	if (ls->wopts != NULL)
 		leveldb_writeoptions_destroy(ls->wopts);
-	if (ls->seg_fd >= 0)
-		close(ls->seg_fd);
-	free(ls->segs.v);
+	raft_seg_writer_release(&ls->segw);
 	pthread_mutex_destroy(&ls->read_mu);
 	free(ls->dir);
 	free(ls->cluster_id);
@@ -793,14 +413,12 @@ static int load_snapshot(struct raft_logstore *ls, char *err, size_t err_size)
 	return 0;
 }
 
-/* Entry index references ref: note it in ls->segs. */
+/* Entry index references ref: a format-2 store, noted for the checks of
+ * raft_seg_writer_open_check. */
 static int note_reference(struct raft_logstore *ls, uint64_t index,
 			  const struct raft_seg_ref *ref, char *err,
 			  size_t err_size)
 {
-	struct seg_live *s;
-	uint64_t end = ref->offset + RAFT_SEG_RECORD_HEADER_BYTES + ref->size;
-
 	if (ls->format < 2) {
 		seterr(err, err_size,
 		       "log store %s: entry %" PRIu64 " references a segment "
@@ -809,97 +427,7 @@ static int note_reference(struct raft_logstore *ls, uint64_t index,
 		       ls->dir, index, ls->format);
 		return -EUCLEAN;
 	}
-	s = seg_find(&ls->segs, ref->segment);
-	if (s == NULL)
-		s = seg_add(&ls->segs, ref->segment);
-	if (s == NULL)
-		return -ENOMEM;
-	if (index < s->min_index)
-		s->min_index = index;
-	if (index > s->max_index)
-		s->max_index = index;
-	if (end > s->end)
-		s->end = end;
-	return 0;
-}
-
-/* Every referenced segment file is there, with its header and at least
- * the bytes referenced (records are checked when read: fsck --data reads
- * them all). Then unreferenced segment files (a crash between a
- * segment's sync and its batch, or before a deletion) are removed, and
- * new appends go to a new segment numbered after every file present:
- * nothing is ever appended behind bytes this open did not account for. */
-static int check_segments(struct raft_logstore *ls, char *err,
-			  size_t err_size)
-{
-	uint8_t head[RAFT_SEG_HEADER_BYTES];
-	char path[4096], name[RAFT_SEG_NAME_BYTES];
-	uint64_t top = 0;
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
-
-	for (size_t i = 0; rc == 0 && i < ls->segs.n; i++) {
-		const struct seg_live *s = &ls->segs.v[i];
-		struct stat st;
-		int fd;
-		raft_seg_name(name, s->num);
-		if (seg_path(ls, s->num, path, sizeof(path)) != 0)
-			return -ENAMETOOLONG;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			seterr(err, err_size,
-			       "log store %s: segment file %s: %s (entries "
-			       "%" PRIu64 "..%" PRIu64 " reference it), refusing "
-			       "to start; the node must be restored from the "
-			       "cluster",
-			       ls->dir, name, strerror(errno), s->min_index,
-			       s->max_index);
-			return errno == ENOENT ? -EUCLEAN : -EIO;
-		}
-		if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head) ||
-		    (rc = raft_seg_header_check(head, s->num, ls->node_id)) != 0) {
-			seterr(err, err_size,
-			       "log store %s: segment file %s has no valid "
-			       "header, refusing to start; the node must be "
-			       "restored from the cluster",
-			       ls->dir, name);
-			rc = rc == -EPROTONOSUPPORT ? rc : -EUCLEAN;
-		} else if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < s->end) {
-			seterr(err, err_size,
-			       "log store %s: segment file %s is short (%jd "
-			       "bytes, entries reference %" PRIu64 "), refusing "
-			       "to start; the node must be restored from the "
-			       "cluster",
-			       ls->dir, name, (intmax_t)st.st_size, s->end);
-			rc = -EUCLEAN;
-		}
-		close(fd);
-		if (s->num > top)
-			top = s->num;
-	}
-	if (rc != 0)
-		return rc;
-	d = opendir(ls->dir);
-	if (d == NULL) {
-		seterr(err, err_size, "log store %s: cannot list it: %s",
-		       ls->dir, strerror(errno));
-		return -EIO;
-	}
-	while ((de = readdir(d)) != NULL) {
-		uint64_t num = raft_seg_parse_name(de->d_name);
-		if (num == 0)
-			continue;
-		if (num > top)
-			top = num;
-		if (seg_find(&ls->segs, num) == NULL &&
-		    seg_path(ls, num, path, sizeof(path)) == 0)
-			unlink(path);
-	}
-	closedir(d);
-	ls->seg_next = top + 1;
-	ls->seg_cur = 0;
-	return 0;
+	return raft_seg_writer_note(&ls->segw, index, ref);
 }
 
 /* Walk every record: known keys only, entries contiguous from the
@@ -1119,7 +647,7 @@ static int create_store(const char *dir, const char *cluster_id,
 	int rc;
 
 	if (tmp != NULL) {
-		tmp->seg_fd = -1;
+		raft_seg_writer_init(&tmp->segw, NULL, node_id);
 		pthread_mutex_init(&tmp->read_mu, NULL);
 	}
 	if (tmp == NULL || asprintf(&tmp->dir, "%s.new", dir) < 0) {
@@ -1196,7 +724,7 @@ int raft_logstore_open(const char *dir, const char *cluster_id,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	ls->seg_fd = -1;
+	raft_seg_writer_init(&ls->segw, NULL, node_id);
 	pthread_mutex_init(&ls->read_mu, NULL);
 	ls->node_id = node_id;
 	if ((ls->dir = strdup(dir)) == NULL ||
@@ -1204,6 +732,7 @@ int raft_logstore_open(const char *dir, const char *cluster_id,
 		rc = -ENOMEM;
 		goto fail;
 	}
+	ls->segw.dir = ls->dir;
 	rc = db_open(ls, false, err, err_size);
 	if (rc != 0)
 		goto fail;
@@ -1217,7 +746,7 @@ int raft_logstore_open(const char *dir, const char *cluster_id,
 	if (rc == 0)
 		rc = scan_records(ls, err, err_size);
 	if (rc == 0)
-		rc = check_segments(ls, err, err_size);
+		rc = raft_seg_writer_open_check(&ls->segw, err, err_size);
 	if (rc != 0)
 		goto fail;
 	if (info != NULL)
@@ -1276,7 +805,7 @@ static int seg_load(struct raft_logstore *ls, const struct raft_entry *e,
 {
 	size_t need = RAFT_SEG_RECORD_HEADER_BYTES + (size_t)ref->size;
 	char path[4096], why[256];
-	int rc = seg_path(ls, ref->segment, path, sizeof(path));
+	int rc = raft_seg_path(ls->dir, ref->segment, path, sizeof(path));
 
 	if (rc != 0)
 		return rc;
@@ -1620,7 +1149,7 @@ static bool snapshot_meta_ok(const struct raft_snapshot_meta *snap)
 /* An install or a compaction (see struct raft_logstore_write), checked
  * against st, added to wb, st advanced. */
 static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
-			struct seg_stage *g,
+			struct raft_seg_stage *g,
 			const struct raft_logstore_write *all, uint32_t i_w,
 			struct raft_logstore_info *st, char *err,
 			size_t err_size)
@@ -1639,7 +1168,7 @@ static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 			return -EINVAL;
 		}
 		delete_range(wb, st->first_index, st->last_index);
-		rc = stage_truncate(g, 0);
+		rc = raft_seg_stage_truncate(g, 0);
 		if (rc == 0)
 			rc = put_snapshot(wb, m);
 		if (rc != 0)
@@ -1677,7 +1206,7 @@ static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 		if (w->compact_below > st->first_index) {
 			delete_range(wb, st->first_index, w->compact_below - 1);
 			st->first_index = w->compact_below;
-			rc = stage_compact(g, w->compact_below);
+			rc = raft_seg_stage_compact(g, w->compact_below);
 			if (rc != 0)
 				return rc;
 		}
@@ -1690,7 +1219,7 @@ static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 /* Check one update against the state st the earlier ones leave, add it to
  * wb and advance st. */
 static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
-		      struct seg_stage *g,
+		      struct raft_seg_stage *g,
 		      const struct raft_logstore_write *all, uint32_t i_w,
 		      struct raft_logstore_info *st, char *err,
 		      size_t err_size)
@@ -1783,7 +1312,7 @@ static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 		leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
 	}
 	if (after < st->last_index) {
-		rc = stage_truncate(g, after + 1);
+		rc = raft_seg_stage_truncate(g, after + 1);
 		if (rc != 0)
 			return rc;
 	}
@@ -1796,7 +1325,7 @@ static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 		    e->type == RAFT_ENTRY_NORMAL) {
 			/* A large payload: to a segment, a reference here. */
 			struct raft_seg_ref ref;
-			rc = stage_append(g, e, &ref);
+			rc = raft_seg_stage_append(g, e, &ref);
 			if (rc != 0)
 				return rc;
 			val = ref_val;
@@ -1834,7 +1363,7 @@ int raft_logstore_write(struct raft_logstore *ls,
 			char *err, size_t err_size)
 {
 	struct raft_logstore_info st = ls->info;
-	struct seg_stage g;
+	struct raft_seg_stage g;
 	leveldb_writebatch_t *wb;
 	bool upgrade = false;
 	int rc = 0;
@@ -1846,7 +1375,7 @@ int raft_logstore_write(struct raft_logstore *ls,
 	wb = leveldb_writebatch_create();
 	if (wb == NULL)
 		return -ENOMEM;
-	rc = stage_init(ls, &g);
+	rc = raft_seg_stage_init(&g, &ls->segw);
 	for (uint32_t i = 0; i < n && rc == 0; i++)
 		rc = add_update(ls, wb, &g, w, i, &st, err, err_size);
 	if (rc == 0 && g.n_app > 0 && ls->format < RAFT_LOGSTORE_FORMAT) {
@@ -1859,18 +1388,18 @@ int raft_logstore_write(struct raft_logstore *ls,
 	/* The payloads first, synced; then the batch that references
 	 * them. A crash between the two leaves bytes nothing references. */
 	if (rc == 0 && g.n_app > 0)
-		rc = stage_write(ls, &g, err, err_size);
+		rc = write_segments(ls, &g, err, err_size);
 	if (rc == 0)
 		rc = commit_batch(ls, wb, err, err_size);
 	if (rc == 0) {
 		ls->info = st;
-		stage_commit(ls, &g);
+		raft_seg_stage_commit(&g, &ls->segw);
 		if (upgrade)
 			ls->format = RAFT_LOGSTORE_FORMAT;
 	} else if (rc == -ENOMEM) {
 		seterr(err, err_size, "log store %s: out of memory", ls->dir);
 	}
-	stage_free(&g);
+	raft_seg_stage_free(&g);
 	leveldb_writebatch_destroy(wb);
 	return rc;
 }
@@ -1884,7 +1413,7 @@ int raft_logstore_compact(struct raft_logstore *ls,
 	uint8_t fixed[SNAPSHOT_FIXED_BYTES];
 	uint8_t key[ENTRY_KEY_BYTES];
 	uint64_t term = 0;
-	struct seg_stage g;
+	struct raft_seg_stage g;
 	leveldb_writebatch_t *wb;
 	uint8_t *val;
 	size_t conf_len;
@@ -1932,14 +1461,14 @@ int raft_logstore_compact(struct raft_logstore *ls,
 		entry_key(key, i);
 		leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
 	}
-	rc = stage_init(ls, &g);
+	rc = raft_seg_stage_init(&g, &ls->segw);
 	if (rc == 0)
-		rc = stage_compact(&g, snap->index + 1);
+		rc = raft_seg_stage_compact(&g, snap->index + 1);
 	if (rc == 0)
 		rc = commit_batch(ls, wb, err, err_size);
 	if (rc == 0)
-		stage_commit(ls, &g);
-	stage_free(&g);
+		raft_seg_stage_commit(&g, &ls->segw);
+	raft_seg_stage_free(&g);
 	leveldb_writebatch_destroy(wb);
 	if (rc != 0)
 		return rc;
