@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -698,7 +699,8 @@ static void expect_mixed(struct raft_logstore *ls, uint64_t index,
 	free(want);
 }
 
-/* The segment files in the store, as a bit set of their numbers (< 64). */
+/* The segment files in the store, as a bit set of their numbers; bit 0
+ * (no segment has number 0) stands for any numbered 64 or more. */
 static uint64_t segments(struct fixture *f)
 {
 	DIR *d = opendir(f->path);
@@ -707,8 +709,8 @@ static uint64_t segments(struct fixture *f)
 	assert_non_null(d);
 	while ((de = readdir(d)) != NULL) {
 		unsigned long long n;
-		if (sscanf(de->d_name, "segment-%16llx", &n) == 1 && n < 64)
-			set |= 1ull << n;
+		if (sscanf(de->d_name, "segment-%16llx", &n) == 1)
+			set |= n < 64 ? 1ull << n : 1u;
 	}
 	closedir(d);
 	return set;
@@ -1081,6 +1083,94 @@ static void test_segment_format1_store(void **state)
 					    "store's format version is 1");
 }
 
+/* Readers racing with compactions that unlink segments: an entry is
+ * either read whole or reported gone (-ENOENT), never damaged. */
+struct race {
+	struct raft_logstore *ls;
+	uint64_t published; /* last index durable (atomic) */
+	int stop;           /* atomic */
+	uint64_t reads, gone;
+	int bad;            /* first unexpected rc */
+};
+
+static int race_read_one(void *ctx, const struct raft_entry *e)
+{
+	(void)ctx;
+	return e->size == size_of(e->index) ? 0 : -EBADMSG;
+}
+
+static void *race_reader(void *arg)
+{
+	struct race *r = arg;
+	uint64_t n = 0;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE) && r->bad == 0) {
+		uint64_t last = __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);
+		struct raft_entry e;
+		void *buf = NULL;
+		int rc;
+		if (last < 4)
+			continue;
+		uint64_t i = last - (n++ % 4);
+		if (n % 2 == 0) {
+			rc = raft_logstore_get(r->ls, i, &e, &buf);
+			if (rc == 0 && e.size != size_of(i))
+				rc = -EBADMSG;
+			free(buf);
+		} else {
+			long got = raft_logstore_read(r->ls, i - 3 > 0 ? i - 3 : 1,
+						      i, 1u << 30, race_read_one,
+						      NULL);
+			rc = got < 0 ? (int)got : 0;
+		}
+		if (rc == 0)
+			r->reads++;
+		else if (rc == -ENOENT)
+			r->gone++;
+		else
+			r->bad = rc;
+	}
+	return NULL;
+}
+
+static void test_segment_read_races_compaction(void **state)
+{
+	struct fixture *f = *state;
+	struct race r = {.ls = open_ok(f, NULL)};
+	struct raft_snapshot_meta snap = {.term = 1, .conf_index = 1,
+					  .conf = conf3()};
+	pthread_t t;
+	uint64_t last = 0;
+
+	assert_int_equal(pthread_create(&t, NULL, race_reader, &r), 0);
+	for (int round = 0; round < 150 && r.bad == 0; round++) {
+		/* Four entries (a new segment: the last one was compacted
+		 * away), then everything compacted (that segment unlinked). */
+		assert_int_equal(put_mixed(r.ls, last + 1, last + 4, 1, 0, f->err,
+					   sizeof(f->err)),
+				 0);
+		last += 4;
+		__atomic_store_n(&r.published, last, __ATOMIC_RELEASE);
+		usleep(200);
+		snap.index = last;
+		assert_int_equal(raft_logstore_compact(r.ls, &snap, f->err,
+						       sizeof(f->err)),
+				 0);
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	if (r.bad != 0) {
+		char msg[512];
+		raft_logstore_read_error(r.ls, msg, sizeof(msg));
+		fail_msg("a read racing a compaction gave %d (%s)", r.bad, msg);
+	}
+	fprintf(stderr, "# %llu reads, %llu found their entry compacted\n",
+		(unsigned long long)r.reads, (unsigned long long)r.gone);
+	/* Everything was compacted: no segment file is left. */
+	assert_int_equal(segments(f), 0);
+	raft_logstore_close(r.ls);
+}
+
 TEST_MAIN(cmocka_unit_test_setup_teardown(test_create_write_reopen, setup,
 					  teardown),
 	  cmocka_unit_test_setup_teardown(test_truncate_replaces_tail, setup,
@@ -1130,4 +1220,6 @@ TEST_MAIN(cmocka_unit_test_setup_teardown(test_create_write_reopen, setup,
 	  cmocka_unit_test_setup_teardown(test_segment_short_missing, setup,
 					  teardown),
 	  cmocka_unit_test_setup_teardown(test_segment_format1_store, setup,
-					  teardown))
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_segment_read_races_compaction,
+					  setup, teardown))
