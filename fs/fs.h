@@ -1084,6 +1084,7 @@ struct fs_fsck_summary {
 	uint64_t log_snapshot_index;
 	uint64_t log_first_index; /* 0: no entries */
 	uint64_t log_last_index;
+	uint64_t log_segments;    /* segment files of the log store */
 };
 
 /*

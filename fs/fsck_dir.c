@@ -122,6 +122,7 @@ int fs_fsck_data_dir(const char *data_dir, const struct fs_fsck_options *opt,
 	sum->log_snapshot_index = lc.snapshot_index;
 	sum->log_first_index = lc.first_index;
 	sum->log_last_index = lc.last_index;
+	sum->log_segments = lc.segments;
 	cross_check(opt, sum, &lc);
 	return 0;
 }

@@ -125,6 +125,12 @@ static void send_message(struct raft_runtime *rt, const struct raft_message *m)
 		if (ents != NULL)
 			out.entries = ents;
 		rc = rt->o.transport.send(rt->o.transport.ctx, &out);
+	} else if (rc == -EUCLEAN || rc == -EIO) {
+		char why[400];
+		raft_logstore_read_error(rt->ls, why, sizeof(why));
+		rt_log(rt, 1,
+		       "dropping %s to %" PRIu64 ": cannot attach its entries: %s",
+		       raft_message_type_name(m->type), m->to, why);
 	} else {
 		rt_log(rt, 1,
 		       "dropping %s to %" PRIu64 ": cannot attach its entries: %s",

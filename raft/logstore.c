@@ -17,7 +17,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <leveldb/c.h>
+
+#include "raft/logstore_segment.h"
 
 #define KEY_HEADER 'h'
 #define KEY_HARD_STATE 's'
@@ -26,9 +30,14 @@
 #define ENTRY_KEY_BYTES 9u
 #define HEADER_FIXED_BYTES 17u
 #define SNAPSHOT_FIXED_BYTES 24u
+/* Entry value byte 9: the payload is in a segment. */
+#define ENTRY_FLAG_SEGMENT 0x01u
 
 struct raft_logstore {
 	char *dir;
+	char *cluster_id;
+	uint64_t node_id;
+	uint32_t format; /* the header's format version */
 	leveldb_t *db;
 	leveldb_options_t *opts;
 	leveldb_readoptions_t *ropts;
@@ -37,9 +46,13 @@ struct raft_logstore {
 	struct raft_logstore_info info; /* as of the last successful write */
 	/* The first failed write's errno; every later write fails. */
 	int failed;
-	char failed_msg[256];
+	char failed_msg[512];
 	uint64_t fail_countdown; /* fault injection: 0 off */
 	int fail_errno;
+	struct raft_seg_writer segw; /* segments (writer thread only) */
+	/* The last failed read's message (any thread, under read_mu). */
+	pthread_mutex_t read_mu;
+	char read_err[384];
 };
 
 /* ---- encoding ---- */
@@ -103,21 +116,42 @@ static int leveldb_errno(const char *msg)
 	return -EIO;
 }
 
-/* Decode an entry record; e->data points into val. */
+/* Decode an entry record. An inline payload: e->data points into val and
+ * ref->segment is 0. A payload in a segment: e->data is NULL, e->size
+ * its size, *ref where it is. */
 static int entry_decode(uint64_t index, const uint8_t *val, size_t len,
-			struct raft_entry *e)
+			struct raft_entry *e, struct raft_seg_ref *ref)
 {
+	ref->segment = 0;
 	if (len < RAFT_LOGSTORE_ENTRY_HEADER_BYTES ||
 	    len - RAFT_LOGSTORE_ENTRY_HEADER_BYTES > RAFT_MAX_ENTRY_BYTES)
 		return -EUCLEAN;
 	e->index = index;
 	e->term = get_u64(val);
 	e->type = val[8];
-	if (val[9] != 0 || val[10] != 0 || val[11] != 0 || e->term == 0)
+	if ((val[9] & ~ENTRY_FLAG_SEGMENT) != 0 || val[10] != 0 ||
+	    val[11] != 0 || e->term == 0)
 		return -EUCLEAN;
 	if (e->type != RAFT_ENTRY_NORMAL && e->type != RAFT_ENTRY_NOOP &&
 	    e->type != RAFT_ENTRY_CONFIG)
 		return -EUCLEAN;
+	if (val[9] & ENTRY_FLAG_SEGMENT) {
+		/* Only normal entries of a size that belongs there. */
+		if (len != RAFT_LOGSTORE_ENTRY_REF_BYTES ||
+		    e->type != RAFT_ENTRY_NORMAL)
+			return -EUCLEAN;
+		raft_seg_ref_decode(val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES, ref);
+		if (ref->segment == 0 || ref->size == 0 ||
+		    ref->size > RAFT_MAX_ENTRY_BYTES ||
+		    ref->offset < RAFT_SEG_HEADER_BYTES ||
+		    ref->offset > RAFT_LOGSTORE_SEGMENT_BYTES + RAFT_MAX_ENTRY_BYTES) {
+			ref->segment = 0;
+			return -EUCLEAN;
+		}
+		e->size = ref->size;
+		e->data = NULL;
+		return 0;
+	}
 	e->size = (uint32_t)(len - RAFT_LOGSTORE_ENTRY_HEADER_BYTES);
 	e->data = val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES;
 	if (e->type == RAFT_ENTRY_CONFIG) {
@@ -126,6 +160,51 @@ static int entry_decode(uint64_t index, const uint8_t *val, size_t len,
 			return -EUCLEAN;
 	}
 	return 0;
+}
+
+/* ---- segments ---- */
+
+static int fail_store(struct raft_logstore *ls, int rc, const char *what,
+		      char *err, size_t err_size);
+
+static void read_error(struct raft_logstore *ls, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Remember why a read failed (raft_logstore_read_error). */
+static void read_error(struct raft_logstore *ls, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&ls->read_mu);
+	va_start(ap, fmt);
+	vsnprintf(ls->read_err, sizeof(ls->read_err), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&ls->read_mu);
+}
+
+void raft_logstore_read_error(struct raft_logstore *ls, char *buf,
+			      size_t size)
+{
+	pthread_mutex_lock(&ls->read_mu);
+	snprintf(buf, size, "%s",
+		 ls->read_err[0] != '\0' ? ls->read_err : "no read failed");
+	pthread_mutex_unlock(&ls->read_mu);
+}
+
+/* Write and sync the stage's payloads; a failure fails the store. */
+static int write_segments(struct raft_logstore *ls, struct raft_seg_stage *g,
+			  char *err, size_t err_size)
+{
+	char what[128];
+	int rc = raft_seg_stage_write(g, &ls->segw, what, sizeof(what));
+
+	if (rc == 0)
+		return 0;
+	if (rc == -ENOMEM) {
+		seterr(err, err_size, "log store %s: out of memory", ls->dir);
+		return rc;
+	}
+	return fail_store(ls, rc == -ENOSPC ? rc : -EIO, what, err, err_size);
 }
 
 /* ---- open and validation ---- */
@@ -144,7 +223,10 @@ void raft_logstore_close(struct raft_logstore *ls)
 		leveldb_readoptions_destroy(ls->ropts);
 	if (ls->wopts != NULL)
 		leveldb_writeoptions_destroy(ls->wopts);
+	raft_seg_writer_release(&ls->segw);
+	pthread_mutex_destroy(&ls->read_mu);
 	free(ls->dir);
+	free(ls->cluster_id);
 	free(ls);
 }
 
@@ -164,24 +246,32 @@ static int db_get(struct raft_logstore *ls, const void *key, size_t klen,
 	return *val == NULL ? -ENOENT : 0;
 }
 
-static int write_header(struct raft_logstore *ls, const char *cluster_id,
-			uint64_t node_id, char *err, size_t err_size)
+/* The header record of (cluster_id, node_id) at format version format. */
+static void put_header(leveldb_writebatch_t *wb, const char *cluster_id,
+		       uint64_t node_id, uint32_t format)
 {
 	uint8_t buf[HEADER_FIXED_BYTES + RAFT_LOGSTORE_MAX_CLUSTER_ID];
 	size_t cid_len = strlen(cluster_id);
 	char key = KEY_HEADER;
-	char *lerr = NULL;
-	leveldb_writebatch_t *wb = leveldb_writebatch_create();
 
-	if (wb == NULL)
-		return -ENOMEM;
 	put_u32(buf, RAFT_LOGSTORE_MAGIC);
-	put_u32(buf + 4, RAFT_LOGSTORE_FORMAT);
+	put_u32(buf + 4, format);
 	put_u64(buf + 8, node_id);
 	buf[16] = (uint8_t)cid_len;
 	memcpy(buf + HEADER_FIXED_BYTES, cluster_id, cid_len);
 	leveldb_writebatch_put(wb, &key, 1, (const char *)buf,
 			       HEADER_FIXED_BYTES + cid_len);
+}
+
+static int write_header(struct raft_logstore *ls, const char *cluster_id,
+			uint64_t node_id, char *err, size_t err_size)
+{
+	char *lerr = NULL;
+	leveldb_writebatch_t *wb = leveldb_writebatch_create();
+
+	if (wb == NULL)
+		return -ENOMEM;
+	put_header(wb, cluster_id, node_id, RAFT_LOGSTORE_FORMAT);
 	leveldb_write(ls->db, ls->wopts, wb, &lerr);
 	leveldb_writebatch_destroy(wb);
 	if (lerr != NULL) {
@@ -247,6 +337,8 @@ static int check_header(struct raft_logstore *ls, const char *cluster_id,
 		       ls->dir, (int)p[16],
 		       (const char *)p + HEADER_FIXED_BYTES, cluster_id);
 		rc = -EINVAL;
+	} else {
+		ls->format = get_u32(p + 4);
 	}
 	leveldb_free(val);
 	return rc;
@@ -321,6 +413,23 @@ static int load_snapshot(struct raft_logstore *ls, char *err, size_t err_size)
 	return 0;
 }
 
+/* Entry index references ref: a format-2 store, noted for the checks of
+ * raft_seg_writer_open_check. */
+static int note_reference(struct raft_logstore *ls, uint64_t index,
+			  const struct raft_seg_ref *ref, char *err,
+			  size_t err_size)
+{
+	if (ls->format < 2) {
+		seterr(err, err_size,
+		       "log store %s: entry %" PRIu64 " references a segment "
+		       "but the store's format version is %" PRIu32
+		       ", refusing to start",
+		       ls->dir, index, ls->format);
+		return -EUCLEAN;
+	}
+	return raft_seg_writer_note(&ls->segw, index, ref);
+}
+
 /* Walk every record: known keys only, entries contiguous from the
  * snapshot, terms in order and within the hard state's. */
 static int scan_records(struct raft_logstore *ls, char *err, size_t err_size)
@@ -343,6 +452,7 @@ static int scan_records(struct raft_logstore *ls, char *err, size_t err_size)
 		size_t klen, vlen;
 		const uint8_t *k = (const uint8_t *)leveldb_iter_key(it, &klen);
 		const uint8_t *v = (const uint8_t *)leveldb_iter_value(it, &vlen);
+		struct raft_seg_ref ref;
 		struct raft_entry e;
 
 		if (klen == 1 && (k[0] == KEY_HEADER || k[0] == KEY_HARD_STATE ||
@@ -373,13 +483,18 @@ static int scan_records(struct raft_logstore *ls, char *err, size_t err_size)
 			rc = -EUCLEAN;
 			break;
 		}
-		if (entry_decode(index, v, vlen, &e) != 0) {
+		if (entry_decode(index, v, vlen, &e, &ref) != 0) {
 			seterr(err, err_size,
 			       "log store %s: malformed entry %" PRIu64
 			       ", refusing to start",
 			       ls->dir, index);
 			rc = -EUCLEAN;
 			break;
+		}
+		if (ref.segment != 0) {
+			rc = note_reference(ls, index, &ref, err, err_size);
+			if (rc != 0)
+				break;
 		}
 		if (e.term < prev_term) {
 			seterr(err, err_size,
@@ -531,7 +646,13 @@ static int create_store(const char *dir, const char *cluster_id,
 	char *lerr = NULL;
 	int rc;
 
+	if (tmp != NULL) {
+		raft_seg_writer_init(&tmp->segw, NULL, node_id);
+		pthread_mutex_init(&tmp->read_mu, NULL);
+	}
 	if (tmp == NULL || asprintf(&tmp->dir, "%s.new", dir) < 0) {
+		if (tmp != NULL)
+			pthread_mutex_destroy(&tmp->read_mu);
 		free(tmp);
 		seterr(err, err_size, "log store %s: out of memory", dir);
 		return -ENOMEM;
@@ -599,10 +720,19 @@ int raft_logstore_open(const char *dir, const char *cluster_id,
 			return rc;
 	}
 	ls = calloc(1, sizeof(*ls));
-	if (ls == NULL || (ls->dir = strdup(dir)) == NULL) {
+	if (ls == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
+	raft_seg_writer_init(&ls->segw, NULL, node_id);
+	pthread_mutex_init(&ls->read_mu, NULL);
+	ls->node_id = node_id;
+	if ((ls->dir = strdup(dir)) == NULL ||
+	    (ls->cluster_id = strdup(cluster_id)) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	ls->segw.dir = ls->dir;
 	rc = db_open(ls, false, err, err_size);
 	if (rc != 0)
 		goto fail;
@@ -615,6 +745,8 @@ int raft_logstore_open(const char *dir, const char *cluster_id,
 		rc = load_snapshot(ls, err, err_size);
 	if (rc == 0)
 		rc = scan_records(ls, err, err_size);
+	if (rc == 0)
+		rc = raft_seg_writer_open_check(&ls->segw, err, err_size);
 	if (rc != 0)
 		goto fail;
 	if (info != NULL)
@@ -636,10 +768,87 @@ void raft_logstore_info_get(const struct raft_logstore *ls,
 
 /* ---- reads ---- */
 
+/* Whether entry index still references ref (a reader that found ref's
+ * segment gone raced with a compaction or truncation that removed the
+ * entry first: then the entry is gone, not damaged). */
+static bool still_referenced(struct raft_logstore *ls, uint64_t index,
+			     const struct raft_seg_ref *ref)
+{
+	uint8_t key[ENTRY_KEY_BYTES];
+	struct raft_seg_ref now;
+	struct raft_entry e;
+	char *val = NULL;
+	size_t len = 0;
+	int rc;
+
+	entry_key(key, index);
+	rc = db_get(ls, key, sizeof(key), &val, &len, NULL, 0);
+	if (rc == -ENOENT)
+		return false;
+	if (rc != 0)
+		return true;
+	rc = entry_decode(index, (const uint8_t *)val, len, &e, &now);
+	leveldb_free(val);
+	return rc != 0 || (now.segment == ref->segment &&
+			   now.offset == ref->offset);
+}
+
+/* Read the payload of e (its index and term) from the segment record ref
+ * points at into *buf (grown to fit, *cap its size; the payload starts at
+ * RAFT_SEG_RECORD_HEADER_BYTES), through *fd (open on segment *fd_seg,
+ * reopened when another). 0, -ENOENT (the entry was removed meanwhile),
+ * -EUCLEAN (missing or short file, a record that does not match: the
+ * message for raft_logstore_read_error names the file), -EIO, -ENOMEM. */
+static int seg_load(struct raft_logstore *ls, const struct raft_entry *e,
+		    const struct raft_seg_ref *ref, int *fd, uint64_t *fd_seg,
+		    uint8_t **buf, size_t *cap)
+{
+	size_t need = RAFT_SEG_RECORD_HEADER_BYTES + (size_t)ref->size;
+	char path[4096], why[256];
+	int rc = raft_seg_path(ls->dir, ref->segment, path, sizeof(path));
+
+	if (rc != 0)
+		return rc;
+	if (*cap < need) {
+		uint8_t *b = realloc(*buf, need);
+		if (b == NULL)
+			return -ENOMEM;
+		*buf = b;
+		*cap = need;
+	}
+	if (*fd < 0 || *fd_seg != ref->segment) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0) {
+			int saved = errno;
+			if (saved == ENOENT &&
+			    !still_referenced(ls, e->index, ref))
+				return -ENOENT;
+			read_error(ls,
+				   "log store %s: segment file %s: %s (entry "
+				   "%" PRIu64 " references it); the node must "
+				   "be restored from the cluster",
+				   ls->dir, path, strerror(saved), e->index);
+			return saved == ENOENT ? -EUCLEAN : -EIO;
+		}
+		*fd_seg = ref->segment;
+	}
+	rc = raft_seg_record_read(*fd, ref, e->index, e->term, *buf, why,
+				  sizeof(why));
+	if (rc != 0)
+		read_error(ls,
+			   "log store %s: segment file %s: %s; the node must be "
+			   "restored from the cluster",
+			   ls->dir, path, why);
+	return rc;
+}
+
 int raft_logstore_get(struct raft_logstore *ls, uint64_t index,
 		      struct raft_entry *e, void **buf)
 {
 	uint8_t key[ENTRY_KEY_BYTES];
+	struct raft_seg_ref ref;
 	char *val = NULL;
 	size_t len = 0;
 	void *copy;
@@ -650,6 +859,30 @@ int raft_logstore_get(struct raft_logstore *ls, uint64_t index,
 	rc = db_get(ls, key, sizeof(key), &val, &len, NULL, 0);
 	if (rc != 0)
 		return rc;
+	rc = entry_decode(index, (const uint8_t *)val, len, e, &ref);
+	if (rc == 0 && ref.segment != 0) {
+		uint8_t *b = NULL;
+		size_t cap = 0;
+		uint64_t fd_seg = 0;
+		int fd = -1;
+		leveldb_free(val);
+		rc = seg_load(ls, e, &ref, &fd, &fd_seg, &b, &cap);
+		if (fd >= 0)
+			close(fd);
+		if (rc != 0) {
+			free(b);
+			return rc;
+		}
+		e->data = b + RAFT_SEG_RECORD_HEADER_BYTES;
+		*buf = b;
+		return 0;
+	}
+	if (rc != 0) {
+		leveldb_free(val);
+		read_error(ls, "log store %s: malformed entry %" PRIu64, ls->dir,
+			   index);
+		return rc;
+	}
 	copy = malloc(len > 0 ? len : 1);
 	if (copy == NULL) {
 		leveldb_free(val);
@@ -657,7 +890,7 @@ int raft_logstore_get(struct raft_logstore *ls, uint64_t index,
 	}
 	memcpy(copy, val, len);
 	leveldb_free(val);
-	rc = entry_decode(index, copy, len, e);
+	rc = entry_decode(index, copy, len, e, &ref);
 	if (rc != 0) {
 		free(copy);
 		return rc;
@@ -674,6 +907,10 @@ long raft_logstore_read(struct raft_logstore *ls, uint64_t from, uint64_t to,
 	leveldb_iterator_t *it = leveldb_create_iterator(ls->db, ls->ropts);
 	uint8_t key[ENTRY_KEY_BYTES];
 	uint64_t bytes = 0, index = from;
+	uint8_t *sbuf = NULL; /* segment payloads, reused */
+	size_t scap = 0;
+	uint64_t fd_seg = 0;
+	int fd = -1;
 	char *lerr = NULL;
 	long count = 0;
 	int rc = 0;
@@ -685,6 +922,7 @@ long raft_logstore_read(struct raft_logstore *ls, uint64_t from, uint64_t to,
 	while (index <= to && (count == 0 || bytes < max_bytes)) {
 		size_t klen, vlen;
 		const uint8_t *k, *v;
+		struct raft_seg_ref ref;
 		struct raft_entry e;
 
 		if (!leveldb_iter_valid(it)) {
@@ -698,7 +936,17 @@ long raft_logstore_read(struct raft_logstore *ls, uint64_t from, uint64_t to,
 			rc = -ENOENT;
 			break;
 		}
-		rc = entry_decode(index, v, vlen, &e);
+		rc = entry_decode(index, v, vlen, &e, &ref);
+		if (rc != 0)
+			read_error(ls, "log store %s: malformed entry %" PRIu64,
+				   ls->dir, index);
+		if (rc == 0 && ref.segment != 0) {
+			rc = seg_load(ls, &e, &ref, &fd, &fd_seg, &sbuf, &scap);
+			if (rc == -ENOENT) /* removed meanwhile */
+				break;
+			if (rc == 0)
+				e.data = sbuf + RAFT_SEG_RECORD_HEADER_BYTES;
+		}
 		if (rc == 0)
 			rc = fn(ctx, &e);
 		if (rc != 0)
@@ -716,6 +964,9 @@ long raft_logstore_read(struct raft_logstore *ls, uint64_t from, uint64_t to,
 		}
 	}
 	leveldb_iter_destroy(it);
+	if (fd >= 0)
+		close(fd);
+	free(sbuf);
 	return rc != 0 ? rc : count;
 }
 
@@ -748,7 +999,9 @@ int raft_logstore_restore(struct raft_logstore *ls, struct raft *r, char *err,
 	}
 	if (rc == 0)
 		rc = raft_restore_end(r);
-	if (rc != 0)
+	if (rc == -EUCLEAN)
+		raft_logstore_read_error(ls, err, err_size);
+	else if (rc != 0)
 		seterr(err, err_size,
 		       "log store %s: restoring the core failed at entry %" PRIu64
 		       " (%s)",
@@ -805,8 +1058,11 @@ static int term_at(struct raft_logstore *ls, uint64_t index,
 		   const struct raft_logstore_write *pending, uint32_t n_pending,
 		   uint64_t *term)
 {
+	uint8_t key[ENTRY_KEY_BYTES];
+	struct raft_seg_ref ref;
 	struct raft_entry e;
-	void *buf = NULL;
+	char *val = NULL;
+	size_t len = 0;
 	int rc;
 
 	for (uint32_t j = n_pending; j-- > 0;) {
@@ -842,10 +1098,15 @@ static int term_at(struct raft_logstore *ls, uint64_t index,
 		*term = st->snapshot.term;
 		return 0;
 	}
-	rc = raft_logstore_get(ls, index, &e, &buf);
+	/* The record alone: a payload in a segment is not read. */
+	entry_key(key, index);
+	rc = db_get(ls, key, sizeof(key), &val, &len, NULL, 0);
+	if (rc != 0)
+		return rc;
+	rc = entry_decode(index, (const uint8_t *)val, len, &e, &ref);
+	leveldb_free(val);
 	if (rc == 0)
 		*term = e.term;
-	free(buf);
 	return rc;
 }
 
@@ -888,6 +1149,7 @@ static bool snapshot_meta_ok(const struct raft_snapshot_meta *snap)
 /* An install or a compaction (see struct raft_logstore_write), checked
  * against st, added to wb, st advanced. */
 static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
+			struct raft_seg_stage *g,
 			const struct raft_logstore_write *all, uint32_t i_w,
 			struct raft_logstore_info *st, char *err,
 			size_t err_size)
@@ -906,7 +1168,9 @@ static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 			return -EINVAL;
 		}
 		delete_range(wb, st->first_index, st->last_index);
-		rc = put_snapshot(wb, m);
+		rc = raft_seg_stage_truncate(g, 0);
+		if (rc == 0)
+			rc = put_snapshot(wb, m);
 		if (rc != 0)
 			return rc;
 		st->has_snapshot = true;
@@ -942,6 +1206,9 @@ static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 		if (w->compact_below > st->first_index) {
 			delete_range(wb, st->first_index, w->compact_below - 1);
 			st->first_index = w->compact_below;
+			rc = raft_seg_stage_compact(g, w->compact_below);
+			if (rc != 0)
+				return rc;
 		}
 		st->has_snapshot = true;
 		st->snapshot = *m;
@@ -952,6 +1219,7 @@ static int add_snapshot(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 /* Check one update against the state st the earlier ones leave, add it to
  * wb and advance st. */
 static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
+		      struct raft_seg_stage *g,
 		      const struct raft_logstore_write *all, uint32_t i_w,
 		      struct raft_logstore_info *st, char *err,
 		      size_t err_size)
@@ -982,7 +1250,7 @@ static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 		struct raft_logstore_info before = *st;
 		if (w->hard_state_changed)
 			st->hs = w->hard_state;
-		rc = add_snapshot(ls, wb, all, i_w, st, err, err_size);
+		rc = add_snapshot(ls, wb, g, all, i_w, st, err, err_size);
 		if (rc != 0) {
 			*st = before;
 			return rc;
@@ -1043,22 +1311,45 @@ static int add_update(struct raft_logstore *ls, leveldb_writebatch_t *wb,
 		entry_key(key, i);
 		leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
 	}
+	if (after < st->last_index) {
+		rc = raft_seg_stage_truncate(g, after + 1);
+		if (rc != 0)
+			return rc;
+	}
 	for (uint32_t i = 0; i < w->n_entries; i++) {
 		const struct raft_entry *e = &w->entries[i];
+		uint8_t ref_val[RAFT_LOGSTORE_ENTRY_REF_BYTES];
 		size_t len = RAFT_LOGSTORE_ENTRY_HEADER_BYTES + e->size;
-		uint8_t *val = malloc(len);
-		if (val == NULL)
-			return -ENOMEM;
+		uint8_t *val;
+		if (e->size >= RAFT_LOGSTORE_SEGMENT_MIN_BYTES &&
+		    e->type == RAFT_ENTRY_NORMAL) {
+			/* A large payload: to a segment, a reference here. */
+			struct raft_seg_ref ref;
+			rc = raft_seg_stage_append(g, e, &ref);
+			if (rc != 0)
+				return rc;
+			val = ref_val;
+			len = sizeof(ref_val);
+			val[9] = ENTRY_FLAG_SEGMENT;
+			raft_seg_ref_encode(&ref,
+					    val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES);
+		} else {
+			val = malloc(len);
+			if (val == NULL)
+				return -ENOMEM;
+			val[9] = 0;
+			if (e->size > 0)
+				memcpy(val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES,
+				       e->data, e->size);
+		}
 		put_u64(val, e->term);
 		val[8] = e->type;
-		val[9] = val[10] = val[11] = 0;
-		if (e->size > 0)
-			memcpy(val + RAFT_LOGSTORE_ENTRY_HEADER_BYTES, e->data,
-			       e->size);
+		val[10] = val[11] = 0;
 		entry_key(key, e->index);
 		leveldb_writebatch_put(wb, (const char *)key, sizeof(key),
 				       (const char *)val, len);
-		free(val);
+		if (val != ref_val)
+			free(val);
 	}
 	st->last_index = end;
 	st->last_term = prev_term;
@@ -1072,7 +1363,9 @@ int raft_logstore_write(struct raft_logstore *ls,
 			char *err, size_t err_size)
 {
 	struct raft_logstore_info st = ls->info;
+	struct raft_seg_stage g;
 	leveldb_writebatch_t *wb;
+	bool upgrade = false;
 	int rc = 0;
 
 	if (ls->failed != 0) {
@@ -1082,14 +1375,31 @@ int raft_logstore_write(struct raft_logstore *ls,
 	wb = leveldb_writebatch_create();
 	if (wb == NULL)
 		return -ENOMEM;
+	rc = raft_seg_stage_init(&g, &ls->segw);
 	for (uint32_t i = 0; i < n && rc == 0; i++)
-		rc = add_update(ls, wb, w, i, &st, err, err_size);
+		rc = add_update(ls, wb, &g, w, i, &st, err, err_size);
+	if (rc == 0 && g.n_app > 0 && ls->format < RAFT_LOGSTORE_FORMAT) {
+		/* The first reference to a segment in a format-1 store: from
+		 * this batch on, builds that know no segments refuse it. */
+		put_header(wb, ls->cluster_id, ls->node_id,
+			   RAFT_LOGSTORE_FORMAT);
+		upgrade = true;
+	}
+	/* The payloads first, synced; then the batch that references
+	 * them. A crash between the two leaves bytes nothing references. */
+	if (rc == 0 && g.n_app > 0)
+		rc = write_segments(ls, &g, err, err_size);
 	if (rc == 0)
 		rc = commit_batch(ls, wb, err, err_size);
-	if (rc == 0)
+	if (rc == 0) {
 		ls->info = st;
-	else if (rc == -ENOMEM)
+		raft_seg_stage_commit(&g, &ls->segw);
+		if (upgrade)
+			ls->format = RAFT_LOGSTORE_FORMAT;
+	} else if (rc == -ENOMEM) {
 		seterr(err, err_size, "log store %s: out of memory", ls->dir);
+	}
+	raft_seg_stage_free(&g);
 	leveldb_writebatch_destroy(wb);
 	return rc;
 }
@@ -1103,6 +1413,7 @@ int raft_logstore_compact(struct raft_logstore *ls,
 	uint8_t fixed[SNAPSHOT_FIXED_BYTES];
 	uint8_t key[ENTRY_KEY_BYTES];
 	uint64_t term = 0;
+	struct raft_seg_stage g;
 	leveldb_writebatch_t *wb;
 	uint8_t *val;
 	size_t conf_len;
@@ -1150,7 +1461,14 @@ int raft_logstore_compact(struct raft_logstore *ls,
 		entry_key(key, i);
 		leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
 	}
-	rc = commit_batch(ls, wb, err, err_size);
+	rc = raft_seg_stage_init(&g, &ls->segw);
+	if (rc == 0)
+		rc = raft_seg_stage_compact(&g, snap->index + 1);
+	if (rc == 0)
+		rc = commit_batch(ls, wb, err, err_size);
+	if (rc == 0)
+		raft_seg_stage_commit(&g, &ls->segw);
+	raft_seg_stage_free(&g);
 	leveldb_writebatch_destroy(wb);
 	if (rc != 0)
 		return rc;

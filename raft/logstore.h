@@ -3,11 +3,11 @@
 
 /*
  * The log store: one node's Raft log, hard state and snapshot metadata in a
- * LevelDB database of its own (the fs store is another one). Private to
- * raft/ (the runtime uses it; tests and tools may open it to inspect a data
- * dir).
+ * LevelDB database of its own (the fs store is another one), and the
+ * payloads of large entries in segment files beside it. Private to raft/
+ * (the runtime uses it; tests and tools may open it to inspect a data dir).
  *
- * Layout (every integer big-endian):
+ * Layout of the database (every integer big-endian):
  *
  *   key "h"            header: u32 magic RAFT_LOGSTORE_MAGIC, u32 format
  *                      version, u64 node id, u8 cluster id length (1..64),
@@ -16,9 +16,47 @@
  *   key "p"            snapshot metadata (only once compacted): u64 index,
  *                      u64 term, u64 conf_index, then the configuration as
  *                      raft_configuration_encode writes it
- *   key "e" + u64 idx  an entry: u64 term, u8 type, u8[3] zero, payload
+ *   key "e" + u64 idx  an entry: u64 term, u8 type, u8 flags, u8[2] zero,
+ *                      then with flags 0 the payload; with flags 1 (format
+ *                      2, normal entries only) a reference to the payload
+ *                      in a segment: u64 segment number, u64 offset of its
+ *                      record, u32 payload size, u32 CRC-32C of the payload
  *
- * Nothing else. Entries are contiguous from the first index to the last,
+ * Nothing else in the database. In the same directory, next to LevelDB's
+ * files, segment files "segment-%016x" (the segment number in hex, from 1):
+ *
+ *   file header (32 bytes)  u32 magic "RFSG", u32 version 1, u64 segment
+ *                           number, u64 node id, u32 zero, u32 CRC-32C of
+ *                           the 28 bytes before it
+ *   records, appended       u32 magic "RFSR", u32 payload size, u64 index,
+ *                           u64 term, u32 CRC-32C of the payload, u32
+ *                           CRC-32C of the 28 header bytes before it, then
+ *                           the payload
+ *
+ * The payload of a normal entry of at least RAFT_LOGSTORE_SEGMENT_MIN_BYTES
+ * goes to the current segment (a new one once it would pass
+ * RAFT_LOGSTORE_SEGMENT_BYTES, after a truncation, or after a reopen);
+ * smaller entries are stored exactly as in format 1. A write appends the
+ * batch's large payloads to the segment, fdatasyncs it (and the directory
+ * when it created a segment), THEN commits the one synced LevelDB batch
+ * that references them: a crash in between leaves bytes no entry
+ * references, which are never read. A segment file is unlinked only after
+ * a durable batch removed the last entry referencing it (a compaction, a
+ * suffix truncation, an installed snapshot). Opening checks that every
+ * referenced segment exists with a valid header and holds every
+ * referenced byte (-EUCLEAN, naming the file), removes segment files no
+ * entry references, and appends only to segments it creates: never behind
+ * bytes it did not write. Reading an entry from a segment checks its
+ * record (index, term, size) and the payload's CRC-32C: a mismatch, a
+ * short or missing file is -EUCLEAN, with the file named by
+ * raft_logstore_read_error. The writer keeps one segment open; every read
+ * opens the file it needs and closes it when done.
+ *
+ * Format versions: 1 had no segments (flags always 0). A format-1 store
+ * opens and works; the batch that first references a segment also raises
+ * the header to 2, so that a build that knows no segments refuses it.
+ *
+ * Entries are contiguous from the first index to the last,
  * their terms non-decreasing and at most the hard state's term. Without a
  * snapshot the first index is 1. With one, the first index is at most the
  * snapshot index + 1: a compaction keeps a tail of entries the snapshot
@@ -41,7 +79,10 @@
  *
  * Threads: writes, compaction and close from one thread; get and read may
  * run on other threads at the same time (LevelDB is thread-safe), but
- * never for entries that thread's caller has not seen persisted.
+ * never for entries that thread's caller has not seen persisted. A read
+ * racing with the compaction or truncation that removes its entry gets
+ * -ENOENT, never -EUCLEAN: a segment found missing is re-checked against
+ * the database before it is called damage.
  */
 
 #include <stdbool.h>
@@ -51,10 +92,25 @@
 #include "raft/raft.h"
 
 #define RAFT_LOGSTORE_MAGIC 0x52464c47u /* "RFLG" */
-#define RAFT_LOGSTORE_FORMAT 1u
+#define RAFT_LOGSTORE_FORMAT 2u
 #define RAFT_LOGSTORE_MAX_CLUSTER_ID 64u
 /* Bytes of an entry's value before its payload. */
 #define RAFT_LOGSTORE_ENTRY_HEADER_BYTES 12u
+/* An entry's value when its payload is in a segment: the header, then
+ * u64 segment, u64 offset, u32 size, u32 CRC-32C of the payload. */
+#define RAFT_LOGSTORE_ENTRY_REF_BYTES 36u
+/* Normal entries with at least this many bytes of payload go to segment
+ * files; smaller ones (the consensus and metadata path) stay in LevelDB
+ * (docs/BENCHMARKS.md, "Bulk data path": why this size). Only the
+ * benchmark of tests/bench/module.mk builds the store with another value
+ * (every payload in LevelDB, for comparison); a store reads both kinds
+ * whatever the value. */
+#ifndef RAFT_LOGSTORE_SEGMENT_MIN_BYTES
+#define RAFT_LOGSTORE_SEGMENT_MIN_BYTES (64u * 1024u)
+#endif
+/* A segment file takes records until the next would take it past this
+ * size (a record larger than that gets a segment of its own). */
+#define RAFT_LOGSTORE_SEGMENT_BYTES (64u * 1024u * 1024u)
 
 struct raft_logstore;
 
@@ -158,6 +214,15 @@ long raft_logstore_read(struct raft_logstore *ls, uint64_t from, uint64_t to,
 			uint64_t max_bytes,
 			int (*fn)(void *ctx, const struct raft_entry *e),
 			void *ctx);
+
+/*
+ * Why the last read (get, read or restore, on any thread) failed with
+ * -EUCLEAN or -EIO: one line naming the log store and, for a payload in a
+ * segment, the file and what is wrong with it. "no read failed" when none
+ * did.
+ */
+void raft_logstore_read_error(struct raft_logstore *ls, char *buf,
+			      size_t size);
 
 /*
  * Fault injection for tests: the nth write from now (1 = the next) and

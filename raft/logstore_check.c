@@ -5,17 +5,23 @@
  * Reads only; the database is opened without creating anything.
  */
 
+#define _GNU_SOURCE
 #include "raft/logstore_check.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <leveldb/c.h>
+
+#include "raft/logstore_segment.h"
 
 #define KEY_HEADER 'h'
 #define KEY_HARD_STATE 's'
@@ -25,12 +31,30 @@
 #define HEADER_FIXED_BYTES 17u
 #define SNAPSHOT_FIXED_BYTES 24u
 #define PROGRESS_EVERY 65536u
+#define ENTRY_FLAG_SEGMENT 0x01u
+
+/* A segment file some entry references. */
+struct seg_seen {
+	uint64_t num;
+	int state;       /* 0 usable, else -errno of its open or header */
+	uint64_t first;  /* entries referencing it: lowest, highest, count */
+	uint64_t last;
+	uint64_t count;
+};
 
 struct check {
 	void (*problem)(void *ctx, uint64_t index, const char *code,
 			const char *detail);
 	void *ctx;
 	struct raft_logstore_check *out;
+	const char *dir;
+	struct seg_seen *segs;
+	size_t n_segs, cap_segs;
+	int fd;           /* open on segment fd_seg, or -1 */
+	uint64_t fd_seg;
+	uint8_t *buf;     /* one record */
+	size_t cap;
+	bool format_reported;
 };
 
 static void report(struct check *c, uint64_t index, const char *code,
@@ -113,6 +137,156 @@ static void check_snapshot(struct check *c, const uint8_t *v, size_t len)
 	c->out->snapshot_term = term;
 }
 
+static struct seg_seen *seen_get(struct check *c, uint64_t num)
+{
+	for (size_t i = c->n_segs; i-- > 0;)
+		if (c->segs[i].num == num)
+			return &c->segs[i];
+	if (c->n_segs == c->cap_segs) {
+		size_t cap = c->cap_segs ? c->cap_segs * 2 : 16;
+		struct seg_seen *v = realloc(c->segs, cap * sizeof(*v));
+		if (v == NULL)
+			return NULL;
+		c->segs = v;
+		c->cap_segs = cap;
+	}
+	c->segs[c->n_segs] = (struct seg_seen){num, 0, UINT64_MAX, 0, 0};
+	return &c->segs[c->n_segs++];
+}
+
+/* Open segment s (its header checked) as c->fd; s->state says why not. */
+static void seg_open(struct check *c, struct seg_seen *s)
+{
+	uint8_t head[RAFT_SEG_HEADER_BYTES];
+	char name[RAFT_SEG_NAME_BYTES], path[4096];
+
+	if (c->fd >= 0 && c->fd_seg == s->num)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	raft_seg_name(name, s->num);
+	snprintf(path, sizeof(path), "%s/%s", c->dir, name);
+	c->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (c->fd < 0) {
+		s->state = -errno;
+		return;
+	}
+	c->fd_seg = s->num;
+	if (pread(c->fd, head, sizeof(head), 0) != (ssize_t)sizeof(head) ||
+	    raft_seg_header_check(head, s->num, c->out->node_id) != 0) {
+		s->state = -EUCLEAN;
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+/* An entry whose payload is in a segment: the reference, the file, the
+ * record and the payload's checksum. */
+static void check_reference(struct check *c, uint64_t index, uint64_t term,
+			    uint8_t type, const uint8_t *v, size_t len)
+{
+	char name[RAFT_SEG_NAME_BYTES], why[256];
+	struct raft_seg_ref ref;
+	struct seg_seen *s;
+	int rc;
+
+	if (len != RAFT_LOGSTORE_ENTRY_REF_BYTES || type != RAFT_ENTRY_NORMAL) {
+		report(c, index, "entry",
+		       "entry %" PRIu64 ": malformed segment reference (%zu "
+		       "bytes, type %u)", index, len, type);
+		return;
+	}
+	if (c->out->format < 2 && !c->format_reported) {
+		c->format_reported = true;
+		report(c, index, "format",
+		       "entry %" PRIu64 " references a segment but the store's "
+		       "format version is %" PRIu32, index, c->out->format);
+	}
+	raft_seg_ref_decode(v + RAFT_LOGSTORE_ENTRY_HEADER_BYTES, &ref);
+	raft_seg_name(name, ref.segment);
+	if (ref.segment == 0 || ref.size == 0 ||
+	    ref.size > RAFT_MAX_ENTRY_BYTES ||
+	    ref.offset < RAFT_SEG_HEADER_BYTES) {
+		report(c, index, "segment",
+		       "entry %" PRIu64 ": malformed segment reference "
+		       "(segment %" PRIu64 ", offset %" PRIu64 ", %" PRIu32
+		       " bytes)", index, ref.segment, ref.offset, ref.size);
+		return;
+	}
+	s = seen_get(c, ref.segment);
+	if (s == NULL) {
+		report(c, index, "segment", "out of memory");
+		return;
+	}
+	if (index < s->first)
+		s->first = index;
+	s->last = index;
+	s->count++;
+	if (s->state == 0)
+		seg_open(c, s);
+	if (s->state != 0)
+		return; /* reported once per file, at the end */
+	if (c->cap < RAFT_SEG_RECORD_HEADER_BYTES + (size_t)ref.size) {
+		size_t cap = RAFT_SEG_RECORD_HEADER_BYTES + RAFT_MAX_ENTRY_BYTES;
+		uint8_t *b = realloc(c->buf, cap);
+		if (b == NULL) {
+			report(c, index, "segment", "out of memory");
+			return;
+		}
+		c->buf = b;
+		c->cap = cap;
+	}
+	rc = raft_seg_record_read(c->fd, &ref, index, term, c->buf, why,
+				  sizeof(why));
+	if (rc != 0)
+		report(c, index, "segment", "entry %" PRIu64 ": segment file %s: %s",
+		       index, name, why);
+}
+
+/* After the walk: each unusable referenced file once, and every segment
+ * file no entry references. */
+static void check_segment_files(struct check *c)
+{
+	char name[RAFT_SEG_NAME_BYTES];
+	struct dirent *de;
+	DIR *d;
+
+	for (size_t i = 0; i < c->n_segs; i++) {
+		const struct seg_seen *s = &c->segs[i];
+		if (s->state == 0)
+			continue;
+		raft_seg_name(name, s->num);
+		report(c, s->first, "segment",
+		       "segment file %s %s; %" PRIu64 " entries (%" PRIu64
+		       "..%" PRIu64 ") reference it",
+		       name,
+		       s->state == -ENOENT    ? "is missing"
+		       : s->state == -EUCLEAN ? "has no valid header"
+					      : "cannot be read",
+		       s->count, s->first, s->last);
+	}
+	d = opendir(c->dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		uint64_t num = raft_seg_parse_name(de->d_name);
+		bool used = false;
+		if (num == 0)
+			continue;
+		c->out->segments++;
+		for (size_t i = 0; i < c->n_segs && !used; i++)
+			used = c->segs[i].num == num;
+		if (!used)
+			report(c, 0, "orphan-segment",
+			       "segment file %s is not referenced by any entry "
+			       "(left by a crash or an interrupted deletion; "
+			       "the node removes it when it starts)",
+			       de->d_name);
+	}
+	closedir(d);
+}
+
 /* One entry record: its own encoding, then its place in the log. */
 static void check_entry(struct check *c, uint64_t index, const uint8_t *v,
 			size_t len, uint64_t *expect, uint64_t *prev_term)
@@ -155,12 +329,15 @@ static void check_entry(struct check *c, uint64_t index, const uint8_t *v,
 	}
 	term = rd64(v);
 	type = v[8];
-	if (term == 0 || v[9] != 0 || v[10] != 0 || v[11] != 0 ||
+	if (term == 0 || (v[9] & ~ENTRY_FLAG_SEGMENT) != 0 || v[10] != 0 ||
+	    v[11] != 0 ||
 	    (type != RAFT_ENTRY_NORMAL && type != RAFT_ENTRY_NOOP &&
 	     type != RAFT_ENTRY_CONFIG))
 		report(c, index, "entry",
 		       "entry %" PRIu64 ": malformed header (term %" PRIu64
 		       ", type %u)", index, term, type);
+	else if (v[9] & ENTRY_FLAG_SEGMENT)
+		check_reference(c, index, term, type, v, len);
 	else if (type == RAFT_ENTRY_CONFIG &&
 		 raft_configuration_decode(v + RAFT_LOGSTORE_ENTRY_HEADER_BYTES,
 					   len - RAFT_LOGSTORE_ENTRY_HEADER_BYTES,
@@ -260,6 +437,7 @@ static int walk(struct check *c, leveldb_t *db, leveldb_readoptions_t *ro,
 		leveldb_free(lerr);
 		return -EIO;
 	}
+	check_segment_files(c);
 	return 0;
 }
 
@@ -270,7 +448,8 @@ int raft_logstore_check(const char *dir,
 			void *ctx, struct raft_logstore_check *out, char *err,
 			size_t err_size)
 {
-	struct check c = {problem, ctx, out};
+	struct check c = {.problem = problem, .ctx = ctx, .out = out,
+			  .dir = dir, .fd = -1};
 	leveldb_options_t *opts = NULL;
 	leveldb_readoptions_t *ro = NULL;
 	leveldb_cache_t *cache = NULL;
@@ -309,6 +488,10 @@ int raft_logstore_check(const char *dir,
 	}
 	rc = walk(&c, db, ro, progress, err, err_size);
 out:
+	if (c.fd >= 0)
+		close(c.fd);
+	free(c.segs);
+	free(c.buf);
 	if (db != NULL)
 		leveldb_close(db);
 	if (opts != NULL)

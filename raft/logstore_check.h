@@ -9,7 +9,10 @@
  * well-formed hard state and snapshot record, entries contiguous from the
  * snapshot index + 1 (or 1) with known types, terms non-decreasing, at
  * least the snapshot's term and at most the hard state's, and no unknown
- * records. Nothing is written or repaired.
+ * records; every payload kept in a segment file read back and checked
+ * (the file and its header, the record at the referenced offset naming
+ * the entry, its length and CRC-32C), and every segment file no entry
+ * references reported ("orphan-segment"). Nothing is written or repaired.
  *
  * Threads: any one thread; the store must not be open elsewhere (LevelDB
  * locks it; a running node makes the open fail).
@@ -34,6 +37,7 @@ struct raft_logstore_check {
 	uint64_t entries;     /* entry records found */
 	uint64_t first_index; /* lowest entry index found (0: none) */
 	uint64_t last_index;  /* highest entry index found (0: none) */
+	uint64_t segments;    /* segment files in the store's directory */
 	uint64_t problems;    /* problems reported */
 };
 

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,11 +169,18 @@ void *rt_apply_main(void *arg)
 		pthread_cond_wait(&rt->apply_wake, &rt->apply_mu);
 	}
 	pthread_mutex_unlock(&rt->apply_mu);
-	if (rc != 0 && !ctx->fsm_failed)
+	if (rc != 0 && !ctx->fsm_failed) {
+		char why[400];
+		if (rc == -EUCLEAN || rc == -EIO)
+			raft_logstore_read_error(rt->ls, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s; restart the node",
+				 strerror(-rc));
 		rt_fail(rt, rc,
 			"apply thread: cannot read committed entries back from "
-			"the log store: %s; restart the node",
-			strerror(-rc));
+			"the log store: %s",
+			why);
+	}
 	free(ctx);
 	return NULL;
 }

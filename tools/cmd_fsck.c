@@ -167,12 +167,14 @@ static int run_check(const char *dir, bool json, uint64_t window)
 			       ",\n  \"passes\": %" PRIu64 ",\n  \"log\": "
 			       "{\"first_index\": %" PRIu64
 			       ", \"last_index\": %" PRIu64
-			       ", \"snapshot_index\": %" PRIu64 "}\n}\n",
+			       ", \"snapshot_index\": %" PRIu64
+			       ", \"segments\": %" PRIu64 "}\n}\n",
 			       sum.problems ? "false" : "true", sum.problems,
 			       sum.formatted ? "true" : "false",
 			       sum.applied_index, sum.inodes, sum.entries,
 			       sum.passes, sum.log_first_index,
-			       sum.log_last_index, sum.log_snapshot_index);
+			       sum.log_last_index, sum.log_snapshot_index,
+			       sum.log_segments);
 		}
 	}
 	fflush(stdout);

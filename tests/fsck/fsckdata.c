@@ -224,6 +224,12 @@ static int build_tree(struct builder *b)
 		c.holders[0] = 2;
 		rc = run(b, &c);
 	}
+	/* Three writes of 256 KiB: log entries whose payloads the log store
+	 * keeps in a segment file (RAFT_LOGSTORE_SEGMENT_MIN_BYTES). */
+	if (rc == 0)
+		rc = create(b, docs, "large.bin", S_IFREG | 0644, &x);
+	for (uint64_t off = 0; rc == 0 && off < (768u << 10); off += 256u << 10)
+		rc = write_data(b, x, off, 256u << 10);
 	if (rc == 0)
 		rc = create(b, FS_ROOT_INO, "old", S_IFDIR | 0700, &x);
 	if (rc == 0) {

@@ -13,6 +13,9 @@
  * "h TERM VOTE" hard state persisted, "c INDEX TERM" compacted through INDEX.
  * Payloads follow from (index, term) alone, so the checker verifies every
  * entry it finds, acknowledged or not (a write in flight may have landed).
+ * One entry in eight is larger than RAFT_LOGSTORE_SEGMENT_MIN_BYTES, so its
+ * payload goes to a segment file: power losses land between a segment's
+ * sync and its batch, inside new segments and their deletions too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +30,10 @@
 
 #define CLUSTER_ID "powerloss"
 #define NODE_ID 1u
-#define MAX_PAYLOAD 3000u
+#define SMALL_PAYLOAD 3000u
+/* One entry in eight is large: its payload goes to a segment file. */
+#define LARGE_EXTRA (16u * 1024u)
+#define MAX_PAYLOAD (RAFT_LOGSTORE_SEGMENT_MIN_BYTES + LARGE_EXTRA)
 #define MAX_BATCH 16u
 
 static uint64_t mix(uint64_t x)
@@ -42,7 +48,13 @@ static uint64_t mix(uint64_t x)
 static uint32_t payload_of(uint64_t index, uint64_t term, uint8_t *buf)
 {
 	uint64_t x = mix(index * 1000003u + term);
-	uint32_t len = (uint32_t)(x % (MAX_PAYLOAD + 1)), k;
+	uint32_t len, k;
+
+	if (x % 8 == 0)
+		len = RAFT_LOGSTORE_SEGMENT_MIN_BYTES +
+		      (uint32_t)((x >> 16) % (LARGE_EXTRA + 1));
+	else
+		len = (uint32_t)((x >> 16) % (SMALL_PAYLOAD + 1));
 
 	for (k = 0; k < len; k++) {
 		if (k % 8 == 0)
@@ -285,8 +297,11 @@ static int do_check(const char *dir, const char *acks)
 
 		rc = raft_logstore_get(ls, i, &e, &buf);
 		if (rc != 0) {
-			fprintf(stderr, "plstore: entry %" PRIu64 ": %s\n", i,
-				strerror(-rc));
+			char why[400] = "";
+			if (rc == -EUCLEAN || rc == -EIO)
+				raft_logstore_read_error(ls, why, sizeof(why));
+			fprintf(stderr, "plstore: entry %" PRIu64 ": %s %s\n", i,
+				strerror(-rc), why);
 			bad++;
 			break;
 		}

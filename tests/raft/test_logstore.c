@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,12 +337,12 @@ static void test_refuse_other_cluster(void **state)
 static void test_refuse_newer_format(void **state)
 {
 	struct fixture *f = *state;
-	uint8_t hdr[17 + 32] = {0x52, 0x46, 0x4c, 0x47, 0, 0, 0, 2,
+	uint8_t hdr[17 + 32] = {0x52, 0x46, 0x4c, 0x47, 0, 0, 0, 3,
 				0, 0, 0, 0, 0, 0, 0, 1, 32};
 	make_store(f);
 	memcpy(hdr + 17, CID, 32);
 	raw_put(f->path, "h", 1, hdr, sizeof(hdr));
-	expect_refused(f, CID, 1, -EPROTONOSUPPORT, "format version 2 is newer");
+	expect_refused(f, CID, 1, -EPROTONOSUPPORT, "format version 3 is newer");
 }
 
 static void test_refuse_gap(void **state)
@@ -623,6 +624,553 @@ static void test_failed_write(void **state)
 	raft_logstore_close(ls);
 }
 
+/* ---- payloads in segment files ---- */
+
+#define BIG (RAFT_LOGSTORE_SEGMENT_MIN_BYTES + 1000u)
+
+/* Entry i of term t is large when big(i): its size and bytes. */
+static uint32_t big_payload(uint64_t index, uint64_t term, uint32_t size,
+			    uint8_t *buf)
+{
+	for (uint32_t i = 0; i < size; i++)
+		buf[i] = (uint8_t)(index * 31 + term * 17 + i * 7 + (i >> 9));
+	return size;
+}
+
+/* Sizes: every third entry small, the others large (of several sizes). */
+static uint32_t size_of(uint64_t index)
+{
+	if (index % 3 == 0)
+		return 1 + (uint32_t)(index % 40);
+	return BIG + (uint32_t)(index % 7) * 4096u;
+}
+
+/* Persist entries from..to of term (sizes size_of) in one write. */
+static int put_mixed(struct raft_logstore *ls, uint64_t from, uint64_t to,
+		     uint64_t term, uint64_t truncate_from, char *err,
+		     size_t err_size)
+{
+	uint32_t n = (uint32_t)(to - from + 1);
+	struct raft_entry *e = calloc(n, sizeof(*e));
+	uint8_t **bufs = calloc(n, sizeof(*bufs));
+	struct raft_logstore_write w = {
+		.hard_state_changed = true,
+		.hard_state = {term, 1},
+		.truncate_from = truncate_from,
+		.n_entries = n,
+		.entries = e,
+	};
+	assert_non_null(e);
+	assert_non_null(bufs);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t size = size_of(from + i);
+		bufs[i] = malloc(size);
+		assert_non_null(bufs[i]);
+		e[i].index = from + i;
+		e[i].term = term;
+		e[i].type = RAFT_ENTRY_NORMAL;
+		e[i].size = big_payload(from + i, term, size, bufs[i]);
+		e[i].data = bufs[i];
+	}
+	int rc = raft_logstore_write(ls, &w, 1, err, err_size);
+	for (uint32_t i = 0; i < n; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(e);
+	return rc;
+}
+
+static void expect_mixed(struct raft_logstore *ls, uint64_t index,
+			 uint64_t term)
+{
+	struct raft_entry e;
+	void *buf = NULL;
+	uint32_t size = size_of(index);
+	uint8_t *want = malloc(size);
+
+	assert_non_null(want);
+	big_payload(index, term, size, want);
+	assert_int_equal(raft_logstore_get(ls, index, &e, &buf), 0);
+	assert_int_equal(e.index, index);
+	assert_int_equal(e.term, term);
+	assert_int_equal(e.size, size);
+	assert_memory_equal(e.data, want, size);
+	free(buf);
+	free(want);
+}
+
+/* The segment files in the store, as a bit set of their numbers; bit 0
+ * (no segment has number 0) stands for any numbered 64 or more. */
+static uint64_t segments(struct fixture *f)
+{
+	DIR *d = opendir(f->path);
+	struct dirent *de;
+	uint64_t set = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		unsigned long long n;
+		if (sscanf(de->d_name, "segment-%16llx", &n) == 1)
+			set |= n < 64 ? 1ull << n : 1u;
+	}
+	closedir(d);
+	return set;
+}
+
+static void seg_file(struct fixture *f, uint64_t n, char *path, size_t size)
+{
+	snprintf(path, size, "%s/segment-%016llx", f->path,
+		 (unsigned long long)n);
+}
+
+static void raw_get(const char *path, const void *key, size_t klen,
+		    char **val, size_t *vlen)
+{
+	leveldb_t *db = raw_open(path);
+	leveldb_readoptions_t *r = leveldb_readoptions_create();
+	char *err = NULL;
+	*val = leveldb_get(db, r, key, klen, vlen, &err);
+	assert_null(err);
+	leveldb_readoptions_destroy(r);
+	leveldb_close(db);
+}
+
+struct mixed_ctx {
+	uint64_t next;
+	uint64_t term;
+};
+
+static int read_mixed(void *ctx, const struct raft_entry *e)
+{
+	struct mixed_ctx *c = ctx;
+	uint32_t size = size_of(e->index);
+	uint8_t *want = malloc(size);
+	int rc = 0;
+	big_payload(e->index, c->term, size, want);
+	if (e->index != c->next || e->size != size ||
+	    memcmp(e->data, want, size) != 0)
+		rc = -EBADMSG;
+	free(want);
+	c->next++;
+	return rc;
+}
+
+/* Large payloads go to a segment, small ones stay in LevelDB; both read
+ * back (get, read, after a reopen, restore). */
+static void test_segment_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore_info info;
+	struct raft_logstore *ls = open_ok(f, NULL);
+	uint8_t k[9];
+	char *val;
+	size_t vlen;
+
+	assert_int_equal(put_mixed(ls, 1, 10, 2, 0, f->err, sizeof(f->err)), 0);
+	assert_int_equal(put_mixed(ls, 11, 20, 2, 0, f->err, sizeof(f->err)),
+			 0);
+	for (uint64_t i = 1; i <= 20; i++)
+		expect_mixed(ls, i, 2);
+	assert_int_equal(segments(f), 1u << 1);
+	raft_logstore_close(ls);
+
+	entry_key(k, 4);
+	raw_get(f->path, k, sizeof(k), &val, &vlen);
+	assert_int_equal(vlen, RAFT_LOGSTORE_ENTRY_REF_BYTES);
+	leveldb_free(val);
+	entry_key(k, 3);
+	raw_get(f->path, k, sizeof(k), &val, &vlen);
+	assert_int_equal(vlen, RAFT_LOGSTORE_ENTRY_HEADER_BYTES + size_of(3));
+	leveldb_free(val);
+
+	ls = open_ok(f, &info);
+	assert_int_equal(info.last_index, 20);
+	for (uint64_t i = 1; i <= 20; i++)
+		expect_mixed(ls, i, 2);
+	struct mixed_ctx ctx = {2, 2};
+	assert_int_equal(raft_logstore_read(ls, 2, 20, 1u << 30, read_mixed,
+					    &ctx),
+			 19);
+	/* Appends after a reopen go to a new segment. */
+	assert_int_equal(put_mixed(ls, 21, 22, 2, 0, f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(segments(f), (1u << 1) | (1u << 2));
+	expect_mixed(ls, 22, 2);
+	struct raft_options o;
+	struct raft *r = NULL;
+	raft_options_default(&o, 1);
+	assert_int_equal(raft_create(&o, &r), 0);
+	assert_int_equal(raft_logstore_restore(ls, r, f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(raft_last_index(r), 22);
+	raft_destroy(r);
+	raft_logstore_close(ls);
+}
+
+/* A suffix truncation: the replaced entries' segment keeps what is still
+ * referenced, a segment only the removed entries used is deleted, new
+ * entries go to a new segment. */
+static void test_segment_truncate(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore_info info;
+	struct raft_logstore *ls = open_ok(f, NULL);
+
+	assert_int_equal(put_mixed(ls, 1, 5, 1, 0, f->err, sizeof(f->err)), 0);
+	/* Term 2 replaces 4..5 with 4..8: segment 1 keeps 1..2, 2 has 4..8. */
+	assert_int_equal(put_mixed(ls, 4, 8, 2, 4, f->err, sizeof(f->err)), 0);
+	assert_int_equal(segments(f), (1u << 1) | (1u << 2));
+	/* Term 3 replaces 4..8 with 4: segment 2 is no longer used. */
+	assert_int_equal(put_mixed(ls, 4, 4, 3, 4, f->err, sizeof(f->err)), 0);
+	assert_int_equal(segments(f), (1u << 1) | (1u << 3));
+	raft_logstore_close(ls);
+	ls = open_ok(f, &info);
+	assert_int_equal(info.last_index, 4);
+	assert_int_equal(info.last_term, 3);
+	expect_mixed(ls, 1, 1);
+	expect_mixed(ls, 2, 1);
+	expect_mixed(ls, 3, 1);
+	expect_mixed(ls, 4, 3);
+	struct raft_entry e;
+	void *buf = NULL;
+	assert_int_equal(raft_logstore_get(ls, 5, &e, &buf), -ENOENT);
+	raft_logstore_close(ls);
+}
+
+/* A compaction deletes a segment once no kept entry references it, never
+ * before; an install deletes them all. */
+static void test_segment_compact(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore_info info;
+	struct raft_logstore *ls = open_ok(f, NULL);
+	struct raft_snapshot_meta snap = {.index = 2, .term = 1,
+					  .conf_index = 1, .conf = conf3()};
+
+	assert_int_equal(put_mixed(ls, 1, 5, 1, 0, f->err, sizeof(f->err)), 0);
+	assert_int_equal(put_mixed(ls, 5, 8, 2, 5, f->err, sizeof(f->err)), 0);
+	assert_int_equal(segments(f), (1u << 1) | (1u << 2));
+	/* 3 and 4 still in segment 1. */
+	assert_int_equal(raft_logstore_compact(ls, &snap, f->err,
+					       sizeof(f->err)),
+			 0);
+	assert_int_equal(segments(f), (1u << 1) | (1u << 2));
+	expect_mixed(ls, 4, 1);
+	/* Through 4: segment 1 goes, 2 stays. */
+	snap.index = 4;
+	assert_int_equal(raft_logstore_compact(ls, &snap, f->err,
+					       sizeof(f->err)),
+			 0);
+	assert_int_equal(segments(f), 1u << 2);
+	expect_mixed(ls, 5, 2);
+	/* Through the compaction field of a write, keeping a tail. */
+	struct raft_snapshot_meta s7 = {.index = 7, .term = 2,
+					.conf_index = 1, .conf = conf3()};
+	struct raft_logstore_write w = {.snapshot = &s7, .compact_below = 7};
+	assert_int_equal(raft_logstore_write(ls, &w, 1, f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(segments(f), 1u << 2);
+	expect_mixed(ls, 7, 2);
+	raft_logstore_close(ls);
+	ls = open_ok(f, &info);
+	assert_int_equal(info.first_index, 7);
+	expect_mixed(ls, 8, 2);
+	/* An installed snapshot replaces everything. */
+	struct raft_snapshot_meta s20 = {.index = 20, .term = 2,
+					 .conf_index = 1, .conf = conf3()};
+	struct raft_logstore_write iw = {.install = &s20};
+	assert_int_equal(raft_logstore_write(ls, &iw, 1, f->err,
+					     sizeof(f->err)),
+			 0);
+	assert_int_equal(segments(f), 0);
+	assert_int_equal(put_mixed(ls, 21, 22, 2, 0, f->err, sizeof(f->err)),
+			 0);
+	expect_mixed(ls, 22, 2);
+	assert_int_equal(segments(f), 1u << 3);
+	raft_logstore_close(ls);
+}
+
+/* Payloads past RAFT_LOGSTORE_SEGMENT_BYTES roll over to a new file. */
+static void test_segment_rolls(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore *ls = open_ok(f, NULL);
+	uint32_t size = 1u << 20, per = RAFT_LOGSTORE_SEGMENT_BYTES / size;
+	uint8_t *buf = malloc(size);
+	struct raft_entry e[8];
+
+	assert_non_null(buf);
+	memset(buf, 0x5a, size);
+	for (uint64_t i = 0; i < per + 8; i += 8) {
+		for (uint32_t j = 0; j < 8; j++)
+			e[j] = (struct raft_entry){1, i + j + 1,
+						   RAFT_ENTRY_NORMAL, size, buf};
+		struct raft_logstore_write w = {true, {1, 1}, 0, 8, e, NULL,
+						NULL, 0};
+		assert_int_equal(raft_logstore_write(ls, &w, 1, f->err,
+						     sizeof(f->err)),
+				 0);
+	}
+	assert_int_equal(segments(f), (1u << 1) | (1u << 2));
+	struct stat st;
+	char path[256];
+	seg_file(f, 1, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size <= RAFT_LOGSTORE_SEGMENT_BYTES);
+	raft_logstore_close(ls);
+	ls = open_ok(f, NULL);
+	struct raft_entry got;
+	void *b = NULL;
+	assert_int_equal(raft_logstore_get(ls, per + 3, &got, &b), 0);
+	assert_memory_equal(got.data, buf, size);
+	free(b);
+	raft_logstore_close(ls);
+	free(buf);
+}
+
+/* The payloads are synced but the batch is not written (a crash between
+ * the two): the entries are not there, the bytes are never referenced,
+ * and later writes do not append behind them. */
+static void test_segment_crash_between(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore_info info;
+	struct raft_logstore *ls = open_ok(f, NULL);
+
+	assert_int_equal(put_mixed(ls, 1, 4, 1, 0, f->err, sizeof(f->err)), 0);
+	raft_logstore_fail_write_at(ls, 1, -EIO);
+	assert_int_equal(put_mixed(ls, 5, 8, 1, 0, f->err, sizeof(f->err)),
+			 -EIO);
+	raft_logstore_close(ls);
+	/* A crash after a new segment was synced too. */
+	char path[256];
+	seg_file(f, 9, path, sizeof(path));
+	int fd = open(path, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "garbage", 7), 7);
+	close(fd);
+
+	ls = open_ok(f, &info);
+	assert_int_equal(info.last_index, 4);
+	/* The unreferenced file went; segment 1 keeps its extra bytes. */
+	assert_int_equal(segments(f), 1u << 1);
+	assert_int_equal(put_mixed(ls, 5, 8, 2, 0, f->err, sizeof(f->err)), 0);
+	assert_int_equal(segments(f), (1u << 1) | (1u << 10));
+	raft_logstore_close(ls);
+	ls = open_ok(f, &info);
+	assert_int_equal(info.last_index, 8);
+	for (uint64_t i = 1; i <= 8; i++)
+		expect_mixed(ls, i, i <= 4 ? 1 : 2);
+	raft_logstore_close(ls);
+}
+
+/* Flip the byte at offset off of segment n. */
+static void flip(struct fixture *f, uint64_t n, off_t off)
+{
+	char path[256];
+	uint8_t b;
+	seg_file(f, n, path, sizeof(path));
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= 0x40;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+/* A changed payload byte: reading the entry fails with -EUCLEAN and one
+ * line naming the file; so does a restore; other entries still read. */
+static void test_segment_corrupt_payload(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore *ls = open_ok(f, NULL);
+	struct raft_entry e;
+	void *buf = NULL;
+	char msg[512];
+
+	assert_int_equal(put_mixed(ls, 1, 2, 1, 0, f->err, sizeof(f->err)), 0);
+	raft_logstore_close(ls);
+	/* Entry 2's payload: after the file header, record 1 and entry 2's
+	 * record header. */
+	flip(f, 1, 32 + 32 + size_of(1) + 32 + 100);
+	ls = open_ok(f, NULL);
+	expect_mixed(ls, 1, 1);
+	assert_int_equal(raft_logstore_get(ls, 2, &e, &buf), -EUCLEAN);
+	assert_null(buf);
+	raft_logstore_read_error(ls, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "segment-0000000000000001"));
+	assert_non_null(strstr(msg, "checksum mismatch"));
+	assert_null(strchr(msg, '\n'));
+	struct mixed_ctx ctx = {1, 1};
+	assert_int_equal(raft_logstore_read(ls, 1, 2, 1u << 30, read_mixed,
+					    &ctx),
+			 -EUCLEAN);
+	struct raft_options o;
+	struct raft *r = NULL;
+	raft_options_default(&o, 1);
+	assert_int_equal(raft_create(&o, &r), 0);
+	assert_int_equal(raft_logstore_restore(ls, r, f->err, sizeof(f->err)),
+			 -EUCLEAN);
+	assert_non_null(strstr(f->err, "segment-0000000000000001"));
+	raft_destroy(r);
+	raft_logstore_close(ls);
+	/* A changed record header: named too. */
+	flip(f, 1, 32 + 32 + size_of(1) + 10);
+	ls = open_ok(f, NULL);
+	assert_int_equal(raft_logstore_get(ls, 2, &e, &buf), -EUCLEAN);
+	raft_logstore_read_error(ls, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "segment-0000000000000001"));
+	raft_logstore_close(ls);
+}
+
+/* A segment cut short, missing, or with a bad header: open refuses with
+ * one line naming the file. */
+static void test_segment_short_missing(void **state)
+{
+	struct fixture *f = *state;
+	struct raft_logstore *ls = open_ok(f, NULL);
+	char path[256];
+
+	assert_int_equal(put_mixed(ls, 1, 5, 1, 0, f->err, sizeof(f->err)), 0);
+	raft_logstore_close(ls);
+	seg_file(f, 1, path, sizeof(path));
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(truncate(path, st.st_size - 1), 0);
+	expect_refused(f, CID, 1, -EUCLEAN,
+		       "segment file segment-0000000000000001 is short");
+	assert_int_equal(truncate(path, 10), 0);
+	expect_refused(f, CID, 1, -EUCLEAN,
+		       "segment file segment-0000000000000001 has no valid "
+		       "header");
+	assert_int_equal(unlink(path), 0);
+	expect_refused(f, CID, 1, -EUCLEAN,
+		       "segment file segment-0000000000000001: No such file");
+}
+
+/* A format-1 store (no segments) opens and works; its first large entry
+ * raises the header to format 2. A format-1 header with a reference is
+ * refused. */
+static void test_segment_format1_store(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t hdr[17 + 32] = {0x52, 0x46, 0x4c, 0x47, 0, 0, 0, 1,
+				0, 0, 0, 0, 0, 0, 0, 1, 32};
+	struct raft_logstore_info info;
+	char *val;
+	size_t vlen;
+
+	make_store(f);
+	memcpy(hdr + 17, CID, 32);
+	raw_put(f->path, "h", 1, hdr, sizeof(hdr));
+	struct raft_logstore *ls = open_ok(f, &info);
+	expect_entry(ls, 5, 2);
+	put_entries(ls, 6, 6, 2, 0, f->err, sizeof(f->err));
+	raft_logstore_close(ls);
+	raw_get(f->path, "h", 1, &val, &vlen);
+	assert_int_equal((uint8_t)val[7], 1);
+	leveldb_free(val);
+	ls = open_ok(f, &info);
+	assert_int_equal(put_mixed(ls, 7, 8, 2, 0, f->err, sizeof(f->err)), 0);
+	raft_logstore_close(ls);
+	raw_get(f->path, "h", 1, &val, &vlen);
+	assert_int_equal((uint8_t)val[7], 2);
+	leveldb_free(val);
+	ls = open_ok(f, &info);
+	expect_mixed(ls, 8, 2);
+	raft_logstore_close(ls);
+	raw_put(f->path, "h", 1, hdr, sizeof(hdr));
+	expect_refused(f, CID, 1, -EUCLEAN, "references a segment but the "
+					    "store's format version is 1");
+}
+
+/* Readers racing with compactions that unlink segments: an entry is
+ * either read whole or reported gone (-ENOENT), never damaged. */
+struct race {
+	struct raft_logstore *ls;
+	uint64_t published; /* last index durable (atomic) */
+	int stop;           /* atomic */
+	uint64_t reads, gone;
+	int bad;            /* first unexpected rc */
+};
+
+static int race_read_one(void *ctx, const struct raft_entry *e)
+{
+	(void)ctx;
+	return e->size == size_of(e->index) ? 0 : -EBADMSG;
+}
+
+static void *race_reader(void *arg)
+{
+	struct race *r = arg;
+	uint64_t n = 0;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE) && r->bad == 0) {
+		uint64_t last = __atomic_load_n(&r->published, __ATOMIC_ACQUIRE);
+		struct raft_entry e;
+		void *buf = NULL;
+		int rc;
+		if (last < 4)
+			continue;
+		uint64_t i = last - (n++ % 4);
+		if (n % 2 == 0) {
+			rc = raft_logstore_get(r->ls, i, &e, &buf);
+			if (rc == 0 && e.size != size_of(i))
+				rc = -EBADMSG;
+			free(buf);
+		} else {
+			long got = raft_logstore_read(r->ls, i - 3 > 0 ? i - 3 : 1,
+						      i, 1u << 30, race_read_one,
+						      NULL);
+			rc = got < 0 ? (int)got : 0;
+		}
+		if (rc == 0)
+			r->reads++;
+		else if (rc == -ENOENT)
+			r->gone++;
+		else
+			r->bad = rc;
+	}
+	return NULL;
+}
+
+static void test_segment_read_races_compaction(void **state)
+{
+	struct fixture *f = *state;
+	struct race r = {.ls = open_ok(f, NULL)};
+	struct raft_snapshot_meta snap = {.term = 1, .conf_index = 1,
+					  .conf = conf3()};
+	pthread_t t;
+	uint64_t last = 0;
+
+	assert_int_equal(pthread_create(&t, NULL, race_reader, &r), 0);
+	for (int round = 0; round < 150 && r.bad == 0; round++) {
+		/* Four entries (a new segment: the last one was compacted
+		 * away), then everything compacted (that segment unlinked). */
+		assert_int_equal(put_mixed(r.ls, last + 1, last + 4, 1, 0, f->err,
+					   sizeof(f->err)),
+				 0);
+		last += 4;
+		__atomic_store_n(&r.published, last, __ATOMIC_RELEASE);
+		usleep(200);
+		snap.index = last;
+		assert_int_equal(raft_logstore_compact(r.ls, &snap, f->err,
+						       sizeof(f->err)),
+				 0);
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	if (r.bad != 0) {
+		char msg[512];
+		raft_logstore_read_error(r.ls, msg, sizeof(msg));
+		fail_msg("a read racing a compaction gave %d (%s)", r.bad, msg);
+	}
+	fprintf(stderr, "# %llu reads, %llu found their entry compacted\n",
+		(unsigned long long)r.reads, (unsigned long long)r.gone);
+	/* Everything was compacted: no segment file is left. */
+	assert_int_equal(segments(f), 0);
+	raft_logstore_close(r.ls);
+}
+
 TEST_MAIN(cmocka_unit_test_setup_teardown(test_create_write_reopen, setup,
 					  teardown),
 	  cmocka_unit_test_setup_teardown(test_truncate_replaces_tail, setup,
@@ -657,4 +1205,21 @@ TEST_MAIN(cmocka_unit_test_setup_teardown(test_create_write_reopen, setup,
 	  cmocka_unit_test_setup_teardown(test_restore_into_core, setup,
 					  teardown),
 	  cmocka_unit_test_setup_teardown(test_read_range, setup, teardown),
-	  cmocka_unit_test_setup_teardown(test_failed_write, setup, teardown))
+	  cmocka_unit_test_setup_teardown(test_failed_write, setup, teardown),
+	  cmocka_unit_test_setup_teardown(test_segment_round_trip, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_segment_truncate, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_segment_compact, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_segment_rolls, setup, teardown),
+	  cmocka_unit_test_setup_teardown(test_segment_crash_between, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_segment_corrupt_payload, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_segment_short_missing, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_segment_format1_store, setup,
+					  teardown),
+	  cmocka_unit_test_setup_teardown(test_segment_read_races_compaction,
+					  setup, teardown))

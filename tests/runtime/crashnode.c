@@ -4,17 +4,21 @@
  * tests/long/soak/20-runtime-crash).
  *
  *   crashnode run --dir D --id I --nodes N --epoch E [--proposers P]
- *                 [--certs C --port-base B]
+ *                 [--certs C --port-base B] [--payload BYTES]
  *       Run node I of an N-node cluster (N = 1: alone; N > 1: over net/'s
  *       TLS transport on 127.0.0.1:B+id with the certificates in C).
  *       P threads propose commands until killed; each command whose
  *       outcome is "committed and applied here" is acknowledged on stdout
  *       as "A index term node epoch seq". The load stops when the file
  *       D/STOP exists; the node stays up until killed.
- *   crashnode check --dir D --id I --acks FILE
+ *   crashnode check --dir D --id I --acks FILE [--payload BYTES]
  *       Open node I's store (refusing a bad one like a start would), check
  *       every acknowledged entry is there with its term and payload, and
  *       print "hs TERM VOTE LAST".
+ *
+ * --payload: the bytes of each command after its proposal id (48 by
+ * default, at most 512 KiB; from RAFT_LOGSTORE_SEGMENT_MIN_BYTES on, the
+ * log store keeps them in a segment file). run and check must agree.
  *   crashnode compare --dir D --nodes N --min INDEX
  *       The N stores hold identical logs up to the shortest one, which
  *       reaches at least INDEX (the highest acknowledged): every node holds
@@ -41,7 +45,10 @@
 #include "tests/runtime/harness.h"
 
 #define PAYLOAD_BYTES 48u
+#define PAYLOAD_MAX_BYTES (512u * 1024u)
 #define TIMEOUT_MS 3000u
+
+static uint32_t payload_bytes = PAYLOAD_BYTES;
 
 static volatile sig_atomic_t stop_load;
 static char stop_file[600];
@@ -57,7 +64,7 @@ static bool should_stop(void)
 static void payload_of(const struct raft_proposal_id *id, uint8_t *p)
 {
 	uint64_t x = id->node * 1000003u + id->epoch * 7919u + id->seq;
-	for (uint32_t i = 0; i < PAYLOAD_BYTES; i++) {
+	for (uint32_t i = 0; i < payload_bytes; i++) {
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
 		p[i] = (uint8_t)(x >> 56);
 	}
@@ -72,9 +79,9 @@ struct loader {
 static void *load(void *arg)
 {
 	struct loader *l = arg;
-	uint8_t payload[PAYLOAD_BYTES];
+	uint8_t *payload = malloc(payload_bytes);
 
-	while (!should_stop()) {
+	while (payload != NULL && !should_stop()) {
 		struct raft_proposal_id id;
 		struct harness_result res;
 		int rc;
@@ -82,7 +89,7 @@ static void *load(void *arg)
 		payload_of(&id, payload);
 		do {
 			rc = harness_propose(l->h, l->id, &id, payload,
-					     sizeof(payload), TIMEOUT_MS, &res);
+					     payload_bytes, TIMEOUT_MS, &res);
 			if (rc == -EBUSY || rc == -EPERM)
 				usleep(2000);
 		} while (rc != 0 && rc != -EIO && !should_stop());
@@ -100,6 +107,7 @@ static void *load(void *arg)
 		}
 		pthread_mutex_unlock(l->out_mu);
 	}
+	free(payload);
 	return NULL;
 }
 
@@ -130,7 +138,7 @@ static int usage(void)
 
 struct args {
 	const char *cmd, *dir, *certs, *acks;
-	uint64_t id, nodes, epoch, proposers, port_base, min;
+	uint64_t id, nodes, epoch, proposers, port_base, min, payload;
 };
 
 static int parse(int argc, char **argv, struct args *a)
@@ -161,11 +169,13 @@ static int parse(int argc, char **argv, struct args *a)
 			a->min = strtoull(v, NULL, 10);
 		else if (strcmp(k, "--port-base") == 0)
 			a->port_base = strtoull(v, NULL, 10);
+		else if (strcmp(k, "--payload") == 0)
+			a->payload = strtoull(v, NULL, 10);
 		else
 			return -1;
 	}
 	if (argc % 2 != 0 || a->dir == NULL || a->nodes == 0 ||
-	    a->nodes > HARNESS_MAX_NODES)
+	    a->nodes > HARNESS_MAX_NODES || a->payload > PAYLOAD_MAX_BYTES)
 		return -1;
 	return 0;
 }
@@ -280,7 +290,7 @@ static int cmd_check(const struct args *a)
 		struct raft_proposal_id id;
 		struct raft_proposal p;
 		struct raft_entry e;
-		uint8_t want[PAYLOAD_BYTES];
+		uint8_t *want = NULL;
 		void *buf = NULL;
 		if (sscanf(line, "A %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
 				 " %" SCNu64,
@@ -288,7 +298,7 @@ static int cmd_check(const struct args *a)
 			continue; /* a line torn by the kill */
 		rc = raft_logstore_get(ls, index, &e, &buf);
 		if (rc != 0 || e.term != term ||
-		    e.size != RAFT_PROPOSAL_BYTES + PAYLOAD_BYTES ||
+		    e.size != RAFT_PROPOSAL_BYTES + payload_bytes ||
 		    raft_proposal_decode(e.data, e.size, &p) != 0 ||
 		    p.id.node != id.node || p.id.epoch != id.epoch ||
 		    p.id.seq != id.seq) {
@@ -302,18 +312,23 @@ static int cmd_check(const struct args *a)
 			raft_logstore_close(ls);
 			return 1;
 		}
-		payload_of(&id, want);
-		if (memcmp((const uint8_t *)e.data + RAFT_PROPOSAL_BYTES, want,
-			   PAYLOAD_BYTES) != 0) {
+		want = malloc(payload_bytes);
+		if (want != NULL)
+			payload_of(&id, want);
+		if (want == NULL ||
+		    memcmp((const uint8_t *)e.data + RAFT_PROPOSAL_BYTES, want,
+			   payload_bytes) != 0) {
 			fprintf(stderr,
 				"crashnode check: entry %" PRIu64
 				" has another payload than acknowledged\n",
 				index);
+			free(want);
 			free(buf);
 			fclose(f);
 			raft_logstore_close(ls);
 			return 1;
 		}
+		free(want);
 		free(buf);
 		checked++;
 	}
@@ -386,6 +401,8 @@ int main(int argc, char **argv)
 
 	if (parse(argc, argv, &a) != 0)
 		return usage();
+	if (a.payload > 0)
+		payload_bytes = (uint32_t)a.payload;
 	if (strcmp(a.cmd, "run") == 0)
 		return cmd_run(&a);
 	if (strcmp(a.cmd, "check") == 0)
