@@ -856,6 +856,9 @@ static int dedup_check(struct fs_apply *a, enum raft_dedup_verdict *v)
 	return rc;
 }
 
+/* Evictions of at most this many results delete them by key (no scan). */
+#define EVICT_BY_KEY_MAX 64u
+
 /* Advance the proposer's state, evict, and store a NEW command's result. */
 static int dedup_record(struct fs_apply *a, enum raft_dedup_verdict v)
 {
@@ -871,7 +874,21 @@ static int dedup_record(struct fs_apply *a, enum raft_dedup_verdict v)
 	if (rc != 0)
 		return rc;
 	raft_dedup_advance(&st, p, &next, &ev);
-	if (ev.all || ev.from < ev.to) {
+	if (!ev.all && ev.from < ev.to && ev.to - ev.from <= EVICT_BY_KEY_MAX) {
+		/* The usual case, a few results: deleted by key. A scan from
+		 * (node, from) would stop only at the first live key at or
+		 * past (node, to), and LevelDB walks every deleted result in
+		 * between one by one: with none of this node's left above,
+		 * all those of the nodes after it (thousands, until a
+		 * compaction). Deleting a key that is not there changes
+		 * nothing. */
+		for (uint64_t seq = ev.from; rc == 0 && seq < ev.to; seq++) {
+			fs_key2(&k, FS_KEY_RESULT, p->id.node, seq);
+			rc = fs_txn_del(&a->txn, &k);
+		}
+		if (rc != 0)
+			return rc;
+	} else if (ev.all || ev.from < ev.to) {
 		fs_key2(&lo, FS_KEY_RESULT, p->id.node, ev.all ? 0 : ev.from);
 		if (ev.all)
 			fs_key1(&hi, FS_KEY_RESULT, p->id.node + 1);

@@ -51,7 +51,6 @@ static void unload(struct loaded *l)
 /* Every K record into l->t; a malformed one is -EUCLEAN. */
 static int load(struct fs_apply *a, struct loaded *l)
 {
-	struct fs_key lo = {{FS_KEY_LOCKS}, 1}, hi = {{FS_KEY_LOCKS + 1}, 1};
 	struct fs_key *keys = NULL;
 	size_t n = 0;
 	int rc;
@@ -60,7 +59,7 @@ static int load(struct fs_apply *a, struct loaded *l)
 	if ((rc = fs_locks_create(&l->t)))
 		return rc;
 	fs_locks_set_grant_fn(l->t, on_grant, a);
-	rc = fs_txn_keys(&a->txn, &lo, &hi, &keys, &n);
+	rc = fs_txn_lock_keys(&a->txn, &keys, &n); /* no scan: cached */
 	if (rc == 0 && n > 0 && !(l->inos = calloc(n, sizeof(*l->inos))))
 		rc = -ENOMEM;
 	for (size_t i = 0; rc == 0 && i < n; i++) {

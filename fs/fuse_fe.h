@@ -334,14 +334,16 @@ void fs_fuse_lock_event(struct fs_fuse *fs, const struct fs_store_event *ev);
  * release and answer req once applied (true: req taken). */
 bool fs_fuse_lock_flush(fuse_req_t req, uint64_t ino,
 			const struct fuse_file_info *fi);
-/* release with flock_release: the owner's flock lock goes (proposed;
- * nobody waits for it). */
+/* release with flock_release, and every releasedir: the flock lock of
+ * the handle fi->fh goes (proposed; nobody waits for it); nothing when
+ * that handle set no flock lock here. */
 void fs_fuse_lock_release(struct fs_fuse *fs, uint64_t ino,
 			  const struct fuse_file_info *fi);
 /*
- * The handle (fuse_file_info.fh) of an open of a regular file: unique on
- * this node for its run, never 0. It owns the flock locks set through the
- * open: the kernel's flock lock owner is the address of its open file,
+ * The handle (fuse_file_info.fh) of an open of a file or directory:
+ * unique on this node for its run, never 0. It owns the flock locks set
+ * through the open: the kernel's flock lock owner is the address of its
+ * open file,
  * which a later open may get again as soon as the file is freed, while
  * the old file's release (FUSE_RELEASE is sent in the background) may
  * still be on its way and would drop the new open's lock.

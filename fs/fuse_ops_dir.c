@@ -31,7 +31,9 @@ static void opendir_read(struct fs_fuse_req *r)
 		fuse_reply_err(r->req, -rc);
 		return;
 	}
-	r->fi.fh = 0;
+	/* Owns the flock locks set through this open (fs_fuse_lock_handle):
+	 * releasedir carries no lock owner, only this handle. */
+	r->fi.fh = fs_fuse_lock_handle(r->fs);
 	r->fi.keep_cache = 0;
 	r->fi.cache_readdir = 0; /* every readdir asks the store */
 	fs_fuse_reply_open(r, false);
@@ -200,8 +202,13 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
+	struct fs_fuse *fs = fuse_req_userdata(req); /* req dies at the reply */
+
+	/* The last close of the open directory: its flock lock goes. The
+	 * kernel sends releasedir without FUSE_RELEASE_FLOCK_UNLOCK (and
+	 * libfuse passes neither flag nor owner), so ask every time: it
+	 * costs nothing when the handle never locked. */
+	fs_fuse_lock_release(fs, ino, fi);
 	fuse_reply_err(req, 0);
 }
 

@@ -119,8 +119,9 @@ uint64_t fs_fuse_lock_handle(struct fs_fuse *fs)
 	return h;
 }
 
-/* The owner of the flock locks set through fi: its handle (a regular
- * file's open), else (a directory's) the kernel's owner. */
+/* The owner of the flock locks set through fi: its handle (every open
+ * of a file or directory gets one), else the kernel's owner (a handle of
+ * 0 never comes from this node's opens; kept for safety). */
 static uint64_t flock_owner(const struct fuse_file_info *fi)
 {
 	return fi->fh != 0 ? fi->fh : fi->lock_owner;

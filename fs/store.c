@@ -288,6 +288,7 @@ void fs_store_close(struct fs_store *s)
 	if (s == NULL)
 		return;
 	fs_kv_close(s->kv);
+	free(s->lock_keys);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->hook_lock);
 	free(s->dir);
@@ -311,6 +312,7 @@ int fs_store_switch(struct fs_store *s, uint64_t gen, struct fs_kv *kv)
 	old_gen = s->gen;
 	s->kv = kv;
 	s->gen = gen;
+	s->lock_keys_valid = false; /* another database: rebuilt on use */
 	rc = load_super(s);
 	pthread_rwlock_unlock(&s->lock);
 	fs_kv_close(old);
@@ -546,15 +548,17 @@ static int push_key(struct fs_key **keys, size_t *n, size_t *cap,
 	return 0;
 }
 
-int fs_txn_keys(struct fs_txn *t, const struct fs_key *lo,
-		const struct fs_key *hi, struct fs_key **keys, size_t *n)
+/* The database's keys in [lo, hi) into arr, but those t wrote (t NULL:
+ * every one). */
+static int db_keys(struct fs_kv *kv, const struct fs_txn *t,
+		   const struct fs_key *lo, const struct fs_key *hi,
+		   struct fs_key **arr, size_t *cnt, size_t *cap)
 {
 	struct fs_kv_iter *it = NULL;
-	struct fs_key *arr = NULL, k;
-	size_t cnt = 0, cap = 0;
+	struct fs_key k;
 	int rc;
 
-	rc = fs_kv_iter_new(t->s->kv, NULL, &it);
+	rc = fs_kv_iter_new(kv, NULL, &it);
 	if (rc != 0)
 		return rc;
 	for (fs_kv_iter_seek(it, lo->b, lo->len); fs_kv_iter_valid(it);
@@ -567,42 +571,172 @@ int fs_txn_keys(struct fs_txn *t, const struct fs_key *lo,
 		memcpy(k.b, kb, k.len);
 		if (fs_key_cmp(&k, hi) >= 0)
 			break;
-		if (find_op(t, &k) != NULL)
-			continue; /* the command's own writes decide below */
-		rc = push_key(&arr, &cnt, &cap, &k);
+		if (t != NULL && find_op(t, &k) != NULL)
+			continue; /* the command's own writes decide */
+		rc = push_key(arr, cnt, cap, &k);
 		if (rc != 0)
 			goto out;
 	}
 	rc = fs_kv_iter_status(it);
-	if (rc != 0)
-		goto out;
-	/* Keys the command wrote: present if their last write is a put. */
+out:
+	fs_kv_iter_free(it);
+	return rc;
+}
+
+/* Add the keys in [lo, hi) whose last write by t is a put (arr holds
+ * none t wrote), then sort arr. */
+static int own_keys(const struct fs_txn *t, const struct fs_key *lo,
+		    const struct fs_key *hi, struct fs_key **arr, size_t *cnt,
+		    size_t *cap)
+{
+	size_t base = *cnt;
+
 	for (size_t i = 0; i < t->n_ops; i++) {
 		const struct fs_txn_op *op = &t->ops[i];
 		bool dup = false;
 		if (!in_range(&op->key, lo, hi) || find_op(t, &op->key) != op ||
 		    op->val == NULL)
 			continue;
-		for (size_t j = 0; j < cnt && !dup; j++)
-			dup = key_eq(&arr[j], &op->key);
+		for (size_t j = base; j < *cnt && !dup; j++)
+			dup = key_eq(&(*arr)[j], &op->key);
 		if (!dup) {
-			rc = push_key(&arr, &cnt, &cap, &op->key);
+			int rc = push_key(arr, cnt, cap, &op->key);
 			if (rc != 0)
-				goto out;
+				return rc;
 		}
 	}
-	if (cnt > 1)
-		qsort(arr, cnt, sizeof(*arr), cmp_keys);
+	if (*cnt > 1)
+		qsort(*arr, *cnt, sizeof(**arr), cmp_keys);
+	return 0;
+}
+
+int fs_txn_keys(struct fs_txn *t, const struct fs_key *lo,
+		const struct fs_key *hi, struct fs_key **keys, size_t *n)
+{
+	struct fs_key *arr = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = db_keys(t->s->kv, t, lo, hi, &arr, &cnt, &cap);
+
+	if (rc == 0)
+		rc = own_keys(t, lo, hi, &arr, &cnt, &cap);
+	if (rc != 0) {
+		free(arr);
+		return rc;
+	}
 	*keys = arr;
 	*n = cnt;
-	arr = NULL;
-out:
-	free(arr);
-	fs_kv_iter_free(it);
-	return rc;
+	return 0;
+}
+
+static void lock_range(struct fs_key *lo, struct fs_key *hi)
+{
+	*lo = (struct fs_key){{FS_KEY_LOCKS}, 1};
+	*hi = (struct fs_key){{FS_KEY_LOCKS + 1}, 1};
+}
+
+static void lock_keys_drop(struct fs_store *s)
+{
+	free(s->lock_keys);
+	s->lock_keys = NULL;
+	s->n_lock_keys = 0;
+	s->cap_lock_keys = 0;
+	s->lock_keys_valid = false;
+}
+
+int fs_txn_lock_keys(struct fs_txn *t, struct fs_key **keys, size_t *n)
+{
+	struct fs_store *s = t->s;
+	struct fs_key lo, hi, *arr = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = 0;
+
+	lock_range(&lo, &hi);
+	if (!s->lock_keys_valid) {
+		lock_keys_drop(s);
+		rc = db_keys(s->kv, NULL, &lo, &hi, &s->lock_keys,
+			     &s->n_lock_keys, &s->cap_lock_keys);
+		if (rc != 0) {
+			lock_keys_drop(s);
+			return rc;
+		}
+		s->lock_keys_valid = true;
+	}
+	for (size_t i = 0; rc == 0 && i < s->n_lock_keys; i++)
+		if (find_op(t, &s->lock_keys[i]) == NULL)
+			rc = push_key(&arr, &cnt, &cap, &s->lock_keys[i]);
+	if (rc == 0)
+		rc = own_keys(t, &lo, &hi, &arr, &cnt, &cap);
+	if (rc != 0) {
+		free(arr);
+		return rc;
+	}
+	*keys = arr;
+	*n = cnt;
+	return 0;
+}
+
+/* Where key is in the sorted cache, or where it would go. */
+static size_t lock_keys_find(const struct fs_store *s, const struct fs_key *k,
+			     bool *found)
+{
+	size_t a = 0, b = s->n_lock_keys;
+
+	while (a < b) {
+		size_t m = a + (b - a) / 2;
+		int c = fs_key_cmp(&s->lock_keys[m], k);
+		if (c == 0) {
+			*found = true;
+			return m;
+		}
+		if (c < 0)
+			a = m + 1;
+		else
+			b = m;
+	}
+	*found = false;
+	return a;
+}
+
+/* After t's batch was written: its lock record keys into the cache. */
+static void lock_keys_note(struct fs_store *s, const struct fs_txn *t)
+{
+	struct fs_key lo, hi;
+
+	lock_range(&lo, &hi);
+	for (size_t i = 0; i < t->n_ops && s->lock_keys_valid; i++) {
+		const struct fs_txn_op *op = &t->ops[i];
+		bool found;
+		size_t at;
+
+		if (!in_range(&op->key, &lo, &hi) || find_op(t, &op->key) != op)
+			continue;
+		at = lock_keys_find(s, &op->key, &found);
+		if (op->val == NULL && found) {
+			memmove(&s->lock_keys[at], &s->lock_keys[at + 1],
+				(s->n_lock_keys - at - 1) *
+					sizeof(*s->lock_keys));
+			s->n_lock_keys--;
+		} else if (op->val != NULL && !found) {
+			size_t end = s->n_lock_keys;
+			if (push_key(&s->lock_keys, &s->n_lock_keys,
+				     &s->cap_lock_keys, &op->key) != 0) {
+				lock_keys_drop(s); /* rebuilt on use */
+				break;
+			}
+			memmove(&s->lock_keys[at + 1], &s->lock_keys[at],
+				(end - at) * sizeof(*s->lock_keys));
+			s->lock_keys[at] = op->key;
+		}
+	}
 }
 
 int fs_txn_commit(struct fs_txn *t)
 {
-	return fs_kv_write(t->s->kv, t->batch, false);
+	int rc = fs_kv_write(t->s->kv, t->batch, false);
+
+	if (rc != 0)
+		lock_keys_drop(t->s); /* what the database holds is unsure */
+	else if (t->s->lock_keys_valid)
+		lock_keys_note(t->s, t);
+	return rc;
 }

@@ -32,6 +32,17 @@ struct fs_store {
 	pthread_mutex_t hook_lock;
 	void (*hook)(void *ctx, const struct fs_store_event *ev);
 	void *hook_ctx;
+	/* The lock record keys (K, fs/apply_lock.c) the database holds,
+	 * sorted: a cache that spares apply a scan over the K range, which
+	 * LevelDB walks version by version (a record rewritten by every lock
+	 * command leaves thousands behind until a compaction). Kept by
+	 * fs_txn_commit, dropped when the database changes otherwise
+	 * (fs_store_switch) and rebuilt by the next fs_txn_lock_keys. Used
+	 * under lock held exclusive (apply, the switch). */
+	struct fs_key *lock_keys;
+	size_t n_lock_keys;
+	size_t cap_lock_keys;
+	bool lock_keys_valid;
 	bool interrupted;   /* open found an unfinished install */
 	uint64_t interrupted_index;
 	uint64_t interrupted_term;
@@ -110,7 +121,14 @@ int fs_txn_del(struct fs_txn *t, const struct fs_key *key);
 int fs_txn_keys(struct fs_txn *t, const struct fs_key *lo,
 		const struct fs_key *hi, struct fs_key **keys, size_t *n);
 
-/* Write the batch (not synced). */
+/*
+ * fs_txn_keys of the lock records' range [K, K+1), from the store's cache
+ * of that range (struct fs_store, lock_keys) instead of a scan: the same
+ * keys, in the same order. Apply thread (the store's lock exclusive).
+ */
+int fs_txn_lock_keys(struct fs_txn *t, struct fs_key **keys, size_t *n);
+
+/* Write the batch (not synced); keeps the lock keys' cache. */
 int fs_txn_commit(struct fs_txn *t);
 
 /* Compare two keys as LevelDB orders them. */

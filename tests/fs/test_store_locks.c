@@ -493,8 +493,119 @@ static void test_probe(void **state)
 			 -EINVAL);
 }
 
+/* fs_txn_lock_keys (the store's cache of the K keys) gives what a scan
+ * of the K range gives, as a new command sees the store. */
+static void check_lock_keys(struct fs_store *s)
+{
+	struct fs_key lo = {{FS_KEY_LOCKS}, 1}, hi = {{FS_KEY_LOCKS + 1}, 1};
+	struct fs_key *a = NULL, *b = NULL, k;
+	size_t na = 0, nb = 0;
+	struct fs_txn t;
+
+	assert_int_equal(fs_txn_init(&t, s), 0);
+	assert_int_equal(fs_txn_keys(&t, &lo, &hi, &a, &na), 0);
+	assert_int_equal(fs_txn_lock_keys(&t, &b, &nb), 0);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		assert_int_equal(a[i].len, b[i].len);
+		assert_memory_equal(a[i].b, b[i].b, a[i].len);
+	}
+	/* The command's own writes: a record dropped and one added. */
+	if (na > 0)
+		assert_int_equal(fs_txn_del(&t, &a[0]), 0);
+	free(a);
+	free(b);
+	fs_key1(&k, FS_KEY_LOCKS, 999999);
+	assert_int_equal(fs_txn_put(&t, &k, "x", 1), 0);
+	assert_int_equal(fs_txn_keys(&t, &lo, &hi, &a, &na), 0);
+	assert_int_equal(fs_txn_lock_keys(&t, &b, &nb), 0);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		assert_int_equal(a[i].len, b[i].len);
+		assert_memory_equal(a[i].b, b[i].b, a[i].len);
+	}
+	free(a);
+	free(b);
+	fs_txn_release(&t); /* never committed */
+}
+
+static uint64_t create_file(struct fix *f, const char *name)
+{
+	struct fs_result r;
+	struct fs_cmd c;
+
+	cmd(f, 1, &c, FS_OP_CREATE);
+	c.ino = FS_ROOT_INO;
+	c.name = name;
+	c.name_len = (uint32_t)strlen(name);
+	c.mode = S_IFREG | 0644;
+	assert_int_equal(run(f, &c, &r), 0);
+	return r.ino;
+}
+
+static void test_lock_keys_cache(void **state)
+{
+	struct fix *f = *state;
+	uint64_t inos[3] = {f->ino, create_file(f, "a"), create_file(f, "b")};
+	uint32_t seed = 12345;
+	struct fs_cmd c;
+
+	check_lock_keys(f->s);
+	/* Records appear and go (a file's last lock released) in random
+	 * order over three files and three nodes; checked after each. */
+	for (int i = 0; i < 300; i++) {
+		seed = seed * 1103515245u + 12345u;
+		int node = 1 + (int)((seed >> 8) % 3);
+		f->ino = inos[(seed >> 12) % 3];
+		uint8_t type = (seed >> 16) % 3 == 0 ? FS_LOCK_UNLOCK
+			       : (seed >> 18) % 2	  ? FS_LOCK_READ
+							  : FS_LOCK_WRITE;
+		uint64_t start = (seed >> 20) % 8;
+		lock_cmd(f, node, &c, FS_LOCK_POSIX, type, start, start + 2,
+			 false);
+		run(f, &c, NULL); /* EAGAIN for a conflict is fine */
+		check_lock_keys(f->s);
+	}
+	/* A file freed drops its record. */
+	cmd(f, 1, &c, FS_OP_UNLINK);
+	c.ino = FS_ROOT_INO;
+	c.name = "a";
+	c.name_len = 1;
+	assert_int_equal(run(f, &c, NULL), 0);
+	check_lock_keys(f->s);
+	/* Another database switched in (a snapshot install) is not read
+	 * from the old one's cache. */
+	{
+		uint8_t *buf = malloc(FS_CHUNK_MIN);
+		char *dir2 = fst_tmpdir("store-locks-cache");
+		struct fs_snapshot *snap = NULL;
+		struct fs_install *in = NULL;
+		struct fs_store *s2 = NULL;
+		bool last = false;
+		size_t len;
+
+		assert_int_equal(fs_store_open(dir2, &s2), 0);
+		check_lock_keys(s2); /* its cache: empty, and valid */
+		assert_int_equal(fs_snapshot_begin(f->s, 1, &snap), 0);
+		assert_int_equal(fs_install_begin(s2, f->index, 1, &in), 0);
+		while (!last) {
+			assert_int_equal(fs_snapshot_next(snap, buf, FS_CHUNK_MIN,
+							  &len, &last),
+					 0);
+			assert_int_equal(fs_install_chunk(in, buf, len), 0);
+		}
+		fs_snapshot_end(snap);
+		assert_int_equal(fs_install_finish(in), 0);
+		check_lock_keys(s2);
+		fs_store_close(s2);
+		fst_rmrf(dir2);
+		free(dir2);
+		free(buf);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 TEST_MAIN(T(test_lock_wait_grant_cancel), T(test_deadlock_and_restart),
 	  T(test_lease_expire_fences), T(test_fsck_snapshot_and_hash),
-	  T(test_probe))
+	  T(test_probe), T(test_lock_keys_cache))
