@@ -129,9 +129,11 @@ static void crc_shift_init(void)
 }
 #endif
 
-/* Before main (no thread can call in before the tables exist; the pure
- * core takes no locks). */
-__attribute__((constructor)) static void crc_init(void)
+/* Before main, so no thread can call in before the tables exist (the pure
+ * core takes no locks), and first among constructors (101 is the first
+ * priority programs may use): another constructor may already store or
+ * check data (tests/fs/test_snapshot's killed installer does). */
+__attribute__((constructor(101))) static void crc_init(void)
 {
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
